@@ -1,0 +1,30 @@
+# The README names two commands: `make demo` and `make test`. Both install
+# what is missing first (`make install`, idempotent, into $(VENV)).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.render-pretrain-installed
+PYTEST_ARGS ?=
+export RENDER_PRETRAIN_SHARED ?= $(abspath ../shared)
+
+.PHONY: install test demo doctor bench clean
+
+$(STAMP): setup.py tools/install.sh
+	VENV=$(VENV) bash tools/install.sh
+	touch $(STAMP)
+
+install: $(STAMP)
+
+doctor: install
+	$(PY) tools/check_env.py
+
+test: install
+	$(PY) -m pytest tests -q --durations=20 $(PYTEST_ARGS)
+
+demo: install
+	VENV=$(VENV) bash tools/demo.sh
+
+bench: install
+	@for b in tools/benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf work_dirs data/synthetic-demo

@@ -1,0 +1,95 @@
+"""Config loading and CLI overrides shared by ``tools/train.py`` and ``tools/test.py``.
+
+The tools accept our config files and stock ones referenced by package, e.g.
+``mmdet3d::centerpoint/centerpoint_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py``,
+which resolves to the config shipped inside the installed mmdet3d wheel.
+"""
+import logging
+import os.path as osp
+from typing import Optional
+
+import render_pretrain  # noqa: F401  (applies the compat shims)
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.utils import get_installed_path, is_installed
+
+
+def resolve_config_path(path: str) -> str:
+    """Turn ``pkg::rel/path.py`` into the file inside the installed package.
+
+    Args:
+        path (str): A config file path, or ``package::relative/config.py``.
+
+    Returns:
+        str: A path to an existing config file.
+
+    Raises:
+        FileNotFoundError: If the file (or the package) does not exist.
+    """
+    if '::' not in path:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'config file not found: {path}')
+        return path
+    package, rel = path.split('::', 1)
+    if not is_installed(package):
+        raise FileNotFoundError(
+            f'config {path!r} names package {package!r}, which is not installed '
+            '(run `make install`)')
+    root = get_installed_path(package)
+    for candidate in (osp.join(root, '.mim', 'configs', rel), osp.join(root, 'configs', rel)):
+        if osp.isfile(candidate):
+            return candidate
+    raise FileNotFoundError(
+        f'config {path!r}: no file {rel!r} under {root}/.mim/configs. Note that '
+        'mmdet3d projects (e.g. BEVFusion) are not shipped in the wheel.')
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """Load a config from a file or a ``pkg::`` reference and merge overrides.
+
+    Args:
+        path (str): Config file or ``package::relative/path.py``.
+        cfg_options (dict, optional): ``--cfg-options`` key/values.
+
+    Returns:
+        Config: The loaded config.
+    """
+    cfg = Config.fromfile(resolve_config_path(path))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def apply_common_overrides(cfg: Config, config_path: str, work_dir: Optional[str],
+                           launcher: str, amp: bool = False) -> Config:
+    """Set the work dir, the launcher and AMP the way mmdet3d's tools do.
+
+    Args:
+        cfg (Config): Loaded config, modified in place and returned.
+        config_path (str): What the user passed (used for the default work dir).
+        work_dir (str, optional): ``--work-dir``; else the config's, else
+            ``./work_dirs/<config name>``.
+        launcher (str): ``none``, ``pytorch``, ``slurm`` or ``mpi``.
+        amp (bool): Switch ``OptimWrapper`` to ``AmpOptimWrapper``.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        name = osp.splitext(osp.basename(config_path.split('::')[-1]))[0]
+        cfg.work_dir = osp.join('./work_dirs', name)
+    if amp:
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper == 'AmpOptimWrapper':
+            print_log('AMP training is already enabled in your config.',
+                      logger='current', level=logging.WARNING)
+        elif wrapper != 'OptimWrapper':
+            raise ValueError(
+                f'--amp needs optim_wrapper.type OptimWrapper, got {wrapper!r}')
+        else:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+    return cfg

@@ -1,0 +1,209 @@
+"""Environment shims for torch 2.13 / numpy 1.26 / Python 3.11, applied on import.
+
+Every shim here fixes one named upstream problem, is guarded so that it only
+acts where the problem exists, and has a test in ``tests/test_compat.py``
+that fails without it. Importing :mod:`render_pretrain` (and therefore
+``projects.NSMAE.nsmae`` / ``projects.MIM4D.mim4d``) applies them; the
+optional packages (spconv, mmengine) are patched only when installed.
+
+Shims:
+
+``spconv_cpu_stream``
+    spconv 2.3.x calls ``torch.cuda.current_stream()`` in the backward pass
+    of its sparse convolutions (``spconv.pytorch.cppcore.get_current_stream``
+    and the copies imported into ``ops``, ``hash`` and ``utils``), which
+    raises ``AssertionError: Torch not compiled with CUDA enabled`` on a
+    CPU-only torch. Stream 0 (the default stream) is what spconv's CPU kernels
+    expect, so the shim returns 0 when CUDA is unavailable.
+
+``mmengine_torch_load``
+    torch >= 2.6 defaults ``torch.load(weights_only=True)``; mmengine 0.10.x
+    checkpoints carry non-tensor metadata (``HistoryBuffer``, numpy scalars in
+    ``meta``), so ``load_checkpoint`` / ``--resume`` raise
+    ``UnpicklingError``. The shim re-registers mmengine's local-file loader to
+    call ``torch.load(..., weights_only=False)``: the file is one the user
+    chose to load (``load_from``, ``--resume``, ``--checkpoint``), exactly as
+    mmengine did before torch 2.6. Remote URLs keep torch's default.
+
+``spconv_scatter_nd_tuple_index``
+    spconv 2.3.8's ``scatter_nd`` (used by ``SparseConvTensor.dense()``, hence
+    by every mmdet3d sparse encoder) indexes with a *list* of index tensors,
+    which torch >= 2.0 deprecates and, per torch's own warning, will read as a
+    single tensor index. The shim indexes with a tuple (identical result).
+
+``mmengine_cpu_distributed``
+    mmengine 0.10.7's ``_init_dist_pytorch`` always calls
+    ``torch.cuda.set_device`` (an ``AttributeError`` on a CPU-only torch) and
+    keeps the configs' ``nccl`` backend; ``Runner.wrap_model`` passes
+    ``device_ids=[LOCAL_RANK]`` to DDP, which DDP rejects for a CPU module.
+    When CUDA is unavailable the shim initialises the process group with
+    ``gloo`` and wraps with ``device_ids=None``, so ``tools/dist_train.sh``
+    runs on CPU machines (CI); GPU runs are untouched.
+
+``pkg_resources_warning``
+    mmengine 0.10.7 imports ``pkg_resources`` (``mmengine.utils.package_utils``)
+    each time it resolves a ``mmdet3d::`` config; setuptools 80 warns on every
+    import that the module is deprecated. The API still works with the pinned
+    setuptools 80.9.0, so the warning is filtered (message-specific).
+"""
+import logging
+import warnings
+from typing import Dict
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+#: Name of each shim -> whether it was applied in this process.
+APPLIED: Dict[str, bool] = {}
+
+
+def _torch_version() -> tuple:
+    return tuple(int(p) for p in torch.__version__.split('+')[0].split('.')[:2])
+
+
+def _cpu_stream() -> int:
+    """Stream handle for spconv on a CPU-only torch (the default stream 0)."""
+    if torch.cuda.is_available():
+        return torch.cuda.current_stream().cuda_stream
+    return 0
+
+
+def patch_spconv_cpu_stream() -> bool:
+    """Make spconv's backward pass work without CUDA (see module docstring).
+
+    Returns:
+        bool: True if spconv is installed and was patched.
+    """
+    try:
+        from spconv.pytorch import cppcore
+    except ImportError:
+        return False
+    import importlib
+    for name in ('cppcore', 'ops', 'hash', 'utils'):
+        module = importlib.import_module(f'spconv.pytorch.{name}')
+        if hasattr(module, 'get_current_stream'):
+            module.get_current_stream = _cpu_stream
+    return cppcore.get_current_stream is _cpu_stream
+
+
+def load_from_local(filename: str, map_location=None):
+    """mmengine local checkpoint loader with ``weights_only=False``.
+
+    Args:
+        filename (str): Path of a checkpoint file chosen by the user.
+        map_location (str | None): As in :func:`torch.load`.
+
+    Returns:
+        dict: The loaded checkpoint.
+    """
+    import os.path as osp
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return torch.load(filename, map_location=map_location, weights_only=False)
+
+
+def patch_mmengine_torch_load() -> bool:
+    """Let mmengine load its own checkpoints under torch >= 2.6.
+
+    Returns:
+        bool: True if mmengine is installed and torch >= 2.6 (patched).
+    """
+    if _torch_version() < (2, 6):
+        return False
+    try:
+        from mmengine.runner.checkpoint import CheckpointLoader
+    except ImportError:
+        return False
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    return True
+
+
+def _scatter_nd(indices: torch.Tensor, updates: torch.Tensor, shape) -> torch.Tensor:
+    """spconv's ``scatter_nd`` with tuple indexing (see module docstring).
+
+    Args:
+        indices (Tensor): (N, ndim) integer indices into the leading dims.
+        updates (Tensor): (N, *shape[ndim:]) values to write.
+        shape (list[int]): Output shape.
+
+    Returns:
+        Tensor: ``shape`` zeros with ``updates`` written at ``indices``.
+    """
+    ret = torch.zeros(*shape, dtype=updates.dtype, device=updates.device)
+    ndim = indices.shape[-1]
+    output_shape = list(indices.shape[:-1]) + list(shape[ndim:])
+    flat = indices.view(-1, ndim)
+    ret[tuple(flat[:, i] for i in range(ndim)) + (Ellipsis,)] = updates.view(*output_shape)
+    return ret
+
+
+def patch_spconv_scatter_nd() -> bool:
+    """Replace spconv's list-indexed ``scatter_nd`` (see module docstring)."""
+    try:
+        from spconv.pytorch import core
+    except ImportError:
+        return False
+    core.scatter_nd = _scatter_nd
+    return True
+
+
+def patch_mmengine_cpu_distributed() -> bool:
+    """Let mmengine's ``pytorch`` launcher run on a CPU-only torch (gloo).
+
+    Returns:
+        bool: True if patched (mmengine installed and CUDA unavailable).
+    """
+    if torch.cuda.is_available():
+        return False
+    try:
+        from mmengine.dist import utils as dist_utils
+        from mmengine.model import wrappers
+    except ImportError:
+        return False
+    original_init = dist_utils._init_dist_pytorch
+    original_ddp_init = wrappers.MMDistributedDataParallel.__init__
+
+    def init_dist_pytorch_cpu(backend, init_backend='torch', **kwargs):
+        import os
+        import torch.distributed as torch_dist
+        if init_backend != 'torch':
+            return original_init(backend, init_backend=init_backend, **kwargs)
+        if backend == 'nccl':
+            logger.info('CUDA unavailable: using the gloo backend instead of nccl')
+            backend = 'gloo'
+        torch_dist.init_process_group(
+            backend=backend, rank=int(os.environ['RANK']),
+            world_size=int(os.environ['WORLD_SIZE']), **kwargs)
+
+    def ddp_init_cpu(self, module, detect_anomalous_params=False, **kwargs):
+        if all(p.device.type == 'cpu' for p in module.parameters()):
+            kwargs['device_ids'] = None
+            kwargs.pop('output_device', None)
+        original_ddp_init(self, module, detect_anomalous_params=detect_anomalous_params, **kwargs)
+
+    dist_utils._init_dist_pytorch = init_dist_pytorch_cpu
+    wrappers.MMDistributedDataParallel.__init__ = ddp_init_cpu
+    return True
+
+
+def filter_pkg_resources_warning() -> bool:
+    """Silence setuptools' ``pkg_resources is deprecated`` warning (see above)."""
+    warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+    return True
+
+
+def apply_all() -> Dict[str, bool]:
+    """Apply every shim once; return which were applied."""
+    if not APPLIED:
+        APPLIED['pkg_resources_warning'] = filter_pkg_resources_warning()
+        APPLIED['spconv_cpu_stream'] = patch_spconv_cpu_stream()
+        APPLIED['mmengine_torch_load'] = patch_mmengine_torch_load()
+        APPLIED['spconv_scatter_nd_tuple_index'] = patch_spconv_scatter_nd()
+        APPLIED['mmengine_cpu_distributed'] = patch_mmengine_cpu_distributed()
+        logger.debug('render_pretrain compat shims: %s', APPLIED)
+    return APPLIED
+
+
+apply_all()

@@ -1,0 +1,22 @@
+"""Install the neural-rendering pre-training plugin for mmdet3d 1.x.
+
+The OpenMMLab stack (torch, mmcv with ops, mmdet, mmdet3d, spconv) is
+installed by ``tools/install.sh`` in a fixed order because mmcv's ops are
+built against the installed torch; ``install_requires`` only names the light
+pure-Python dependencies.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name='render-pretrain',
+    version='0.1.0',
+    description='NS-MAE and MIM4D neural-rendering pre-training for mmdet3d 1.x',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    python_requires='>=3.9',
+    packages=find_packages(include=['render_pretrain', 'render_pretrain.*', 'projects', 'projects.*']),
+    include_package_data=True,
+    install_requires=['numpy<2', 'tqdm', 'matplotlib', 'pillow'],
+    extras_require={'tests': ['pytest', 'pytest-timeout', 'tensorboard']},
+    license='Apache-2.0',
+)

@@ -1,0 +1,40 @@
+"""Shared pytest fixtures.
+
+Tests that need the optional shared folder (real nuScenes frame, stock
+manifests) skip with a reason when it is absent; set
+``RENDER_PRETRAIN_SHARED`` to point elsewhere.
+"""
+from pathlib import Path
+
+import pytest
+
+from render_pretrain.paths import manifests_dir, real_frame_dir, REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def real_frame() -> Path:
+    path = real_frame_dir()
+    if not (path / 'n015-2018-07-24-11-22-45+0800.pkl').exists():
+        pytest.skip(f'real nuScenes frame not found at {path} '
+                    '(set RENDER_PRETRAIN_SHARED to the shared folder)')
+    return path
+
+
+@pytest.fixture(scope='session')
+def manifests() -> Path:
+    path = manifests_dir()
+    if not path.is_dir():
+        pytest.skip(f'stock manifests not found at {path} '
+                    '(set RENDER_PRETRAIN_SHARED to the shared folder)')
+    return path
+
+
+# Fixtures that build a small synthetic nuScenes world and its info files
+# once per session (see tests/fixtures/).
+from tests.fixtures.synthetic import *  # noqa: E402,F401,F403
+from tests.fixtures.infos import *  # noqa: E402,F401,F403
