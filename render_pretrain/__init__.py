@@ -2,12 +2,11 @@
 
 Nothing in this package imports mmdet3d: camera/LiDAR geometry, ray
 generation and sampling, volume and SDF rendering, masking, pooling and
-interpolation ops, and checkpoint key mapping live here and are shared by
-``projects/NSMAE`` and ``projects/MIM4D``.
+interpolation ops, checkpoint key mapping and the synthetic world live here
+and are shared by ``projects/NSMAE`` and ``projects/MIM4D``.
 
-Importing the package applies the environment shims in
-:mod:`render_pretrain.compat`.
+The environment shims in :mod:`render_pretrain.compat` are applied when that
+module is imported, which every glue package (``projects.*``), tool and the
+test suite do; importing the core alone stays light.
 """
-from . import compat  # noqa: F401  (applies the shims on import)
-
 __version__ = '0.1.0'

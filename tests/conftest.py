@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from render_pretrain import compat  # noqa: F401  (spconv/mmengine shims for every test)
+
 from render_pretrain.paths import manifests_dir, real_frame_dir, REPO_ROOT
 
 

@@ -106,7 +106,7 @@ def test_cpu_ddp_wrapper_and_gloo_init(tmp_path):
 
 def _warnings_from_config_lookup(import_compat: bool) -> str:
     """stderr of a fresh interpreter that resolves a package config like mmengine does."""
-    code = ('import render_pretrain\n' if import_compat else '') + \
+    code = ('import render_pretrain.compat\n' if import_compat else '') + \
         'from mmengine.utils import is_installed\nassert is_installed("mmdet3d")\n'
     result = subprocess.run([sys.executable, '-W', 'default', '-c', code],
                             capture_output=True, text=True, timeout=120)

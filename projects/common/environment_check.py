@@ -52,7 +52,7 @@ def check_mmcv_voxelization() -> str:
 
 def check_spconv_backward() -> str:
     """spconv runs a sparse convolution forward and backward on the CPU."""
-    import render_pretrain  # noqa: F401  (applies the spconv CPU shim)
+    from render_pretrain import compat  # noqa: F401  (applies the spconv CPU shim)
     import torch
     try:
         import spconv.pytorch as spconv

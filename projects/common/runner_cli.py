@@ -8,7 +8,7 @@ import logging
 import os.path as osp
 from typing import Optional
 
-import render_pretrain  # noqa: F401  (applies the compat shims)
+from render_pretrain import compat  # noqa: F401  (applies the environment shims)
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.utils import get_installed_path, is_installed
