@@ -13,7 +13,9 @@ class_names = [
 ]
 data_root = 'data/synthetic-mini/'
 data_prefix = dict(pts='samples/LIDAR_TOP', img='', sweeps='sweeps/LIDAR_TOP')
-metainfo = dict(classes=class_names)
+# NuScenesDataset's class default is v1.0-trainval and wins over the info file's
+# metainfo (mmengine merges with setdefault), so the version is set here.
+metainfo = dict(classes=class_names, version='v1.0-mini')
 sweeps_num = 3
 
 model = dict(
