@@ -1,0 +1,26 @@
+"""NS-MAE glue for mmdet3d 1.x; importing registers every module.
+
+Registered: models ``NSMAE``, ``NSMAEGeneralizedLSSFPN``,
+``NSMAEDepthLSSTransform``, ``NSMAESparseEncoder``, ``NSMAEConvFuser``,
+``NSMAEImageMasker``, ``NSMAEPerspectiveRenderHead``, ``NSMAEBEVRenderHead``;
+transform ``NSMAEImageAug3D``; hooks ``NSMAEFreezeLiDAREncoderHook``,
+``NSMAERenderVisualizationHook``.
+"""
+from render_pretrain import compat  # noqa: F401  (applies the environment shims)
+from .conv_fuser import NSMAEConvFuser
+from .depth_lss_transform import NSMAEDepthLSSTransform
+from .freeze_hook import NSMAEFreezeLiDAREncoderHook
+from .generalized_lss_fpn import NSMAEGeneralizedLSSFPN
+from .image_aug import NSMAEImageAug3D
+from .image_masker import NSMAEImageMasker
+from .nsmae import NSMAE
+from .render_heads import NSMAEBEVRenderHead, NSMAEPerspectiveRenderHead
+from .sparse_encoder import NSMAESparseEncoder
+from .visualization_hook import NSMAERenderVisualizationHook
+
+__all__ = [
+    'NSMAE', 'NSMAEGeneralizedLSSFPN', 'NSMAEDepthLSSTransform',
+    'NSMAESparseEncoder', 'NSMAEConvFuser', 'NSMAEImageMasker',
+    'NSMAEPerspectiveRenderHead', 'NSMAEBEVRenderHead', 'NSMAEImageAug3D',
+    'NSMAEFreezeLiDAREncoderHook', 'NSMAERenderVisualizationHook'
+]

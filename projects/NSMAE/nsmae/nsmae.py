@@ -1,0 +1,546 @@
+"""NS-MAE pre-training detector: masked camera + LiDAR encoder, rendered."""
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MMLogger
+from mmengine.structures import BaseDataElement
+from spconv.pytorch.conv import SparseConvolution
+from spconv.pytorch.ops import get_conv_output_size
+from torch import Tensor
+
+from mmdet3d.models import Base3DDetector
+from mmdet3d.registry import MODELS
+from mmdet3d.structures import Det3DDataSample
+from render_pretrain.camera_geometry import (compose_lidar2img,
+                                             render_depth_map_from_points)
+from render_pretrain.bev_targets import first_occupied_height
+from render_pretrain.masking import random_subset_mask, upsample_patch_mask
+from render_pretrain.voxel_pooling import compute_voxel_indices
+
+from .sparse_encoder import NSMAESparseEncoder
+
+LOSS_KEYS = ('rgb', 'pv_depth', 'bev_depth')
+
+
+def _build_optional(cfg: Optional[dict]):
+    """Build a module from its config, or return None for a None config."""
+    return MODELS.build(cfg) if cfg is not None else None
+
+
+@MODELS.register_module()
+class NSMAE(Base3DDetector):
+    """NeRF-supervised masked auto-encoder (NS-MAE) pre-training detector.
+
+    The encoder is BEVFusion's, with the stock attribute names
+    (``img_backbone``, ``img_neck``, ``view_transform``,
+    ``pts_voxel_encoder``, ``pts_middle_encoder``, ``fusion_layer``) so its
+    weights transfer by name. Inputs are corrupted, targets are built from
+    the uncorrupted data:
+
+    - images: SimMIM patch masking with a learnable token (``img_masker``)
+      on the normalised images; target = the unmasked image in [0, 1]
+      (denormalised with the data preprocessor's mean/std) area-downsampled
+      to the feature stride;
+    - LiDAR: ``voxel_mask_ratio`` of the non-empty voxels of the batch are
+      dropped before the sparse encoder; target = the first-hit (highest)
+      height of the DROPPED voxels per BEV cell;
+    - LiDAR depth map fed to the camera branch (``dtransform``): built from
+      the points of the kept voxels (``depth_input='masked'``), and zeroed
+      in masked image patches when ``mask_depth_in_image_patches``; the PV
+      depth target is built from ALL points at the feature stride.
+
+    Each branch is optional: camera-only (no ``pts_middle_encoder``; the
+    BEV target then uses all voxels), LiDAR-only (no ``img_backbone``; no
+    perspective rendering) and camera + LiDAR (``fusion_layer``).
+
+    Args:
+        data_preprocessor (dict): ``Det3DDataPreprocessor`` config with
+            ``voxel=True, voxel_type='hard'`` (BEVFusion voxelisation).
+        img_backbone, img_neck, view_transform (dict, optional): Camera
+            branch (``view_transform`` returns BEV and frustum features).
+        pts_voxel_encoder, pts_middle_encoder (dict, optional): LiDAR branch
+            (``HardSimpleVFE`` + ``NSMAESparseEncoder`` or stock
+            ``SparseEncoder``).
+        fusion_layer (dict, optional): Fuser, camera BEV first.
+        img_masker (dict, optional): ``NSMAEImageMasker`` config (None: no
+            image masking).
+        voxel_mask_ratio (float): Fraction of non-empty voxels dropped.
+        depth_input (str): Points used for the depth map fed to
+            ``dtransform``: ``'masked'`` (kept voxels), ``'all'`` or
+            ``'none'`` (zeros).
+        mask_depth_in_image_patches (bool): Zero the input depth map where
+            the image is masked.
+        pv_render_head, bev_render_head (dict, optional): Render heads.
+        loss_weights (dict): Weights of ``rgb``, ``pv_depth``, ``bev_depth``.
+        bev_axes (str): Layout of all BEV maps, ``'xy'`` ([.., X, Y],
+            BEVFusion) or ``'yx'`` ([.., Y, X], stock SparseEncoder).
+        seed (int, optional): Seed of the masking generator.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 data_preprocessor: dict,
+                 img_backbone: Optional[dict] = None,
+                 img_neck: Optional[dict] = None,
+                 view_transform: Optional[dict] = None,
+                 pts_voxel_encoder: Optional[dict] = None,
+                 pts_middle_encoder: Optional[dict] = None,
+                 fusion_layer: Optional[dict] = None,
+                 img_masker: Optional[dict] = None,
+                 voxel_mask_ratio: float = 0.9,
+                 depth_input: str = 'masked',
+                 mask_depth_in_image_patches: bool = True,
+                 pv_render_head: Optional[dict] = None,
+                 bev_render_head: Optional[dict] = None,
+                 loss_weights: Optional[dict] = None,
+                 bev_axes: str = 'xy',
+                 seed: Optional[int] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if depth_input not in ('masked', 'all', 'none'):
+            raise ValueError("depth_input must be 'masked', 'all' or 'none', "
+                             f'got {depth_input!r}')
+        if bev_axes not in ('xy', 'yx'):
+            raise ValueError(f"bev_axes must be 'xy' or 'yx', got {bev_axes!r}")
+        if not 0.0 <= voxel_mask_ratio <= 1.0:
+            raise ValueError('voxel_mask_ratio must be in [0, 1], got '
+                             f'{voxel_mask_ratio}')
+        if not getattr(self.data_preprocessor, 'voxel', False):
+            raise ValueError('NSMAE needs data_preprocessor.voxel=True (hard '
+                             'voxelisation): voxels feed the LiDAR branch and '
+                             'the BEV target')
+        has_cam = img_backbone is not None
+        has_pts = pts_middle_encoder is not None
+        if not (has_cam or has_pts):
+            raise ValueError('NSMAE needs img_backbone and/or '
+                             'pts_middle_encoder')
+        if has_cam and (img_neck is None or view_transform is None):
+            raise ValueError('the camera branch needs img_neck and '
+                             'view_transform')
+        if has_cam and has_pts and fusion_layer is None:
+            raise ValueError('camera + LiDAR needs a fusion_layer')
+        if not has_cam and (img_masker is not None
+                            or pv_render_head is not None):
+            raise ValueError('img_masker / pv_render_head need the camera '
+                             'branch (img_backbone); set them to None')
+        self.img_backbone = _build_optional(img_backbone)
+        self.img_neck = _build_optional(img_neck)
+        self.view_transform = _build_optional(view_transform)
+        self.pts_voxel_encoder = _build_optional(pts_voxel_encoder)
+        self.pts_middle_encoder = _build_optional(pts_middle_encoder)
+        self.fusion_layer = _build_optional(fusion_layer)
+        self.img_masker = _build_optional(img_masker)
+        self.pv_render_head = _build_optional(pv_render_head)
+        self.bev_render_head = _build_optional(bev_render_head)
+        if has_pts and self.pts_voxel_encoder is None:
+            raise ValueError('the LiDAR branch needs pts_voxel_encoder')
+        self.voxel_mask_ratio = voxel_mask_ratio
+        self.depth_input = depth_input
+        self.mask_depth_in_image_patches = mask_depth_in_image_patches
+        weights = dict(rgb=1.0, pv_depth=1.0, bev_depth=1.0)
+        weights.update(loss_weights or {})
+        unknown = set(weights) - set(LOSS_KEYS)
+        if unknown:
+            raise KeyError(f'unknown loss_weights keys {sorted(unknown)}; '
+                           f'expected {LOSS_KEYS}')
+        self.loss_weights = weights
+        self.bev_axes = bev_axes
+        self.seed = seed
+        self._generator: Optional[torch.Generator] = None
+        self.lidar_frozen = False
+        layer = self.data_preprocessor.voxel_layer
+        self.point_cloud_range = [float(v) for v in layer.point_cloud_range]
+        self.voxel_size = [float(v) for v in layer.voxel_size]
+        self.grid_shape = [
+            int(round((self.point_cloud_range[i + 3] -
+                       self.point_cloud_range[i]) / self.voxel_size[i]))
+            for i in range(3)
+        ]
+
+    @property
+    def with_camera(self) -> bool:
+        """Whether the camera branch exists."""
+        return self.img_backbone is not None
+
+    @property
+    def with_lidar(self) -> bool:
+        """Whether the LiDAR branch exists."""
+        return self.pts_middle_encoder is not None
+
+    def generator(self) -> torch.Generator:
+        """The CPU generator that draws all masks (seeded once)."""
+        if self._generator is None:
+            self._generator = torch.Generator()
+            seed = self.seed if self.seed is not None else int(
+                torch.randint(0, 2**31 - 1, (1, )).item())
+            self._generator.manual_seed(seed)
+        return self._generator
+
+    # ------------------------------------------------------------------ #
+    # freezing
+    # ------------------------------------------------------------------ #
+    def freeze_lidar_encoder(self) -> None:
+        """Stop training the LiDAR encoder (released code's intended freeze).
+
+        Sets ``requires_grad=False`` on ``pts_voxel_encoder`` and
+        ``pts_middle_encoder`` parameters and keeps them in eval mode (BN
+        statistics frozen) also across later ``train()`` calls.
+        """
+        if not self.with_lidar:
+            raise RuntimeError('freeze_lidar_encoder: the model has no LiDAR '
+                               'branch')
+        for module in (self.pts_voxel_encoder, self.pts_middle_encoder):
+            for param in module.parameters():
+                param.requires_grad_(False)
+            module.eval()
+        self.lidar_frozen = True
+        MMLogger.get_current_instance().info(
+            'NSMAE: LiDAR encoder frozen (requires_grad=False, eval mode)')
+
+    def train(self, mode: bool = True) -> 'NSMAE':
+        """Set train/eval mode, keeping a frozen LiDAR encoder in eval."""
+        super().train(mode)
+        if self.lidar_frozen:
+            self.pts_voxel_encoder.eval()
+            self.pts_middle_encoder.eval()
+        return self
+
+    # ------------------------------------------------------------------ #
+    # helpers
+    # ------------------------------------------------------------------ #
+    @staticmethod
+    def _stack_meta(data_samples: Sequence[Det3DDataSample], key: str,
+                    ref: Tensor, default: Optional[np.ndarray] = None
+                    ) -> Tensor:
+        """Stack a per-sample meta matrix into a tensor on ``ref``'s device."""
+        values = []
+        for sample in data_samples:
+            if key in sample.metainfo:
+                values.append(np.asarray(sample.metainfo[key]))
+            elif default is not None:
+                values.append(default)
+            else:
+                raise KeyError(
+                    f'data sample meta has no {key!r}: add it to '
+                    'Pack3DDetInputs(meta_keys=...) and the pipeline')
+        return ref.new_tensor(np.stack(values))
+
+    def _camera_meta(self, data_samples, ref: Tensor, num_cams: int
+                     ) -> Dict[str, Tensor]:
+        """Camera matrices [B, N_cam, 4, 4] (and lidar_aug [B, 4, 4])."""
+        eye_cams = np.tile(np.eye(4), (num_cams, 1, 1))
+        cam2img = self._stack_meta(data_samples, 'cam2img', ref)
+        lidar2cam = self._stack_meta(data_samples, 'lidar2cam', ref)
+        img_aug = self._stack_meta(data_samples, 'img_aug_matrix', ref,
+                                   eye_cams)
+        lidar_aug = self._stack_meta(data_samples, 'lidar_aug_matrix', ref,
+                                     np.eye(4))
+        if cam2img.shape[1] != num_cams or lidar2cam.shape[1] != num_cams:
+            raise ValueError(
+                f'{num_cams} images per sample but cam2img '
+                f'{tuple(cam2img.shape)} / lidar2cam {tuple(lidar2cam.shape)}')
+        return dict(
+            cam2img=cam2img,
+            lidar2cam=lidar2cam,
+            cam2lidar=torch.linalg.inv(lidar2cam),
+            img_aug_matrix=img_aug,
+            lidar_aug_matrix=lidar_aug,
+            lidar2img=compose_lidar2img(cam2img, lidar2cam, img_aug,
+                                        lidar_aug))
+
+    def _voxel_keys(self, batch_idx: Tensor, ijk: Tensor) -> Tensor:
+        """Flat voxel id from batch index and (ix, iy, iz) [M, 3]."""
+        num_x, num_y, num_z = self.grid_shape
+        return ((batch_idx.long() * num_z + ijk[:, 2]) * num_y +
+                ijk[:, 1]) * num_x + ijk[:, 0]
+
+    def _images_to_unit_range(self, imgs: Tensor) -> Tensor:
+        """Undo the preprocessor normalisation: [.., 3, H, W] -> [0, 1]."""
+        prep = self.data_preprocessor
+        if getattr(prep, '_enable_normalize', False):
+            imgs = imgs * prep.std.view(3, 1, 1) + prep.mean.view(3, 1, 1)
+        return (imgs / 255.0).clamp(0.0, 1.0)
+
+    # ------------------------------------------------------------------ #
+    # feature extraction (shared by loss / predict / _forward)
+    # ------------------------------------------------------------------ #
+    def extract_feat(self, batch_inputs: dict,
+                     data_samples: Sequence[Det3DDataSample]) -> dict:
+        """Mask the inputs, encode them and build the targets.
+
+        Args:
+            batch_inputs (dict): From ``Det3DDataPreprocessor``: ``points``
+                (list of [P_b, C_pt] tensors, LiDAR frame, metres),
+                ``voxels`` (``voxels`` [M, T, C_pt], ``num_points`` [M],
+                ``coors`` [M, 4] (batch, z, y, x)) and, with a camera,
+                ``imgs`` [B, N_cam, 3, H, W] (normalised).
+            data_samples (Sequence[Det3DDataSample]): With the metas
+                ``cam2img``, ``lidar2cam`` (and optionally
+                ``img_aug_matrix``, ``lidar_aug_matrix``).
+
+        Returns:
+            dict: ``bev`` [B, C, H_bev, W_bev] fused BEV features, the masked
+            inputs (``img_input``, ``img_mask`` [B, N_cam, H/p, W/p],
+            ``kept_voxel_coors``, ``dropped_voxel_coors``,
+            ``depth_input`` [B, N_cam, 1, H, W]) and, with a camera,
+            ``frustum_feats`` [B, N_cam, D, h, w, C], ``rgb_target``
+            [B, N_cam, 3, h, w] and ``depth_target`` [B, N_cam, h, w].
+        """
+        points: List[Tensor] = batch_inputs['points']
+        voxels = batch_inputs.get('voxels')
+        if voxels is None:
+            raise KeyError('batch_inputs has no "voxels": the data '
+                           'preprocessor must voxelise (voxel=True)')
+        batch_size = len(points)
+        coors = voxels['coors']
+        generator = self.generator()
+        dropped = random_subset_mask(coors.shape[0], self.voxel_mask_ratio,
+                                     generator, device=coors.device)
+        if not self.with_lidar:
+            dropped = torch.ones_like(dropped)
+        out = dict(
+            kept_voxel_coors=coors[~dropped],
+            dropped_voxel_coors=coors[dropped],
+            batch_size=batch_size)
+        bev_maps = []
+        if self.with_camera:
+            cam_bev = self._extract_camera(batch_inputs, data_samples, out,
+                                           dropped, generator)
+            bev_maps.append(cam_bev)
+        if self.with_lidar:
+            bev_maps.append(self._extract_lidar(voxels, ~dropped, batch_size))
+        out['bev'] = (self.fusion_layer(bev_maps)
+                      if len(bev_maps) > 1 else bev_maps[0])
+        return out
+
+    def _extract_lidar(self, voxels: dict, kept: Tensor,
+                       batch_size: int) -> Tensor:
+        """Encode the kept voxels into a BEV map [B, C, H_bev, W_bev]."""
+        if not bool(kept.any()):
+            return self._empty_lidar_bev(batch_size, voxels['voxels'])
+        frozen = self.lidar_frozen
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+            feats = self.pts_voxel_encoder(voxels['voxels'][kept],
+                                           voxels['num_points'][kept],
+                                           voxels['coors'][kept])
+            return self.pts_middle_encoder(feats, voxels['coors'][kept],
+                                           batch_size)
+
+    def _empty_lidar_bev(self, batch_size: int, ref: Tensor) -> Tensor:
+        """All-zero LiDAR BEV map when every voxel is masked out.
+
+        spconv cannot run on an empty tensor, so the output size is derived
+        from the encoder's strided sparse convolutions
+        (``spconv.pytorch.ops.get_conv_output_size``) instead.
+        """
+        encoder = self.pts_middle_encoder
+        shape = list(encoder.sparse_shape)
+        channels = None
+        for module in encoder.modules():
+            if isinstance(module, SparseConvolution):
+                channels = module.out_channels
+                if not module.subm:
+                    shape = get_conv_output_size(shape, module.kernel_size,
+                                                 module.stride, module.padding,
+                                                 module.dilation)
+        if isinstance(encoder, NSMAESparseEncoder):  # (X, Y, Z)
+            size = (channels * shape[2], shape[0], shape[1])
+        else:  # stock SparseEncoder, (Z, Y, X)
+            size = (channels * shape[0], shape[1], shape[2])
+        return ref.new_zeros((batch_size, ) + size)
+
+    def _extract_camera(self, batch_inputs: dict, data_samples, out: dict,
+                        dropped: Tensor,
+                        generator: torch.Generator) -> Tensor:
+        """Camera branch; fills ``out`` with inputs, targets and frustum."""
+        imgs = batch_inputs.get('imgs')
+        if imgs is None or imgs.dim() != 5:
+            raise ValueError('the camera branch needs batch_inputs["imgs"] '
+                             '[B, N_cam, 3, H, W] (multi-view images)')
+        batch, num_cams, _, img_h, img_w = imgs.shape
+        meta = self._camera_meta(data_samples, imgs, num_cams)
+        if self.img_masker is not None:
+            img_input, img_mask = self.img_masker(imgs, generator)
+            pixel_mask = upsample_patch_mask(img_mask,
+                                             self.img_masker.patch_size)
+        else:
+            img_input = imgs
+            img_mask = imgs.new_zeros((batch, num_cams, 1, 1), dtype=torch.bool)
+            pixel_mask = imgs.new_zeros((batch, num_cams, img_h, img_w),
+                                        dtype=torch.bool)
+        points = batch_inputs['points']
+        xyz = torch.cat([p[:, :3] for p in points])
+        point_batch = torch.arange(
+            len(points), device=xyz.device).repeat_interleave(
+                torch.tensor([p.shape[0] for p in points], device=xyz.device))
+        if self.depth_input == 'none':
+            depth_in = imgs.new_zeros((batch, num_cams, img_h, img_w))
+        else:
+            in_points, in_batch = xyz, point_batch
+            if self.depth_input == 'masked':
+                ijk, _ = compute_voxel_indices(
+                    xyz, self.point_cloud_range[:3], self.voxel_size,
+                    self.grid_shape)
+                kept_coors = out['kept_voxel_coors']
+                kept_keys = self._voxel_keys(kept_coors[:, 0],
+                                             kept_coors[:, [3, 2, 1]].long())
+                keep = torch.isin(self._voxel_keys(point_batch, ijk),
+                                  kept_keys)
+                in_points, in_batch = xyz[keep], point_batch[keep]
+            depth_in = render_depth_map_from_points(
+                in_points, meta['lidar2img'], (img_h, img_w),
+                batch_idx=in_batch)
+            if self.mask_depth_in_image_patches:
+                depth_in = depth_in.masked_fill(pixel_mask, 0.0)
+        feats = self.img_backbone(img_input.flatten(0, 1))
+        feats = self.img_neck(feats)
+        if isinstance(feats, (list, tuple)):
+            feats = feats[0]
+        feats = feats.view(batch, num_cams, *feats.shape[1:])
+        cam_bev, frustum_feats = self.view_transform(
+            feats, depth_in.unsqueeze(2), meta['cam2img'], meta['cam2lidar'],
+            meta['img_aug_matrix'], meta['lidar_aug_matrix'])
+        feat_h, feat_w = feats.shape[-2:]
+        if img_h % feat_h or img_w % feat_w or img_h // feat_h != img_w // feat_w:
+            raise ValueError(f'image {img_h}x{img_w} is not an integer '
+                             f'multiple of the feature map {feat_h}x{feat_w}')
+        stride = img_h // feat_h
+        with torch.no_grad():
+            rgb_target = F.avg_pool2d(
+                self._images_to_unit_range(imgs.flatten(0, 1)), stride)
+            depth_target = render_depth_map_from_points(
+                xyz, meta['lidar2img'], (img_h, img_w), stride=stride,
+                batch_idx=point_batch)
+        out.update(
+            img_input=img_input,
+            img_mask=img_mask,
+            depth_input=depth_in.unsqueeze(2),
+            frustum_feats=frustum_feats,
+            rgb_target=rgb_target.view(batch, num_cams, 3, feat_h, feat_w),
+            depth_target=depth_target)
+        return cam_bev
+
+    # ------------------------------------------------------------------ #
+    # rendering and losses
+    # ------------------------------------------------------------------ #
+    def _render(self, feats: dict) -> dict:
+        """Run the render heads and build the BEV target."""
+        rendered = dict()
+        if self.pv_render_head is not None:
+            rendered['pv'] = self.pv_render_head(feats['frustum_feats'])
+        if self.bev_render_head is not None:
+            bev = feats['bev']
+            rendered['bev'] = self.bev_render_head(bev)
+            height, valid = self._bev_target(feats['dropped_voxel_coors'],
+                                             feats['batch_size'],
+                                             bev.shape[-2:])
+            rendered['bev_target'] = dict(height=height.to(bev.dtype),
+                                          valid=valid)
+        return rendered
+
+    def _bev_target(self, voxel_coors: Tensor, batch_size: int,
+                    bev_shape: Sequence[int]):
+        """First-hit height of the given voxels per BEV cell.
+
+        Voxel columns are grouped into BEV cells of ``grid / bev`` voxels
+        (e.g. 8 x 8 for a 1440 grid and a 180 BEV map) and
+        ``render_pretrain.bev_targets.first_occupied_height`` takes the
+        topmost voxel centre of each cell.
+
+        Args:
+            voxel_coors (Tensor): [V, 4] (batch, z, y, x) voxel indices.
+            batch_size (int): B.
+            bev_shape (Sequence[int]): BEV map size in ``bev_axes`` order.
+
+        Returns:
+            tuple[Tensor, Tensor]: height [B, H_bev, W_bev] (metres, LiDAR
+            z of the top voxel centre) and valid [B, H_bev, W_bev] bool.
+        """
+        num_x, num_y, num_z = self.grid_shape
+        bev_x, bev_y = (bev_shape if self.bev_axes == 'xy' else
+                        tuple(bev_shape)[::-1])
+        if num_x % bev_x or num_y % bev_y:
+            raise ValueError(f'voxel grid {num_x}x{num_y} (X x Y) is not an '
+                             f'integer multiple of the BEV map {bev_x}x'
+                             f'{bev_y}; check sparse_shape/xbound/ybound')
+        coarse = voxel_coors.long() // voxel_coors.new_tensor(
+            [1, 1, num_y // bev_y, num_x // bev_x]).long()
+        z_centres = self.point_cloud_range[2] + self.voxel_size[2] * (
+            torch.arange(num_z, device=voxel_coors.device) + 0.5)
+        height, valid = first_occupied_height(coarse, batch_size,
+                                              (num_z, bev_y, bev_x),
+                                              z_centres)
+        if self.bev_axes == 'xy':
+            height, valid = height.transpose(1, 2), valid.transpose(1, 2)
+        return height, valid
+
+    def loss(self, batch_inputs: dict,
+             batch_data_samples: Sequence[Det3DDataSample]
+             ) -> Dict[str, Tensor]:
+        """Weighted reconstruction losses (each term logged separately).
+
+        Returns:
+            dict[str, Tensor]: ``loss_rgb``, ``loss_pv_depth`` (camera) and
+            ``loss_bev_depth`` (BEV head), each times its config weight.
+        """
+        feats = self.extract_feat(batch_inputs, batch_data_samples)
+        rendered = self._render(feats)
+        losses = dict()
+        if 'pv' in rendered:
+            losses.update(
+                self.pv_render_head.loss(rendered['pv'], feats['rgb_target'],
+                                         feats['depth_target']))
+        if 'bev' in rendered:
+            target = rendered['bev_target']
+            losses.update(
+                self.bev_render_head.loss(rendered['bev'], target['height'],
+                                          target['valid']))
+        return {
+            name: value * self.loss_weights[name[len('loss_'):]]
+            for name, value in losses.items()
+        }
+
+    def _forward(self, batch_inputs: dict,
+                 batch_data_samples: Sequence[Det3DDataSample]) -> dict:
+        """Raw rendered tensors (``pv``, ``bev``, ``bev_target`` dicts)."""
+        feats = self.extract_feat(batch_inputs, batch_data_samples)
+        return self._render(feats)
+
+    def predict(self, batch_inputs: dict,
+                batch_data_samples: Sequence[Det3DDataSample]
+                ) -> List[Det3DDataSample]:
+        """Render the masked inputs; attach outputs to the data samples.
+
+        Each returned sample gets a field ``render_outputs``
+        (:class:`BaseDataElement`) holding, when available:
+        ``img_input`` [N_cam, 3, H, W] masked input in [0, 1], ``img_mask``
+        [N_cam, H/p, W/p], ``rgb`` / ``rgb_target`` [N_cam, 3, h, w] in
+        [0, 1], ``depth`` / ``depth_target`` [N_cam, h, w] metres (target 0
+        where no LiDAR), ``bev_height`` / ``bev_target`` / ``bev_valid``
+        [H_bev, W_bev] (metres / bool).
+        """
+        feats = self.extract_feat(batch_inputs, batch_data_samples)
+        rendered = self._render(feats)
+        per_sample = dict()
+        if 'pv' in rendered:
+            per_sample.update(
+                img_input=self._images_to_unit_range(feats['img_input']),
+                img_mask=feats['img_mask'],
+                rgb=rendered['pv']['rgb'],
+                rgb_target=feats['rgb_target'],
+                depth=rendered['pv']['depth'],
+                depth_target=feats['depth_target'])
+        if 'bev' in rendered:
+            per_sample.update(
+                bev_height=rendered['bev']['height'],
+                bev_target=rendered['bev_target']['height'],
+                bev_valid=rendered['bev_target']['valid'])
+        for index, sample in enumerate(batch_data_samples):
+            sample.render_outputs = BaseDataElement(**{
+                name: value[index].detach()
+                for name, value in per_sample.items()
+            })
+        return list(batch_data_samples)

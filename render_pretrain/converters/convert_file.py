@@ -1,0 +1,59 @@
+"""File-level conversion: read a checkpoint, convert, stamp, write atomically."""
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from .checkpoint_io import file_sha256, read_checkpoint, write_checkpoint_atomic
+from .engine import ConversionResult, convert_state_dict
+from .manifest import load_manifest
+from .metadata import build_metadata, mark_sparse_modules
+from .tables import get_table
+
+
+def convert_checkpoint_file(src: Union[str, Path], dst: Union[str, Path], src_layout: str,
+                            dst_layout: str, modules: Optional[Sequence[str]] = None, *,
+                            strict: bool = False,
+                            target_manifest: Optional[Union[str, Path]] = None,
+                            src_spconv_layout: Optional[str] = None,
+                            dst_spconv_layout: Optional[str] = None) -> ConversionResult:
+    """Convert the checkpoint ``src`` and write ``dst``.
+
+    The output is ``{'state_dict': ..., 'meta': ...}`` (see
+    :func:`~render_pretrain.converters.metadata.build_metadata`), loadable by
+    mmengine's ``load_checkpoint`` and ``load_from``. It is written to a
+    temporary file renamed at the end: on any error nothing is written.
+
+    Args:
+        src (str | Path): Source checkpoint (read with
+            ``weights_only=False``: only pass files you trust).
+        dst (str | Path): Output path.
+        src_layout (str): Source layout name (see ``tables``).
+        dst_layout (str): Target layout name.
+        modules (Sequence[str], optional): Modules to move (default: all of
+            the table's).
+        strict (bool): Fail on any gap (needs ``target_manifest``).
+        target_manifest (str | Path, optional): JSON key -> shape manifest of
+            the target model, for verification.
+        src_spconv_layout (str, optional): Declared source sparse layout.
+        dst_spconv_layout (str, optional): Output sparse layout.
+
+    Returns:
+        ConversionResult: Converted state dict and report.
+
+    Raises:
+        ConversionError: See :func:`convert_state_dict`; also for missing
+            files and unknown layouts.
+    """
+    table = get_table(src_layout, dst_layout)
+    manifest = load_manifest(target_manifest) if target_manifest is not None else None
+    state_dict, meta = read_checkpoint(src)
+    result = convert_state_dict(
+        state_dict, table, modules, manifest=manifest,
+        manifest_name=str(target_manifest) if target_manifest is not None else None,
+        strict=strict, src_spconv_layout=src_spconv_layout, src_meta=meta,
+        dst_spconv_layout=dst_spconv_layout, source_name=str(src))
+    layout = result.report.dst_spconv_layout or table.dst_spconv_layout
+    checkpoint = dict(
+        state_dict=mark_sparse_modules(result.state_dict, result.sparse_weight_keys, layout),
+        meta=build_metadata(result.report, result.modules, file_sha256(src), Path(src).name))
+    write_checkpoint_atomic(checkpoint, dst)
+    return result

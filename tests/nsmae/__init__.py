@@ -1,0 +1,1 @@
+"""Tests of the NS-MAE mmdet3d glue (projects/NSMAE/nsmae)."""

@@ -1,0 +1,85 @@
+"""Convert a pre-trained checkpoint to a stock detector's key layout.
+
+Example::
+
+    python tools/model_converters/convert_checkpoint.py \\
+        work_dirs/nsmae/epoch_20.pth checkpoints/nsmae_to_centerpoint.pth \\
+        --src-layout nsmae --dst-layout mmdet3d-centerpoint \\
+        --target-manifest ../shared/manifests/mmdet3d-centerpoint_voxel0075_second_secfpn.json
+
+Prints a report per module (transferred / missing / unexpected / shape
+mismatches). ``--strict`` fails on any gap in the requested modules. On any
+error nothing is written. The source is read with
+``torch.load(weights_only=False)``: only convert files you trust.
+"""
+import argparse
+import logging
+import sys
+
+from render_pretrain.converters import (ConversionError, available_pairs, convert_checkpoint_file,
+                                        get_table)
+
+logger = logging.getLogger('convert_checkpoint')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', nargs='?', help='source checkpoint (.pth)')
+    parser.add_argument('dst', nargs='?', help='output checkpoint (.pth)')
+    parser.add_argument('--src-layout', help='source layout, e.g. nsmae, mim4d, mit-bevfusion')
+    parser.add_argument('--dst-layout', help='target layout, e.g. mmdet3d-bevfusion, bevdet')
+    parser.add_argument('--modules', help='comma-separated modules to move (default: all of '
+                        'the table), e.g. img_backbone,img_neck')
+    parser.add_argument('--strict', action='store_true',
+                        help='fail on any missing / unexpected / mis-shaped tensor in the '
+                        'requested modules (needs --target-manifest)')
+    parser.add_argument('--target-manifest', help='JSON key -> shape manifest of the target '
+                        'model, to verify the output')
+    parser.add_argument('--src-spconv-layout', choices=('spconv1', 'mmcv', 'spconv2'),
+                        help='declare the source sparse-conv weight layout when the shapes '
+                        'cannot tell (spconv1/mmcv: [k,k,k,in,out]; spconv2: [out,k,k,k,in])')
+    parser.add_argument('--dst-spconv-layout', choices=('spconv1', 'mmcv', 'spconv2'),
+                        help='sparse-conv weight layout to write (default: the target '
+                        "layout's, spconv2 for mmdet3d 1.x)")
+    parser.add_argument('--list-layouts', action='store_true',
+                        help='list the supported conversions and exit')
+    args = parser.parse_args(argv)
+    if not args.list_layouts:
+        missing = [name for name in ('src', 'dst', 'src_layout', 'dst_layout')
+                   if getattr(args, name) is None]
+        if missing:
+            parser.error(f'missing {", ".join(missing)}')
+    return args
+
+
+def list_layouts() -> str:
+    lines = []
+    for pair in available_pairs():
+        table = get_table(*pair)
+        lines.append(f'{pair[0]:>16} -> {pair[1]:<26} {table.description}; modules: '
+                     f'{",".join(table.module_names)}')
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format='%(message)s', stream=sys.stderr)
+    args = parse_args(argv)
+    if args.list_layouts:
+        sys.stdout.write(list_layouts() + '\n')
+        return 0
+    modules = args.modules.split(',') if args.modules else None
+    try:
+        result = convert_checkpoint_file(
+            args.src, args.dst, args.src_layout, args.dst_layout, modules, strict=args.strict,
+            target_manifest=args.target_manifest, src_spconv_layout=args.src_spconv_layout,
+            dst_spconv_layout=args.dst_spconv_layout)
+    except ConversionError as err:
+        sys.stderr.write(f'error: {err}\nno output written to {args.dst}\n')
+        return 1
+    sys.stdout.write(result.report.format() + '\n')
+    logger.info('wrote %s (%d tensors)', args.dst, len(result.state_dict))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
