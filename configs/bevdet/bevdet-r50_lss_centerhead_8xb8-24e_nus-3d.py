@@ -1,0 +1,210 @@
+# BEVDet-R50 (Huang et al., arXiv 2112.11790; HuangJunJie2017/BEVDet
+# configs/bevdet/bevdet-r50.py) on nuScenes, rebuilt from registered
+# mmdet3d 1.x parts. Image-side module names and shapes equal official
+# BEVDet's, so its checkpoints and our pre-trained encoders load.
+# Not reproduced: BEVDet's BEV-space augmentation (bda) and CBGS resampling.
+_base_ = [
+    'mmdet3d::_base_/datasets/nus-3d.py',
+    'mmdet3d::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['projects.Downstream.downstream'], allow_failed_imports=False)
+default_scope = 'mmdet3d'
+
+point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
+voxel_size = [0.1, 0.1, 0.2]
+class_names = [
+    'car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
+    'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone'
+]
+metainfo = dict(classes=class_names)
+input_size = (256, 704)  # (H, W) network input, pixels
+grid_config = dict(
+    x=[-51.2, 51.2, 0.8],  # metres: lower, upper, cell (128 cells)
+    y=[-51.2, 51.2, 0.8],
+    z=[-5.0, 3.0, 8.0],  # one height cell: pillars
+    depth=[1.0, 60.0, 1.0],  # 59 depth bins, 1..59 m
+)
+num_bev_channels = 64  # BEVDet's numC_Trans
+
+model = dict(
+    type='BEVDetCompat',
+    data_preprocessor=dict(
+        type='Det3DDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=32),
+    img_backbone=dict(
+        type='mmdet.ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(2, 3),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        with_cp=True,
+        style='pytorch',
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    img_neck=dict(
+        type='BEVDetCustomFPN',
+        in_channels=[1024, 2048],
+        out_channels=512,
+        num_outs=1,
+        start_level=0,
+        out_ids=[0]),
+    img_view_transformer=dict(
+        type='BEVDetLSSViewTransformer',
+        grid_config=grid_config,
+        input_size=input_size,
+        downsample=16,
+        in_channels=512,
+        out_channels=num_bev_channels),
+    img_bev_encoder_backbone=dict(
+        type='BEVDetCustomResNet',
+        numC_input=num_bev_channels,
+        num_channels=[num_bev_channels * 2, num_bev_channels * 4, num_bev_channels * 8]),
+    img_bev_encoder_neck=dict(
+        type='BEVDetFPNLSS',
+        in_channels=num_bev_channels * 8 + num_bev_channels * 2,
+        out_channels=256),
+    pts_bbox_head=dict(
+        type='CenterHead',
+        in_channels=256,
+        tasks=[
+            dict(num_class=1, class_names=['car']),
+            dict(num_class=2, class_names=['truck', 'construction_vehicle']),
+            dict(num_class=2, class_names=['bus', 'trailer']),
+            dict(num_class=1, class_names=['barrier']),
+            dict(num_class=2, class_names=['motorcycle', 'bicycle']),
+            dict(num_class=2, class_names=['pedestrian', 'traffic_cone']),
+        ],
+        common_heads=dict(reg=(2, 2), height=(1, 2), dim=(3, 2), rot=(2, 2), vel=(2, 2)),
+        share_conv_channel=64,
+        bbox_coder=dict(
+            type='CenterPointBBoxCoder',
+            pc_range=point_cloud_range[:2],
+            post_center_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0],
+            max_num=500,
+            score_threshold=0.1,
+            out_size_factor=8,
+            voxel_size=voxel_size[:2],
+            code_size=9),
+        separate_head=dict(type='SeparateHead', init_bias=-2.19, final_kernel=3),
+        loss_cls=dict(type='mmdet.GaussianFocalLoss', reduction='mean'),
+        loss_bbox=dict(type='mmdet.L1Loss', reduction='mean', loss_weight=0.25),
+        norm_bbox=True),
+    train_cfg=dict(
+        pts=dict(
+            point_cloud_range=point_cloud_range,
+            grid_size=[1024, 1024, 40],
+            voxel_size=voxel_size,
+            out_size_factor=8,
+            dense_reg=1,
+            gaussian_overlap=0.1,
+            max_objs=500,
+            min_radius=2,
+            code_weights=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2])),
+    test_cfg=dict(
+        pts=dict(
+            pc_range=point_cloud_range[:2],
+            post_center_limit_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0],
+            max_per_img=500,
+            max_pool_nms=False,
+            min_radius=[4, 12, 10, 1, 0.85, 0.175],
+            score_threshold=0.1,
+            out_size_factor=8,
+            voxel_size=voxel_size[:2],
+            pre_max_size=1000,
+            post_max_size=500,
+            nms_type='rotate',
+            nms_thr=0.2)))
+
+data_root = 'data/nuscenes/'
+dataset_type = 'NuScenesDataset'
+input_modality = dict(use_lidar=False, use_camera=True)
+data_prefix = dict(
+    pts='samples/LIDAR_TOP',
+    sweeps='sweeps/LIDAR_TOP',
+    CAM_FRONT='samples/CAM_FRONT',
+    CAM_FRONT_LEFT='samples/CAM_FRONT_LEFT',
+    CAM_FRONT_RIGHT='samples/CAM_FRONT_RIGHT',
+    CAM_BACK='samples/CAM_BACK',
+    CAM_BACK_RIGHT='samples/CAM_BACK_RIGHT',
+    CAM_BACK_LEFT='samples/CAM_BACK_LEFT')
+backend_args = None
+num_views = 6
+meta_keys = ('sample_idx', 'token', 'img_path', 'ori_shape', 'img_shape', 'pad_shape',
+             'box_mode_3d', 'box_type_3d', 'num_views', 'cam2img', 'lidar2cam',
+             'img_aug_matrix')
+
+train_pipeline = [
+    dict(type='LoadMultiViewImageFromFiles', to_float32=True, color_type='color',
+         num_views=num_views, backend_args=backend_args),
+    dict(type='BEVDetImageAug', final_size=input_size, resize_lim=(-0.06, 0.11),
+         bot_pct_lim=(0.0, 0.0), rot_lim=(-5.4, 5.4), rand_flip=True),
+    dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
+    dict(type='ObjectRangeFilter', point_cloud_range=point_cloud_range),
+    dict(type='ObjectNameFilter', classes=class_names),
+    dict(type='Pack3DDetInputs', keys=['img', 'gt_bboxes_3d', 'gt_labels_3d'],
+         meta_keys=meta_keys),
+]
+test_pipeline = [
+    dict(type='LoadMultiViewImageFromFiles', to_float32=True, color_type='color',
+         num_views=num_views, backend_args=backend_args),
+    dict(type='BEVDetImageAug', final_size=input_size, bot_pct_lim=(0.0, 0.0), test_mode=True),
+    dict(type='Pack3DDetInputs', keys=['img'], meta_keys=meta_keys),
+]
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=4,
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='nuscenes_infos_train.pkl',
+        pipeline=train_pipeline,
+        metainfo=metainfo,
+        modality=input_modality,
+        data_prefix=data_prefix,
+        test_mode=False,
+        box_type_3d='LiDAR',
+        backend_args=backend_args))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='nuscenes_infos_val.pkl',
+        pipeline=test_pipeline,
+        metainfo=metainfo,
+        modality=input_modality,
+        data_prefix=data_prefix,
+        test_mode=True,
+        box_type_3d='LiDAR',
+        backend_args=backend_args))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(
+    type='NuScenesMetric',
+    data_root=data_root,
+    ann_file=data_root + 'nuscenes_infos_val.pkl',
+    metric='bbox',
+    backend_args=backend_args)
+test_evaluator = val_evaluator
+
+# BEVDet-R50 schedule: AdamW 2e-4, weight decay 1e-2, grad-norm clip 5,
+# 200-iteration linear warm-up, 24 epochs (decay step at 24).
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-2),
+    clip_grad=dict(max_norm=5, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=200),
+    dict(type='MultiStepLR', by_epoch=True, begin=0, end=24, milestones=[24], gamma=0.1),
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=24, val_interval=24)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+auto_scale_lr = dict(enable=False, base_batch_size=64)
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))

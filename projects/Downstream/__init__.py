@@ -1,0 +1,1 @@
+"""Downstream detectors (BEVDet-compatible) built from stock mmdet3d 1.x parts."""

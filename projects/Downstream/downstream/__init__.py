@@ -1,0 +1,23 @@
+"""Downstream glue: a BEVDet-compatible camera detector for mmdet3d 1.x.
+
+Importing this package registers, in mmdet3d's registries:
+
+- MODELS: ``BEVDetCompat`` (detector), ``BEVDetCustomFPN`` (image neck),
+  ``BEVDetLSSViewTransformer`` (view transformer), ``BEVDetCustomResNet``
+  and ``BEVDetFPNLSS`` (BEV encoder);
+- TRANSFORMS: ``BEVDetImageAug`` (multi-view resize/crop/flip/rotate that
+  records ``img_aug_matrix``).
+"""
+from render_pretrain import compat  # noqa: F401  (applies the environment shims)
+
+from .bevdet_compat import BEVDetCompat
+from .custom_fpn import BEVDetCustomFPN
+from .custom_resnet import BEVDetCustomResNet
+from .fpn_lss import BEVDetFPNLSS
+from .image_aug import BEVDetImageAug
+from .lss_view_transformer import BEVDetLSSViewTransformer
+
+__all__ = [
+    'BEVDetCompat', 'BEVDetCustomFPN', 'BEVDetCustomResNet', 'BEVDetFPNLSS', 'BEVDetImageAug',
+    'BEVDetLSSViewTransformer'
+]

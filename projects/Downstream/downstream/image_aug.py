@@ -1,0 +1,164 @@
+"""Multi-view image resize / crop / flip / rotate that records ``img_aug_matrix``."""
+from typing import Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmdet3d.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class BEVDetImageAug(BaseTransform):
+    """BEVDet-style image augmentation for every view, with its pixel matrix.
+
+    For each view independently (parameters drawn per view, as in BEVDet's
+    ``img_transform``) the original image (H_src, W_src) is mapped to the
+    network input (H_in, W_in) = ``final_size`` by one affine pixel map
+
+    ``[u', v'] = R_rot @ F_flip @ (r * [u, v] - [crop_w, crop_h])``
+
+    with resize ``r = W_in / W_src + delta``, a crop window anchored
+    ``bot_pct`` above the bottom, an optional horizontal flip
+    (``u -> W_in - 1 - u``) and a rotation by ``rot`` degrees about the image
+    centre. The image is warped with that same matrix (bilinear), so pixels
+    and geometry agree exactly.
+
+    Added / updated keys:
+
+    - ``img`` (list[np.ndarray]): N_cam arrays (H_in, W_in, 3), dtype kept.
+    - ``img_aug_matrix`` (list[np.ndarray]): N_cam float32 (4, 4) maps from
+      original-image pixels ``(u, v, d, 1)`` to input-image pixels; rows and
+      columns 2 and 3 leave the depth ``d`` (metres) unchanged.
+    - ``img_shape``, ``pad_shape``: ``(H_in, W_in)``.
+
+    ``cam2img`` is left untouched: the view transformer composes it with
+    ``img_aug_matrix``.
+
+    Args:
+        final_size (tuple[int, int]): Network input (H_in, W_in) in pixels.
+        resize_lim (tuple[float, float]): Range of ``delta`` added to the
+            base scale ``W_in / W_src`` in training. Defaults to BEVDet's
+            (-0.06, 0.11).
+        bot_pct_lim (tuple[float, float]): Range of the fraction of the
+            resized height cut from the bottom. Defaults to (0.0, 0.0).
+        rot_lim (tuple[float, float]): Rotation range in degrees. Defaults to
+            BEVDet's (-5.4, 5.4).
+        rand_flip (bool): Random horizontal flip (p = 0.5) in training.
+        resize_test (float): ``delta`` at test time. Defaults to 0.0.
+        test_mode (bool): Deterministic centred crop, no flip, no rotation.
+        seed (int, optional): Seed of a private numpy Generator; ``None`` uses
+            numpy's global RNG, which mmengine seeds per dataloader worker.
+    """
+
+    def __init__(self,
+                 final_size: Sequence[int],
+                 resize_lim: Tuple[float, float] = (-0.06, 0.11),
+                 bot_pct_lim: Tuple[float, float] = (0.0, 0.0),
+                 rot_lim: Tuple[float, float] = (-5.4, 5.4),
+                 rand_flip: bool = True,
+                 resize_test: float = 0.0,
+                 test_mode: bool = False,
+                 seed: Optional[int] = None) -> None:
+        if len(final_size) != 2 or min(final_size) <= 0:
+            raise ValueError('BEVDetImageAug: final_size must be (H_in, W_in) > 0, got '
+                             f'{final_size}')
+        self.final_size = (int(final_size[0]), int(final_size[1]))
+        self.resize_lim = tuple(resize_lim)
+        self.bot_pct_lim = tuple(bot_pct_lim)
+        self.rot_lim = tuple(rot_lim)
+        self.rand_flip = rand_flip
+        self.resize_test = resize_test
+        self.test_mode = test_mode
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def sample_params(self, src_hw: np.ndarray) -> dict:
+        """Draw the augmentation of every view.
+
+        Args:
+            src_hw (np.ndarray): (N_cam, 2) original image sizes (H, W), pixels.
+
+        Returns:
+            dict: ``resize`` (N_cam,), ``crop`` (N_cam, 2) as (crop_w, crop_h)
+            in resized pixels, ``flip`` (N_cam,) bool, ``rot`` (N_cam,) degrees.
+        """
+        rng = self._rng if self._rng is not None else np.random
+        n_cam = src_hw.shape[0]
+        f_h, f_w = self.final_size
+        base = f_w / src_hw[:, 1]
+        if self.test_mode:
+            resize = base + self.resize_test
+            bot_pct = np.full(n_cam, float(np.mean(self.bot_pct_lim)))
+            crop_frac = np.full(n_cam, 0.5)
+            flip = np.zeros(n_cam, dtype=bool)
+            rot = np.zeros(n_cam)
+        else:
+            resize = base + rng.uniform(*self.resize_lim, size=n_cam)
+            bot_pct = rng.uniform(*self.bot_pct_lim, size=n_cam)
+            crop_frac = rng.uniform(0.0, 1.0, size=n_cam)
+            flip = (rng.uniform(0.0, 1.0, size=n_cam) < 0.5) & self.rand_flip
+            rot = rng.uniform(*self.rot_lim, size=n_cam)
+        new_h = np.floor(src_hw[:, 0] * resize)
+        new_w = np.floor(src_hw[:, 1] * resize)
+        crop_h = np.floor((1.0 - bot_pct) * new_h) - f_h
+        crop_w = np.floor(crop_frac * np.maximum(0.0, new_w - f_w))
+        return dict(resize=resize, crop=np.stack([crop_w, crop_h], axis=-1), flip=flip, rot=rot)
+
+    def build_matrices(self, params: dict) -> np.ndarray:
+        """Compose the per-view pixel maps.
+
+        Args:
+            params (dict): Output of :meth:`sample_params`.
+
+        Returns:
+            np.ndarray: (N_cam, 4, 4) float64 ``img_aug_matrix``.
+        """
+        f_h, f_w = self.final_size
+        n_cam = params['resize'].shape[0]
+        mats = np.tile(np.eye(4), (n_cam, 1, 1))
+        mats[:, 0, 0] = params['resize']
+        mats[:, 1, 1] = params['resize']
+        mats[:, :2, 3] = -params['crop']
+        flip = np.tile(np.eye(4), (n_cam, 1, 1))
+        flip[params['flip'], 0, 0] = -1.0
+        flip[params['flip'], 0, 3] = f_w - 1.0
+        theta = np.deg2rad(params['rot'])
+        cos, sin = np.cos(theta), np.sin(theta)
+        centre = np.array([(f_w - 1.0) / 2.0, (f_h - 1.0) / 2.0])
+        rot = np.tile(np.eye(4), (n_cam, 1, 1))
+        rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1] = cos, -sin, sin, cos
+        rot[:, :2, 3] = centre - np.einsum('nij,j->ni', rot[:, :2, :2], centre)
+        return rot @ flip @ mats
+
+    def transform(self, results: dict) -> dict:
+        """Augment every view of ``results['img']`` and record its matrix.
+
+        Args:
+            results (dict): Needs ``img``: list of N_cam arrays (H_src, W_src, 3).
+
+        Returns:
+            dict: ``results`` with ``img``, ``img_aug_matrix``, ``img_shape``
+            and ``pad_shape`` set.
+        """
+        if 'img' not in results or not isinstance(results['img'], (list, tuple)):
+            raise KeyError('BEVDetImageAug needs results["img"] as a list of per-view arrays '
+                           '(run LoadMultiViewImageFromFiles first)')
+        imgs = results['img']
+        src_hw = np.array([img.shape[:2] for img in imgs], dtype=np.float64)
+        mats = self.build_matrices(self.sample_params(src_hw))
+        f_h, f_w = self.final_size
+        results['img'] = [
+            cv2.warpAffine(img, mat[:2, [0, 1, 3]], (f_w, f_h), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            for img, mat in zip(imgs, mats)
+        ]
+        results['img_aug_matrix'] = list(mats.astype(np.float32))
+        results['img_shape'] = (f_h, f_w)
+        results['pad_shape'] = (f_h, f_w)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(final_size={self.final_size}, '
+                f'resize_lim={self.resize_lim}, bot_pct_lim={self.bot_pct_lim}, '
+                f'rot_lim={self.rot_lim}, rand_flip={self.rand_flip}, '
+                f'resize_test={self.resize_test}, test_mode={self.test_mode})')
