@@ -1,0 +1,77 @@
+"""Loading the nuScenes tables with errors that name the broken record.
+
+The devkit raises a bare ``KeyError(token)`` when a record points at a token
+that does not exist. :func:`load_nuscenes` and :func:`get_record` turn that
+into a :class:`NuScenesInfoError` naming the table, the token and the record
+that refers to it.
+"""
+import logging
+from pathlib import Path
+from typing import Any, Dict, List
+
+logger = logging.getLogger(__name__)
+
+
+class NuScenesInfoError(ValueError):
+    """Raised when the nuScenes data on disk cannot be turned into infos."""
+
+
+def _tables_referencing(table_root: Path, token: str) -> List[str]:
+    """Names of the table files whose text mentions ``token`` (error path only)."""
+    return sorted(path.name for path in table_root.glob('*.json')
+                  if token in path.read_text())
+
+
+def load_nuscenes(dataroot: Path, version: str) -> Any:
+    """Load the devkit ``NuScenes`` object, naming broken tokens on failure.
+
+    Args:
+        dataroot (Path): nuScenes root holding ``<version>/*.json``.
+        version (str): table folder, e.g. ``'v1.0-mini'``.
+
+    Returns:
+        nuscenes.NuScenes: the loaded tables.
+
+    Raises:
+        NuScenesInfoError: the table folder is missing, or a record refers to
+            a token absent from its table.
+    """
+    from nuscenes.nuscenes import NuScenes
+    table_root = Path(dataroot) / version
+    if not table_root.is_dir():
+        raise NuScenesInfoError(
+            f'nuScenes table folder {table_root} not found: expected '
+            f'{version}/sample.json etc. under the data root {dataroot}')
+    try:
+        return NuScenes(version=version, dataroot=str(dataroot), verbose=False)
+    except KeyError as err:
+        token = err.args[0] if err.args else ''
+        where = _tables_referencing(table_root, str(token))
+        raise NuScenesInfoError(
+            f'broken token {token!r} in the nuScenes tables at {table_root}: '
+            f'referenced in {where} but absent from the table it points to'
+        ) from err
+
+
+def get_record(nusc: Any, table: str, token: str, referrer: str) -> Dict:
+    """``nusc.get(table, token)`` with an error naming who asked for it.
+
+    Args:
+        nusc (nuscenes.NuScenes): loaded tables.
+        table (str): table name, e.g. ``'ego_pose'``.
+        token (str): token looked up.
+        referrer (str): what holds the token, e.g.
+            ``"sample_data 3f2a...ego_pose_token"``, quoted in the error.
+
+    Returns:
+        dict: the record.
+
+    Raises:
+        NuScenesInfoError: the token is not in the table.
+    """
+    try:
+        return nusc.get(table, token)
+    except KeyError as err:
+        raise NuScenesInfoError(
+            f'broken token: {referrer} = {token!r} does not exist in '
+            f'{nusc.version}/{table}.json') from err
