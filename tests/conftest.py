@@ -7,8 +7,14 @@ manifests) skip with a reason when it is absent; set
 from pathlib import Path
 
 import pytest
+import torch
 
 from render_pretrain import compat  # noqa: F401  (spconv/mmengine shims for every test)
+
+# One intra-op thread: the suite's tensors are small, and on a 2-core machine
+# two threads oversubscribe as soon as anything else runs (measured 7-20x
+# slower training-loop tests under load). Benchmarks set their own threads.
+torch.set_num_threads(1)
 
 from render_pretrain.paths import manifests_dir, real_frame_dir, REPO_ROOT
 

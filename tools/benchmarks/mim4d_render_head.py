@@ -1,0 +1,130 @@
+"""Benchmark the MIM4D NeuS render head: rays/s for forward + backward.
+
+One training step of the render head as MIM4D runs it: rays from LiDAR
+points and ground pixels of N_cam cameras, AABB collider, 72 uniform + 24
+importance samples (NeuS up-sampling), an :class:`SDFField` decoding a
+C-channel (Z, Y, X) feature volume with the SDF gradient graph
+(``create_graph=True``), loss ``10 L1(rgb) + 10 L1(depth) + 0.1 eikonal``
+and its backward. Rays can be processed in chunks (forward + backward per
+chunk, gradients accumulated) to bound memory.
+
+``render_step_s`` is the median wall time of the render forward + backward
+(excluding ray generation); ``process_cpu_s`` the CPU time of the whole step
+summed over threads, and ``load_avg_1m`` the machine's load when it ended,
+to judge how much the numbers suffer from other processes.
+
+Prints one JSON line per measurement, e.g.::
+
+    python tools/benchmarks/mim4d_render_head.py --threads 2
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+import torch
+
+from render_pretrain.ray_generation import sample_camera_rays
+from render_pretrain.ray_sampling import intersect_rays_aabb
+from render_pretrain.reconstruction_losses import masked_l1
+from render_pretrain.sdf_field import SDFField
+from render_pretrain.sdf_rendering import eikonal_loss, render_neus
+
+AABB = (-54.0, -54.0, -5.0, 54.0, 54.0, 3.0)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--cams', type=int, default=6)
+    parser.add_argument('--rays-per-cam', type=int, default=1024)
+    parser.add_argument('--uniform', type=int, default=72)
+    parser.add_argument('--importance', type=int, default=24)
+    parser.add_argument('--upsample-steps', type=int, default=1)
+    parser.add_argument('--channels', type=int, default=32)
+    parser.add_argument('--grid', type=int, nargs=3, default=(5, 180, 180), metavar=('Z', 'Y', 'X'))
+    parser.add_argument('--chunk', type=int, default=1024, help='rays per chunk (0: all at once)')
+    parser.add_argument('--steps', type=int, default=3, help='timed steps (after one warm-up)')
+    parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
+    return parser.parse_args()
+
+
+def make_rig(num_cams: int, image_size=(450, 800)):
+    """lidar2img (1, N_cam, 4, 4) of cameras around the ego, 1.6 m high."""
+    yaws = torch.arange(num_cams, dtype=torch.float32) * (2 * math.pi / num_cams)
+    forward = torch.stack([yaws.cos(), yaws.sin(), torch.zeros_like(yaws)], -1)
+    right = torch.stack([yaws.sin(), -yaws.cos(), torch.zeros_like(yaws)], -1)
+    down = torch.tensor([0., 0., -1.]).expand(num_cams, 3)
+    rot = torch.stack([right, down, forward], 1)
+    lidar2cam = torch.eye(4).repeat(num_cams, 1, 1)
+    lidar2cam[:, :3, :3] = rot
+    lidar2cam[:, :3, 3] = -(rot @ torch.tensor([0., 0., 1.6]))
+    cam2img = torch.eye(4)
+    cam2img[:3, :3] = torch.tensor([[630., 0., image_size[1] / 2], [0., 630., image_size[0] / 2],
+                                    [0., 0., 1.]])
+    return (cam2img @ lidar2cam)[None]
+
+
+def main():
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    gen = torch.Generator().manual_seed(0)
+    image_size = (450, 800)
+    lidar2img = make_rig(args.cams, image_size)
+    # LiDAR-like cloud: a ground plane ring plus some walls.
+    num_pts = 30000
+    radius = torch.rand(num_pts, generator=gen) * 50 + 2
+    angle = torch.rand(num_pts, generator=gen) * 2 * math.pi
+    height = torch.where(torch.rand(num_pts, generator=gen) < 0.7, torch.zeros(num_pts),
+                         torch.rand(num_pts, generator=gen) * 3)
+    points = torch.stack([radius * angle.cos(), radius * angle.sin(), height], -1)
+
+    field = SDFField(args.channels, AABB)
+    volume = torch.randn(1, args.channels, *args.grid, generator=gen).requires_grad_()
+    aabb = torch.tensor(AABB)
+
+    def step():
+        cpu0 = time.process_time()
+        t0 = time.perf_counter()
+        rays = sample_camera_rays(points, lidar2img, image_size, args.rays_per_cam, gen,
+                                  lidar_fraction=0.5, horizon_fraction=0.45)
+        near, far, valid = intersect_rays_aabb(rays.origins, rays.directions, aabb)
+        t1 = time.perf_counter()
+        num_rays = rays.origins.shape[0]
+        chunk = args.chunk or num_rays
+        target_rgb = torch.rand(num_rays, 3, generator=gen)
+        for start in range(0, num_rays, chunk):
+            sl = slice(start, start + chunk)
+            sdf_fn, field_fn = field.callbacks(volume, rays.batch_idx[sl])
+            out = render_neus(rays.origins[sl], rays.directions[sl], near[sl], far[sl],
+                              field_fn, field.inv_s(), sdf_fn, args.uniform, args.importance,
+                              args.upsample_steps, jitter=True, generator=gen, valid=valid[sl])
+            weight = (min(num_rays, start + chunk) - start) / num_rays
+            loss = weight * (10 * masked_l1(out['rgb'], target_rgb[sl], valid[sl, None])
+                             + 10 * masked_l1(out['depth'], rays.depth[sl],
+                                              rays.has_depth[sl] & valid[sl])
+                             + 0.1 * eikonal_loss(out['gradients'], valid[sl, None]))
+            loss.backward()
+        t2 = time.perf_counter()
+        return num_rays, t1 - t0, t2 - t1, time.process_time() - cpu0
+
+    step()
+    times = [step() for _ in range(args.steps)]
+    num_rays = times[0][0]
+    render = sorted(t[2] for t in times)[len(times) // 2]
+    raygen = sorted(t[1] for t in times)[len(times) // 2]
+    cpu = sorted(t[3] for t in times)[len(times) // 2]
+    print(json.dumps(dict(
+        benchmark='mim4d_render_head', measurement='forward_backward_step',
+        rays=num_rays, samples_per_ray=args.uniform + args.importance,
+        upsample_steps=args.upsample_steps, volume=[1, args.channels, *args.grid],
+        chunk=args.chunk or num_rays, threads=torch.get_num_threads(),
+        ray_generation_s=round(raygen, 4), render_step_s=round(render, 4),
+        rays_per_s=round(num_rays / render, 1), process_cpu_s=round(cpu, 3),
+        load_avg_1m=round(os.getloadavg()[0], 2), steps=args.steps,
+        device='cpu', torch=torch.__version__)))
+
+
+if __name__ == '__main__':
+    main()
