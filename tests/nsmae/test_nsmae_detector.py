@@ -233,8 +233,8 @@ def test_stock_sparse_encoder_with_yx_bev_layout():
     cfg_encoder = dict(
         type='SparseEncoder', in_channels=5, sparse_shape=[41, 160, 160],
         order=('conv', 'norm', 'act'), norm_cfg=dict(type='BN1d', eps=1e-3, momentum=0.01),
-        base_channels=8, output_channels=32,
-        encoder_channels=((8, 8, 16), (16, 16, 32), (32, 32, 32), (32, 32)),
+        base_channels=16, output_channels=128,  # the tiny config's (stock SECOND) channels
+        encoder_channels=((16, 16, 32), (32, 32, 64), (64, 64, 128), (128, 128)),
         encoder_paddings=((0, 0, 1), (0, 0, 1), (0, 0, (0, 1, 1)), (0, 0)),
         block_type='basicblock')
     model_yx = build_model(TINY_CL, pts_middle_encoder=cfg_encoder, bev_axes='yx',

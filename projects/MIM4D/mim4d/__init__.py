@@ -1,4 +1,21 @@
-"""MIM4D glue for mmdet3d: importing this package registers its modules."""
-import render_pretrain  # noqa: F401  (applies the compat shims)
+"""MIM4D glue for mmdet3d 1.x; importing this package registers every module.
 
-__all__ = []
+Registered: models ``MIM4D``, ``MIM4DImageMasker``, ``MIM4DVolumeTransform``,
+``MIM4DTemporalPredictor``, ``MIM4DNeuSRenderHead``; transforms
+``MIM4DLoadMultiViewSweeps``, ``MIM4DSweepImageAug``; hook
+``MIM4DRenderVisualizationHook``.
+"""
+from render_pretrain import compat  # noqa: F401  (applies the environment shims)
+from .image_masker import MIM4DImageMasker
+from .loading import MIM4DLoadMultiViewSweeps, MIM4DSweepImageAug
+from .mim4d import MIM4D
+from .render_head import MIM4DNeuSRenderHead
+from .temporal_predictor import MIM4DTemporalPredictor
+from .visualization_hook import MIM4DRenderVisualizationHook
+from .volume_transform import MIM4DVolumeTransform
+
+__all__ = [
+    'MIM4D', 'MIM4DImageMasker', 'MIM4DVolumeTransform', 'MIM4DTemporalPredictor',
+    'MIM4DNeuSRenderHead', 'MIM4DLoadMultiViewSweeps', 'MIM4DSweepImageAug',
+    'MIM4DRenderVisualizationHook'
+]

@@ -39,11 +39,11 @@ model = dict(
         ybound=[-24.0, 24.0, 1.2],
         dbound=dbound),
     pts_middle_encoder=dict(
-        sparse_shape=sparse_shape,
-        base_channels=8,
-        output_channels=32,
-        encoder_channels=((8, 8, 16), (16, 16, 32), (32, 32, 32), (32, 32))),
-    fusion_layer=dict(in_channels=[16, 64], out_channels=32),
+        # Stock SECOND channels (base 16, output 128) so that the encoder
+        # converts into the tiny CenterPoint config's SparseEncoder shape
+        # for shape (configs/centerpoint/...synthetic-3d.py).
+        sparse_shape=sparse_shape),
+    fusion_layer=dict(in_channels=[16, 256], out_channels=32),
     pv_render_head=dict(in_channels=16, dbound=dbound),
     bev_render_head=dict(in_channels=32),
     # Balanced on the synthetic world: RGB MSE ~0.05, PV depth L1 ~10 m,

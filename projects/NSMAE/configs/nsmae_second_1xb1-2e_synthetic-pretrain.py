@@ -1,5 +1,5 @@
 # Tiny sibling of nsmae_second_8xb2-cyclic-50e_nus-pretrain.py (LiDAR only)
-# for CPU runs on the synthetic world: small grid and channels.
+# for CPU runs on the synthetic world: small grid.
 _base_ = ['./nsmae_second_8xb2-cyclic-50e_nus-pretrain.py']
 
 point_cloud_range = [-24.0, -24.0, -5.0, 24.0, 24.0, 3.0]
@@ -14,11 +14,11 @@ model = dict(
             voxel_size=voxel_size,
             max_voxels=(20000, 20000))),
     pts_middle_encoder=dict(
-        sparse_shape=sparse_shape,
-        base_channels=8,
-        output_channels=32,
-        encoder_channels=((8, 8, 16), (16, 16, 32), (32, 32, 32), (32, 32))),
-    bev_render_head=dict(in_channels=64),
+        # Stock SECOND channels (base 16, output 128) so that the encoder
+        # converts into the tiny CenterPoint config's SparseEncoder shape
+        # for shape (configs/centerpoint/...synthetic-3d.py).
+        sparse_shape=sparse_shape),
+    bev_render_head=dict(in_channels=256),
     loss_weights=dict(bev_depth=0.5))
 
 train_pipeline = [

@@ -1,0 +1,178 @@
+# MIM4D pre-training (camera only, temporal): ResNet-50 + BEVDet CustomFPN
+# (the exact image side of configs/bevdet/bevdet-r50_lss_centerhead_8xb8-24e_nus-3d.py,
+# so img_backbone / img_neck transfer strictly), LSS depth net with BEVDet's 59
+# bins (1..60 m, 1 m; the paper's 64 would stop the depth net transferring)
+# lifted into a 180 x 180 x 5 volume (0.6 x 0.6 x 1.6 m over +-54 m x
+# [-5, 3] m) reduced to 32 channels, S = 3 camera sweeps (the key frame is
+# withheld and predicted by the temporal predictor), NeuS render head
+# (72 + 24 samples, 512 rays per camera). 256 x 704 images (0.5 scale +
+# crop), 8 GPUs x 1 sample, AdamW, 12 epochs.
+# Train: tools/dist_train.sh projects/MIM4D/configs/<this file> 8
+custom_imports = dict(
+    imports=['projects.MIM4D.mim4d', 'projects.Downstream.downstream'],
+    allow_failed_imports=False)
+default_scope = 'mmdet3d'
+
+point_cloud_range = [-54.0, -54.0, -5.0, 54.0, 54.0, 3.0]
+grid_shape = [180, 180, 5]  # X, Y, Z voxels (0.6, 0.6, 1.6 m)
+image_size = [256, 704]
+feature_stride = 16
+dbound = [1.0, 60.0, 1.0]  # 59 depth bins over 1..60 m, as BEVDet-R50
+num_sweeps = 3
+volume_channels = 32
+class_names = [
+    'car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
+    'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone'
+]
+metainfo = dict(classes=class_names)
+dataset_type = 'NuScenesDataset'
+data_root = 'data/nuscenes/'
+info_prefix = 'nuscenes'
+input_modality = dict(use_lidar=True, use_camera=True)
+backend_args = None
+data_prefix = dict(
+    pts='samples/LIDAR_TOP',
+    CAM_FRONT='samples/CAM_FRONT',
+    CAM_FRONT_LEFT='samples/CAM_FRONT_LEFT',
+    CAM_FRONT_RIGHT='samples/CAM_FRONT_RIGHT',
+    CAM_BACK='samples/CAM_BACK',
+    CAM_BACK_RIGHT='samples/CAM_BACK_RIGHT',
+    CAM_BACK_LEFT='samples/CAM_BACK_LEFT',
+    sweeps='sweeps/LIDAR_TOP')
+
+model = dict(
+    type='MIM4D',
+    data_preprocessor=dict(
+        type='Det3DDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=32),
+    img_backbone=dict(
+        type='mmdet.ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(2, 3),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        with_cp=True,
+        style='pytorch',
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    img_neck=dict(
+        type='BEVDetCustomFPN',
+        in_channels=[1024, 2048],
+        out_channels=512,
+        num_outs=1,
+        start_level=0,
+        out_ids=[0]),
+    view_transform=dict(
+        type='MIM4DVolumeTransform',
+        in_channels=512,
+        context_channels=64,
+        out_channels=volume_channels,
+        image_size=image_size,
+        feature_size=[image_size[0] // feature_stride, image_size[1] // feature_stride],
+        dbound=dbound,
+        point_cloud_range=point_cloud_range,
+        grid_shape=grid_shape),
+    img_masker=dict(type='MIM4DImageMasker', cell_size=32, mask_ratio=0.3),
+    temporal_predictor=dict(
+        type='MIM4DTemporalPredictor',
+        channels=volume_channels,
+        num_layers=2,
+        num_heads=4,
+        window=3),
+    render_head=dict(
+        type='MIM4DNeuSRenderHead',
+        in_channels=volume_channels,
+        aabb=point_cloud_range,
+        field=dict(hidden_dim=16, num_layers=5, geo_feat_dim=16, color_hidden_dim=32,
+                   color_num_layers=3),
+        rays_per_camera=512,
+        lidar_fraction=1.0,
+        min_depth=3.0,
+        max_depth=50.0,
+        horizon_fraction=0.3,
+        near_plane=1.0,
+        num_uniform=72,
+        num_importance=24,
+        num_upsample_steps=1,
+        loss_weights=dict(rgb=10.0, depth=10.0, eikonal=0.0)),
+    target_frames=[0],
+    vis_stride=8)
+
+meta_keys = ('cam2img', 'lidar2cam', 'img_aug_matrix', 'sweep2lidar', 'sweep_time_offsets',
+             'sweep_repeated', 'num_sweeps', 'num_cams', 'num_views', 'camera_names',
+             'sample_idx', 'token', 'img_path', 'lidar_path', 'ori_shape', 'img_shape',
+             'pad_shape', 'box_type_3d')
+train_pipeline = [
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5,
+         backend_args=backend_args),
+    dict(type='MIM4DLoadMultiViewSweeps', num_sweeps=num_sweeps, data_root=data_root,
+         to_float32=True, backend_args=backend_args),
+    dict(type='MIM4DSweepImageAug', final_dim=image_size, resize_lim=[0.47, 0.53],
+         bot_pct_lim=[0.0, 0.0], rand_flip=True, is_train=True),
+    dict(type='Pack3DDetInputs', keys=['points', 'img'], meta_keys=meta_keys)
+]
+test_pipeline = [
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5,
+         backend_args=backend_args),
+    dict(type='MIM4DLoadMultiViewSweeps', num_sweeps=num_sweeps, data_root=data_root,
+         to_float32=True, backend_args=backend_args),
+    dict(type='MIM4DSweepImageAug', final_dim=image_size, resize_lim=[0.47, 0.53],
+         bot_pct_lim=[0.0, 0.0], is_train=False),
+    dict(type='Pack3DDetInputs', keys=['points', 'img'], meta_keys=meta_keys)
+]
+
+train_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file=f'{info_prefix}_infos_train.pkl',
+        pipeline=train_pipeline,
+        metainfo=metainfo,
+        modality=input_modality,
+        data_prefix=data_prefix,
+        test_mode=False,
+        filter_empty_gt=False,  # pre-training needs no boxes
+        box_type_3d='LiDAR',
+        backend_args=backend_args))
+# Pre-training has no validation / test loop (no val_* / test_* keys).
+
+max_epochs = 12
+lr = 2e-4
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs)
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=lr, weight_decay=0.01),
+    clip_grad=dict(max_norm=35, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1.0 / 3, by_epoch=False, begin=0, end=500),
+    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=lr * 1e-3, begin=0,
+         end=max_epochs, by_epoch=True, convert_to_iter_based=True)
+]
+auto_scale_lr = dict(enable=False, base_batch_size=8)
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+custom_hooks = [dict(type='MIM4DRenderVisualizationHook', interval=1000, max_samples=1)]
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'))
+# Add dict(type='TensorboardVisBackend') to send the renderings to TensorBoard.
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='Det3DLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
+log_level = 'INFO'
+load_from = None
+resume = False

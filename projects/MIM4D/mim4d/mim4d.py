@@ -1,0 +1,324 @@
+"""MIM4D pre-training detector: masked multi-view video, temporal prediction, NeuS rendering."""
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.structures import BaseDataElement
+from torch import Tensor
+
+from mmdet3d.models import Base3DDetector
+from mmdet3d.registry import MODELS
+from mmdet3d.structures import Det3DDataSample
+from render_pretrain.camera_geometry import intrinsics_to_4x4, render_depth_map_from_points
+from render_pretrain.volume_warping import warp_volume
+
+_REQUIRED_META = ('cam2img', 'lidar2cam', 'img_aug_matrix', 'sweep2lidar', 'sweep_time_offsets',
+                  'num_sweeps')
+
+
+@MODELS.register_module()
+class MIM4D(Base3DDetector):
+    """MIM4D: masked modelling of multi-view video, rendered with a NeuS field.
+
+    Per sample the inputs are S camera sweeps x N_cam images
+    (``MIM4DLoadMultiViewSweeps``, sweep-major), key-frame LiDAR points and
+    the per-view matrices. One forward pass:
+
+    1. spatial masking of every image (``img_masker``, learnable token at the
+       normalised input);
+    2. per frame: ``img_backbone`` -> ``img_neck`` -> ``view_transform``
+       (depth net, LSS lifting into a voxel volume in the frame's OWN LiDAR
+       frame, reduction to 32 channels);
+    3. temporal masking: each frame of ``target_frames`` (default the key
+       frame, 0) is withheld; the other frames' volumes are warped into it by
+       their metric ego-motion (``sweep2lidar``, from each camera sweep's own
+       ego pose) and ``temporal_predictor`` predicts its volume;
+    4. ``render_head`` renders the target frame's cameras from the predicted
+       volume (LiDAR rays + pixel rays below the sky); the key-frame LiDAR
+       points are moved into the target frame by the same ego-motion (exact
+       for the static world); the colour target of a ray is its nearest
+       pixel of the (unmasked) target image.
+
+    Losses are averaged over the target frames. Transferable parts keep the
+    stock names ``img_backbone``, ``img_neck`` and ``view_transform.depthnet``
+    (``render_pretrain.converters.tables.MIM4D_DEPTH_NET``); the rest
+    (``img_masker``, ``temporal_predictor``, ``render_head``,
+    ``view_transform.volume_proj``) is discarded at transfer. Batch size and
+    camera count come from the inputs.
+
+    Args:
+        data_preprocessor (dict): ``Det3DDataPreprocessor`` config.
+        img_backbone, img_neck, view_transform (dict): Encoder configs.
+        temporal_predictor (dict): ``MIM4DTemporalPredictor`` config.
+        render_head (dict): ``MIM4DNeuSRenderHead`` config.
+        img_masker (dict, optional): ``MIM4DImageMasker`` (None: no masking).
+        target_frames (Sequence[int]): Sweep indices withheld and predicted
+            (0 = key frame).
+        vis_stride (int): Pixel step of the images rendered by ``predict``.
+        seed (int, optional): Seed of the generator drawing masks and rays.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 data_preprocessor: dict,
+                 img_backbone: dict,
+                 img_neck: dict,
+                 view_transform: dict,
+                 temporal_predictor: dict,
+                 render_head: dict,
+                 img_masker: Optional[dict] = None,
+                 target_frames: Sequence[int] = (0, ),
+                 vis_stride: int = 8,
+                 seed: Optional[int] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if len(target_frames) == 0:
+            raise ValueError('target_frames must name at least one sweep index')
+        self.img_backbone = MODELS.build(img_backbone)
+        self.img_neck = MODELS.build(img_neck)
+        self.view_transform = MODELS.build(view_transform)
+        self.temporal_predictor = MODELS.build(temporal_predictor)
+        self.render_head = MODELS.build(render_head)
+        self.img_masker = MODELS.build(img_masker) if img_masker is not None else None
+        self.target_frames = sorted({int(t) for t in target_frames})
+        self.vis_stride = int(vis_stride)
+        self.seed = seed
+        self._generators: Dict[torch.device, torch.Generator] = dict()
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """The generator on ``device`` (seeded once with ``seed``).
+
+        The CPU one draws the image masks and the rays (masks and rays are
+        drawn on the CPU and moved, so they do not depend on the device);
+        the one on the data's device jitters the samples along the rays.
+        """
+        device = torch.device(device)
+        if device not in self._generators:
+            generator = torch.Generator(device=device)
+            seed = self.seed if self.seed is not None else int(
+                torch.randint(0, 2**31 - 1, (1, )).item())
+            self._generators[device] = generator.manual_seed(seed)
+        return self._generators[device]
+
+    # ------------------------------------------------------------------ #
+    # inputs
+    # ------------------------------------------------------------------ #
+    def _meta(self, data_samples: Sequence[Det3DDataSample], ref: Tensor) -> Dict[str, Tensor]:
+        """Stack the sweep metas: matrices (B, S, N, 4, 4), (B, S, 4, 4), (B, S)."""
+        for key in _REQUIRED_META:
+            if any(key not in sample.metainfo for sample in data_samples):
+                raise KeyError(f'data sample meta has no {key!r}: load with '
+                               'MIM4DLoadMultiViewSweeps and list it in '
+                               'Pack3DDetInputs(meta_keys=...)')
+        sweeps = {int(sample.metainfo['num_sweeps']) for sample in data_samples}
+        if len(sweeps) != 1:
+            raise ValueError(f'all samples of a batch need the same num_sweeps, got {sweeps}')
+        num_sweeps = sweeps.pop()
+        bad = [t for t in self.target_frames if not 0 <= t < num_sweeps]
+        if bad or num_sweeps < 2:
+            raise ValueError(f'target_frames {self.target_frames} need num_sweeps >= 2 and '
+                             f'indices < num_sweeps = {num_sweeps}')
+
+        def stack(key: str) -> Tensor:
+            return ref.new_tensor(np.stack([np.asarray(s.metainfo[key], dtype=np.float64)
+                                            for s in data_samples]))
+
+        views = stack('cam2img').shape[1]
+        if views % num_sweeps:
+            raise ValueError(f'{views} views per sample are not a multiple of num_sweeps='
+                             f'{num_sweeps}')
+        shape = (len(data_samples), num_sweeps, views // num_sweeps, 4, 4)
+        return dict(
+            cam2img=intrinsics_to_4x4(stack('cam2img')).view(shape),
+            lidar2cam=stack('lidar2cam').view(shape),
+            img_aug_matrix=stack('img_aug_matrix').view(shape),
+            sweep2lidar=stack('sweep2lidar'),
+            time=stack('sweep_time_offsets'),
+            num_sweeps=num_sweeps)
+
+    def _images_to_unit_range(self, imgs: Tensor) -> Tensor:
+        """Undo the preprocessor normalisation: (..., 3, H, W) -> [0, 1]."""
+        prep = self.data_preprocessor
+        if getattr(prep, '_enable_normalize', False):
+            imgs = imgs * prep.std.view(3, 1, 1) + prep.mean.view(3, 1, 1)
+        return (imgs / 255.0).clamp(0.0, 1.0)
+
+    @staticmethod
+    def _image_size(data_samples: Sequence[Det3DDataSample], imgs: Tensor) -> List[int]:
+        """(H, W) of the valid (unpadded) image, pixels."""
+        shapes = {tuple(s.metainfo.get('img_shape', imgs.shape[-2:]))[:2] for s in data_samples}
+        if len(shapes) != 1:
+            raise ValueError(f'all samples of a batch need the same img_shape, got {shapes}')
+        return [int(v) for v in shapes.pop()]
+
+    # ------------------------------------------------------------------ #
+    # features
+    # ------------------------------------------------------------------ #
+    def _encode(self, imgs: Tensor, meta: Dict[str, Tensor], frames: List[int],
+                generator: torch.Generator) -> dict:
+        """Mask and lift the given frames: volumes (B, F, C, Z, Y, X)."""
+        batch, num_sweeps, num_cams = meta['cam2img'].shape[:3]
+        index = torch.as_tensor(frames, device=imgs.device)
+        frame_imgs = imgs.view(batch, num_sweeps, num_cams, *imgs.shape[2:])[:, index]
+        if self.img_masker is not None:
+            masked, mask = self.img_masker(frame_imgs, generator)
+        else:
+            masked, mask = frame_imgs, None
+        feats = self.img_backbone(masked.flatten(0, 2))
+        feats = self.img_neck(feats)
+        if isinstance(feats, (list, tuple)):
+            feats = feats[0]
+        feats = feats.view(batch * len(frames), num_cams, *feats.shape[1:])
+        # camera -> the frame's own LiDAR frame: inv(sweep2lidar) @ cam2lidar
+        cam2frame = (torch.linalg.inv(meta['sweep2lidar'][:, index]).unsqueeze(2)
+                     @ torch.linalg.inv(meta['lidar2cam'][:, index]))
+        lifted = self.view_transform(feats, meta['cam2img'][:, index].flatten(0, 1),
+                                     cam2frame.flatten(0, 1),
+                                     meta['img_aug_matrix'][:, index].flatten(0, 1))
+        volume = lifted['volume']
+        return dict(volumes=volume.view(batch, len(frames), *volume.shape[1:]),
+                    masked_imgs=masked, img_mask=mask)
+
+    def extract_feat(self, batch_inputs: dict,
+                     data_samples: Sequence[Det3DDataSample]) -> dict:
+        """Encode the context frames and predict every target frame's volume.
+
+        Args:
+            batch_inputs (dict): ``imgs`` (B, S * N_cam, 3, H, W) normalised
+                (sweep-major) and ``points`` (list of (P_b, C_pt) key-frame
+                LiDAR points, metres).
+            data_samples (Sequence[Det3DDataSample]): metas ``cam2img``,
+                ``lidar2cam``, ``img_aug_matrix`` (S * N_cam, 4, 4),
+                ``sweep2lidar`` (S, 4, 4), ``sweep_time_offsets`` (S,),
+                ``num_sweeps``.
+
+        Returns:
+            dict: ``meta`` (stacked matrices), ``predicted`` (target frame ->
+            (B, C, Z, Y, X) predicted volume), ``context_frames`` (list of
+            encoded sweep indices), ``volumes`` (B, F, C, Z, Y, X),
+            ``masked_imgs`` (B, F, N_cam, 3, H, W), ``img_mask``.
+        """
+        imgs = batch_inputs.get('imgs')
+        if imgs is None or imgs.dim() != 5:
+            raise ValueError('MIM4D needs batch_inputs["imgs"] (B, S * N_cam, 3, H, W)')
+        meta = self._meta(data_samples, imgs)
+        num_sweeps = meta['num_sweeps']
+        generator = self.generator(torch.device('cpu'))
+        excluded = self.target_frames[0] if len(self.target_frames) == 1 else None
+        frames = [s for s in range(num_sweeps) if s != excluded]
+        encoded = self._encode(imgs, meta, frames, generator)
+        predicted = dict()
+        aabb = self.view_transform.point_cloud_range
+        for target in self.target_frames:
+            ctx = [i for i, s in enumerate(frames) if s != target]
+            ctx_frames = torch.as_tensor([frames[i] for i in ctx], device=imgs.device)
+            volumes = encoded['volumes'][:, ctx]
+            # target frame -> context frame: inv(sweep2lidar_ctx) @ sweep2lidar_target
+            src_from_dst = (torch.linalg.inv(meta['sweep2lidar'][:, ctx_frames])
+                            @ meta['sweep2lidar'][:, target:target + 1])
+            warped, valid = warp_volume(volumes.flatten(0, 1), src_from_dst.flatten(0, 1),
+                                        aabb)
+            dt = meta['time'][:, ctx_frames] - meta['time'][:, target:target + 1]
+            predicted[target] = self.temporal_predictor(
+                warped.view(volumes.shape), valid.view(volumes.shape[:2] + volumes.shape[3:]),
+                dt)
+        return dict(meta=meta, predicted=predicted, context_frames=frames, **encoded)
+
+    # ------------------------------------------------------------------ #
+    # rendering
+    # ------------------------------------------------------------------ #
+    def _target_geometry(self, batch_inputs: dict, meta: dict, target: int):
+        """Points (P, 3) + batch index in the target frame, and its lidar2img."""
+        points = batch_inputs.get('points')
+        if points is None:
+            raise KeyError('MIM4D needs batch_inputs["points"] (key-frame LiDAR points)')
+        xyz = torch.cat([p[:, :3] for p in points]).to(meta['sweep2lidar'].dtype)
+        counts = torch.as_tensor([p.shape[0] for p in points], device=xyz.device)
+        batch_idx = torch.repeat_interleave(torch.arange(len(points), device=xyz.device), counts)
+        frame_from_key = torch.linalg.inv(meta['sweep2lidar'][:, target])  # (B, 4, 4)
+        rot, trans = frame_from_key[batch_idx, :3, :3], frame_from_key[batch_idx, :3, 3]
+        xyz = (rot @ xyz.unsqueeze(-1)).squeeze(-1) + trans
+        # target frame -> camera -> augmented image
+        lidar2img = (meta['img_aug_matrix'][:, target] @ meta['cam2img'][:, target]
+                     @ meta['lidar2cam'][:, target] @ meta['sweep2lidar'][:, target:target + 1])
+        return xyz, batch_idx, lidar2img
+
+    def _render_losses(self, batch_inputs: dict, data_samples, feats: dict) -> Dict[str, Tensor]:
+        """Draw rays of every target frame, render its predicted volume, average the losses."""
+        imgs = batch_inputs['imgs']
+        meta = feats['meta']
+        batch, num_sweeps, num_cams = meta['cam2img'].shape[:3]
+        img_h, img_w = self._image_size(data_samples, imgs)
+        pad_h, pad_w = imgs.shape[-2:]
+        cpu = torch.device('cpu')
+        totals: Dict[str, Tensor] = dict()
+        for target in self.target_frames:
+            xyz, point_batch, lidar2img = self._target_geometry(batch_inputs, meta, target)
+            # Rays are drawn on the CPU (the generator's device), then moved.
+            rays = self.render_head.sample_rays(xyz.to(cpu), point_batch.to(cpu),
+                                                lidar2img.to(cpu), (img_h, img_w),
+                                                self.generator(cpu))
+            rays = type(rays)(*(field.to(imgs.device) for field in rays))
+            target_imgs = self._images_to_unit_range(
+                imgs.view(batch, num_sweeps, num_cams, 3, pad_h, pad_w)[:, target])
+            cols = rays.pixels[:, 0].round().long().clamp(0, img_w - 1)
+            rows = rays.pixels[:, 1].round().long().clamp(0, img_h - 1)
+            rgb_target = target_imgs[rays.batch_idx, rays.cam_idx, :, rows, cols]
+            rendered = self.render_head(feats['predicted'][target], rays.origins,
+                                        rays.directions, rays.batch_idx,
+                                        self.generator(imgs.device) if self.training else None)
+            for name, value in self.render_head.loss(rendered, rays, rgb_target).items():
+                totals[name] = totals.get(name, 0.0) + value / len(self.target_frames)
+        return totals
+
+    def loss(self, batch_inputs: dict,
+             batch_data_samples: Sequence[Det3DDataSample]) -> Dict[str, Tensor]:
+        """Rendering losses averaged over the target frames.
+
+        Returns:
+            dict[str, Tensor]: ``loss_rgb``, ``loss_depth`` (and
+            ``loss_eikonal``), each times its weight in the render head.
+        """
+        feats = self.extract_feat(batch_inputs, batch_data_samples)
+        return self._render_losses(batch_inputs, batch_data_samples, feats)
+
+    def _forward(self, batch_inputs: dict,
+                 batch_data_samples: Sequence[Det3DDataSample]) -> dict:
+        """Raw tensors: predicted volumes per target frame and context volumes."""
+        feats = self.extract_feat(batch_inputs, batch_data_samples)
+        return dict(predicted=feats['predicted'], volumes=feats['volumes'])
+
+    def predict(self, batch_inputs: dict,
+                batch_data_samples: Sequence[Det3DDataSample]) -> List[Det3DDataSample]:
+        """Render the first target frame on a pixel grid; attach to the samples.
+
+        Each sample gets ``render_outputs`` (:class:`BaseDataElement`):
+        ``rgb`` / ``rgb_target`` (N_cam, 3, h, w) in [0, 1], ``depth`` /
+        ``depth_target`` (N_cam, h, w) metres along the optical axis (target
+        0 without LiDAR), ``target_frame`` (int); h, w = image size /
+        ``vis_stride``.
+        """
+        feats = self.extract_feat(batch_inputs, batch_data_samples)
+        imgs, meta = batch_inputs['imgs'], feats['meta']
+        batch, num_sweeps, num_cams = meta['cam2img'].shape[:3]
+        target = self.target_frames[0]
+        img_h, img_w = self._image_size(batch_data_samples, imgs)
+        stride = self.vis_stride
+        img_h, img_w = img_h - img_h % stride, img_w - img_w % stride
+        xyz, point_batch, lidar2img = self._target_geometry(batch_inputs, meta, target)
+        rendered = self.render_head.render_image(feats['predicted'][target], lidar2img,
+                                                 (img_h, img_w), stride)
+        target_imgs = self._images_to_unit_range(
+            imgs.view(batch, num_sweeps, num_cams, *imgs.shape[2:])[:, target])
+        rgb_target = F.avg_pool2d(target_imgs[..., :img_h, :img_w].flatten(0, 1), stride)
+        depth_target = render_depth_map_from_points(xyz, lidar2img, (img_h, img_w),
+                                                    stride=stride, batch_idx=point_batch)
+        outputs = dict(rgb=rendered['rgb'], depth=rendered['depth'],
+                       rgb_target=rgb_target.view(batch, num_cams, *rgb_target.shape[1:]),
+                       depth_target=depth_target)
+        for index, sample in enumerate(batch_data_samples):
+            sample.render_outputs = BaseDataElement(
+                target_frame=target,
+                **{name: value[index].detach() for name, value in outputs.items()})
+        return list(batch_data_samples)

@@ -1,0 +1,205 @@
+"""NeuS render head: SDF field decoded from a voxel volume, rendered along camera rays."""
+from typing import Dict, Optional, Sequence
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmdet3d.registry import MODELS
+from render_pretrain.ray_generation import (CameraRays, generate_pixel_rays, optical_axes,
+                                            ray_distance_to_z_depth, sample_camera_rays)
+from render_pretrain.ray_sampling import intersect_rays_aabb
+from render_pretrain.reconstruction_losses import masked_l1
+from render_pretrain.sdf_field import SDFField
+from render_pretrain.sdf_rendering import eikonal_loss, render_neus
+
+LOSS_KEYS = ('rgb', 'depth', 'eikonal')
+
+
+@MODELS.register_module()
+class MIM4DNeuSRenderHead(BaseModule):
+    """Render RGB and depth of camera rays from a (predicted) feature volume.
+
+    Glue around the core: rays from
+    :func:`render_pretrain.ray_generation.sample_camera_rays` (LiDAR rays
+    with ``min_depth < range < max_depth`` first, padded with random pixels
+    below the sky rows), the AABB collider with a near plane
+    (:func:`render_pretrain.ray_sampling.intersect_rays_aabb`), the NeuS
+    renderer (:func:`render_pretrain.sdf_rendering.render_neus`: uniform +
+    importance samples with up-sampling) and the field
+    :class:`render_pretrain.sdf_field.SDFField` (coordinates normalised to
+    the scene box ``aabb``, which the volume tiles).
+
+    Losses (each times its weight in ``loss_weights``): L1 of the rendered
+    RGB (in [0, 1]) against the pixel colour over valid rays, L1 of the
+    rendered ray distance (metres) against the LiDAR ray distance over valid
+    LiDAR rays, and optionally the eikonal term over the samples of valid
+    rays. All are 0 (finite) when no ray qualifies.
+
+    Args:
+        in_channels (int): Volume channels.
+        aabb (Sequence[float]): Scene box (x_min, y_min, z_min, x_max, y_max,
+            z_max), metres, the volume's ``point_cloud_range``.
+        field (dict): Extra :class:`SDFField` arguments (hidden_dim,
+            num_layers, geo_feat_dim, ...).
+        rays_per_camera (int): Ray budget per camera (paper: 512-2048).
+        lidar_fraction (float): Largest share of the budget for LiDAR rays.
+        min_depth (float): LiDAR rays need a range above this, metres (3).
+        max_depth (float): ... and below this, metres (50).
+        horizon_fraction (float): Top fraction of image rows treated as sky
+            (no pixel rays there).
+        near_plane (float): Near plane of the samples, metres (1).
+        num_uniform (int): Uniform samples per ray (72).
+        num_importance (int): Importance samples per ray (24).
+        num_upsample_steps (int): NeuS up-sampling steps (1).
+        base_inv_s (float): Inverse std of the first up-sampling step.
+        loss_weights (dict): ``rgb`` (10), ``depth`` (10), ``eikonal`` (0).
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 in_channels: int = 32,
+                 aabb: Sequence[float] = (-54.0, -54.0, -5.0, 54.0, 54.0, 3.0),
+                 field: Optional[dict] = None,
+                 rays_per_camera: int = 512,
+                 lidar_fraction: float = 1.0,
+                 min_depth: float = 3.0,
+                 max_depth: float = 50.0,
+                 horizon_fraction: float = 0.3,
+                 near_plane: float = 1.0,
+                 num_uniform: int = 72,
+                 num_importance: int = 24,
+                 num_upsample_steps: int = 1,
+                 base_inv_s: float = 64.0,
+                 loss_weights: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.field = SDFField(in_channels=in_channels, aabb=tuple(aabb), **(field or {}))
+        self.rays_per_camera = int(rays_per_camera)
+        self.lidar_fraction = float(lidar_fraction)
+        self.min_depth, self.max_depth = float(min_depth), float(max_depth)
+        self.horizon_fraction = float(horizon_fraction)
+        self.near_plane = float(near_plane)
+        self.num_uniform, self.num_importance = int(num_uniform), int(num_importance)
+        self.num_upsample_steps = int(num_upsample_steps)
+        self.base_inv_s = float(base_inv_s)
+        weights = dict(rgb=10.0, depth=10.0, eikonal=0.0)
+        weights.update(loss_weights or {})
+        unknown = set(weights) - set(LOSS_KEYS)
+        if unknown:
+            raise KeyError(f'unknown loss_weights keys {sorted(unknown)}; expected {LOSS_KEYS}')
+        self.loss_weights = weights
+
+    def sample_rays(self, points: Tensor, point_batch_idx: Tensor, lidar2img: Tensor,
+                    image_size: Sequence[int],
+                    generator: Optional[torch.Generator]) -> CameraRays:
+        """Draw the training rays of the target cameras.
+
+        Args:
+            points (Tensor): (P, 3) LiDAR points of all samples, packed, in
+                the target frame, metres.
+            point_batch_idx (Tensor): (P,) int64 sample of each point.
+            lidar2img (Tensor): (B, N_cam, 4, 4) target frame -> augmented
+                image pixels.
+            image_size (Sequence[int]): (H, W) of the valid image, pixels.
+            generator (torch.Generator, optional): Randomness source.
+
+        Returns:
+            CameraRays: packed rays (origins/directions in the target frame).
+        """
+        return sample_camera_rays(points, lidar2img, image_size, self.rays_per_camera,
+                                  generator=generator, point_batch_idx=point_batch_idx,
+                                  lidar_fraction=self.lidar_fraction,
+                                  min_depth=self.min_depth, max_depth=self.max_depth,
+                                  horizon_fraction=self.horizon_fraction)
+
+    def forward(self, volume: Tensor, origins: Tensor, directions: Tensor, batch_idx: Tensor,
+                generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
+        """Render packed rays through the field decoded from ``volume``.
+
+        Args:
+            volume (Tensor): (B, C, Z, Y, X) volume over ``aabb``.
+            origins (Tensor): (R, 3) ray origins, volume frame, metres.
+            directions (Tensor): (R, 3) unit directions.
+            batch_idx (Tensor): (R,) int64 sample of each ray.
+            generator (torch.Generator, optional): Jitter of the uniform
+                samples (training only; None: no jitter).
+
+        Returns:
+            dict[str, Tensor]: :func:`render_neus` outputs (``rgb`` (R, 3),
+            ``depth`` (R,) ray distance in metres, ``gradients`` (R, S, 3),
+            ...) plus ``valid`` (R,) bool (ray hits the box beyond the near
+            plane) and ``far`` (R,) box exit distance, metres.
+        """
+        near, far, valid = intersect_rays_aabb(origins, directions, self.field.aabb,
+                                               self.near_plane)
+        sdf_fn, field_fn = self.field.callbacks(volume, batch_idx)
+        out = render_neus(origins, directions, near, far, field_fn, self.field.inv_s(),
+                          sdf_fn=sdf_fn, num_uniform=self.num_uniform,
+                          num_importance=self.num_importance,
+                          num_upsample_steps=self.num_upsample_steps,
+                          base_inv_s=self.base_inv_s, jitter=generator is not None,
+                          generator=generator, valid=valid)
+        out.update(valid=valid, far=far)
+        return out
+
+    def loss(self, rendered: Dict[str, Tensor], rays: CameraRays,
+             rgb_target: Tensor) -> Dict[str, Tensor]:
+        """Weighted L1 RGB / depth (and eikonal) losses of one target frame.
+
+        Args:
+            rendered (dict): Output of :meth:`forward`.
+            rays (CameraRays): The rendered rays.
+            rgb_target (Tensor): (R, 3) pixel colours in [0, 1].
+
+        Returns:
+            dict[str, Tensor]: ``loss_rgb``, ``loss_depth`` (and
+            ``loss_eikonal`` when its weight is positive), weighted scalars.
+        """
+        valid = rendered['valid']
+        depth_valid = valid & rays.has_depth & (rays.depth <= rendered['far'])
+        losses = dict(
+            loss_rgb=masked_l1(rendered['rgb'], rgb_target, valid.unsqueeze(-1))
+            * self.loss_weights['rgb'],
+            loss_depth=masked_l1(rendered['depth'], rays.depth, depth_valid)
+            * self.loss_weights['depth'])
+        if self.loss_weights['eikonal'] > 0:
+            mask = valid.unsqueeze(1).expand(rendered['gradients'].shape[:2])
+            losses['loss_eikonal'] = (eikonal_loss(rendered['gradients'], mask)
+                                      * self.loss_weights['eikonal'])
+        return losses
+
+    def render_image(self, volume: Tensor, lidar2img: Tensor, image_size: Sequence[int],
+                     stride: int) -> Dict[str, Tensor]:
+        """Render every ``stride``-th pixel of every camera (visualisation).
+
+        Args:
+            volume (Tensor): (B, C, Z, Y, X) volume over ``aabb``.
+            lidar2img (Tensor): (B, N_cam, 4, 4) volume frame -> image pixels.
+            image_size (Sequence[int]): (H, W), divisible by ``stride``.
+            stride (int): Pixel step; pixel (u, v) = centre of each
+                ``stride x stride`` cell.
+
+        Returns:
+            dict[str, Tensor]: ``rgb`` (B, N_cam, 3, H / stride, W / stride)
+            in [0, 1] and ``depth`` (B, N_cam, H / stride, W / stride) depth
+            along the optical axis, metres.
+        """
+        img_h, img_w = (int(v) for v in image_size)
+        bsz, num_cams = lidar2img.shape[:2]
+        out_h, out_w = img_h // stride, img_w // stride
+        vs, us = torch.meshgrid(
+            torch.arange(out_h, device=volume.device, dtype=volume.dtype) * stride
+            + (stride - 1) / 2,
+            torch.arange(out_w, device=volume.device, dtype=volume.dtype) * stride
+            + (stride - 1) / 2, indexing='ij')
+        pixels = torch.stack([us, vs], dim=-1).view(1, 1, -1, 2).expand(bsz, num_cams, -1, 2)
+        origins, directions = generate_pixel_rays(pixels, lidar2img)
+        batch_idx = torch.arange(bsz, device=volume.device).view(-1, 1, 1).expand(
+            bsz, num_cams, out_h * out_w).reshape(-1)
+        rendered = self(volume, origins.reshape(-1, 3), directions.reshape(-1, 3), batch_idx)
+        axes = optical_axes(lidar2img).unsqueeze(2).expand_as(directions).reshape(-1, 3)
+        z_depth = ray_distance_to_z_depth(rendered['depth'], directions.reshape(-1, 3), axes)
+        return dict(
+            rgb=rendered['rgb'].view(bsz, num_cams, out_h, out_w, 3).permute(0, 1, 4, 2, 3),
+            depth=z_depth.view(bsz, num_cams, out_h, out_w))

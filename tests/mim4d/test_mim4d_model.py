@@ -1,0 +1,142 @@
+"""The MIM4D detector on synthetic-world batches: losses, gradients, over-fitting, hook."""
+import copy
+from pathlib import Path
+
+import mmcv
+import pytest
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.runner import Runner
+
+from mmdet3d.registry import MODELS
+
+from .conftest import build_dataset, dataset_config
+
+
+def _build_model(cfg, seed: int = 0):
+    torch.manual_seed(seed)
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.seed = seed
+    model = MODELS.build(model_cfg)
+    return model
+
+
+def _full_history(dataset):
+    return [i for i in range(len(dataset))
+            if not dataset[i]['data_samples'].metainfo['sweep_repeated'].any()]
+
+
+@pytest.fixture(scope='module')
+def dataset(tiny_cfg, synthetic_infos):
+    return build_dataset(tiny_cfg, synthetic_infos, is_train=True)
+
+
+@pytest.fixture(scope='module')
+def batch_of_two(dataset):
+    return pseudo_collate([dataset[i] for i in _full_history(dataset)[:2]])
+
+
+def test_loss_and_backward_on_two_samples_with_three_sweeps(tiny_cfg, batch_of_two,
+                                                            single_thread):
+    model = _build_model(tiny_cfg)
+    model.train()
+    data = model.data_preprocessor(copy.deepcopy(batch_of_two), True)
+    assert data['inputs']['imgs'].shape == (2, 18, 3, 64, 176)
+    losses = model(**data, mode='loss')
+    assert set(losses) == {'loss_rgb', 'loss_depth'}
+    for name, value in losses.items():
+        assert torch.isfinite(value) and value > 0, name
+    sum(losses.values()).backward()
+    for prefix in ('img_backbone.', 'img_neck.', 'view_transform.depthnet.',
+                   'temporal_predictor.', 'render_head.field.', 'img_masker.mask_token'):
+        grads = [p.grad for n, p in model.named_parameters() if n.startswith(prefix)]
+        assert grads and all(g is not None and torch.isfinite(g).all() for g in grads), prefix
+        assert sum(float(g.abs().sum()) for g in grads) > 0, prefix
+
+
+def test_withheld_frame_is_predicted_from_the_other_frames(tiny_cfg, batch_of_two,
+                                                           single_thread):
+    model = _build_model(tiny_cfg)
+    model.eval()  # BN statistics must not couple the frames
+    data = model.data_preprocessor(copy.deepcopy(batch_of_two), False)
+    model.generator(torch.device('cpu')).manual_seed(0)
+    feats = model.extract_feat(data['inputs'], data['data_samples'])
+    assert feats['context_frames'] == [1, 2]
+    predicted = feats['predicted'][0]
+    volumes = feats['volumes']  # (B, F, C, Z, Y, X) of sweeps 1 and 2
+    (grad, ) = torch.autograd.grad(predicted.square().sum(), volumes)
+    per_frame = grad.abs().flatten(2).sum(-1)  # (B, F)
+    assert (per_frame > 0).all(), per_frame
+
+    def predict_with(imgs):
+        inputs = dict(data['inputs'], imgs=imgs)
+        model.generator(torch.device('cpu')).manual_seed(0)
+        with torch.no_grad():
+            return model.extract_feat(inputs, data['data_samples'])['predicted'][0]
+
+    imgs = data['inputs']['imgs']
+    base = predict_with(imgs)
+    num_cams = 6
+    changed_key, changed_old = imgs.clone(), imgs.clone()
+    changed_key[:, :num_cams] = torch.randn_like(changed_key[:, :num_cams])
+    changed_old[:, 2 * num_cams:] = torch.randn_like(changed_old[:, 2 * num_cams:])
+    # The key frame is withheld: its images cannot leak into the prediction ...
+    assert torch.allclose(predict_with(changed_key), base, atol=1e-6)
+    # ... while the oldest sweep (long-term branch) changes it.
+    assert (predict_with(changed_old) - base).abs().max() > 1e-3
+
+
+def test_no_lidar_points_gives_finite_losses(tiny_cfg, batch_of_two, single_thread):
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg.model.render_head.loss_weights = dict(eikonal=0.1)
+    model = _build_model(cfg)
+    model.train()
+    data = model.data_preprocessor(copy.deepcopy(batch_of_two), True)
+    data['inputs']['points'] = [p[:0] for p in data['inputs']['points']]
+    losses = model(**data, mode='loss')
+    assert losses['loss_depth'] == 0 and torch.isfinite(losses['loss_rgb'])
+    assert torch.isfinite(losses['loss_eikonal']) and losses['loss_eikonal'] > 0
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_overfitting_one_sample_halves_both_losses(tiny_cfg, synthetic_infos, single_thread):
+    dataset = build_dataset(tiny_cfg, synthetic_infos, cameras=['CAM_FRONT'], is_train=True)
+    model = _build_model(tiny_cfg)
+    model.train()
+    data = model.data_preprocessor(pseudo_collate([dataset[_full_history(dataset)[-1]]]), True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
+    history = []
+    for _ in range(60):
+        model.generator(torch.device('cpu')).manual_seed(0)  # same masks and rays
+        losses = model(**data, mode='loss')
+        history.append({k: float(v.detach()) for k, v in losses.items()})
+        optimizer.zero_grad()
+        sum(losses.values()).backward()
+        optimizer.step()
+    print([(round(h["loss_rgb"], 2), round(h["loss_depth"], 1)) for h in history])
+    for name in ('loss_rgb', 'loss_depth'):
+        last = sum(h[name] for h in history[-3:]) / 3
+        assert last < 0.5 * history[0][name], (name, history[0][name], last)
+
+
+def test_predict_and_visualization_hook_write_pngs(tiny_cfg, synthetic_infos, tmp_path,
+                                                   single_thread):
+    cfg = copy.deepcopy(tiny_cfg)
+    dataset_cfg = dataset_config(cfg, synthetic_infos, ['CAM_FRONT', 'CAM_BACK'])
+    cfg.train_dataloader.dataset = dataset_cfg
+    cfg.work_dir = str(tmp_path)
+    cfg.train_cfg = dict(by_epoch=False, max_iters=1)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = None
+    cfg.log_processor = dict(by_epoch=False)
+    cfg.custom_hooks = [dict(type='MIM4DRenderVisualizationHook', interval=1, max_samples=1)]
+    cfg.randomness = dict(seed=0)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    files = sorted(Path(tmp_path, 'mim4d_vis').glob('*.png'))
+    assert [f.name for f in files] == ['train_0000001_0_depth.png', 'train_0000001_0_rgb.png']
+    rgb = mmcv.imread(str(files[1]))
+    # rendered above ground truth, 2 cameras side by side, vis_stride 4
+    assert rgb.shape == (2 * 64 // 4, 2 * 176 // 4, 3)
+    assert rgb[16:].std() > 0  # the ground-truth half holds the image
