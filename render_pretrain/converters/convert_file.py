@@ -1,6 +1,6 @@
 """File-level conversion: read a checkpoint, convert, stamp, write atomically."""
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Tuple, Union
 
 from .checkpoint_io import file_sha256, read_checkpoint, write_checkpoint_atomic
 from .engine import ConversionResult, convert_state_dict
@@ -12,7 +12,9 @@ from .tables import get_table
 def convert_checkpoint_file(src: Union[str, Path], dst: Union[str, Path], src_layout: str,
                             dst_layout: str, modules: Optional[Sequence[str]] = None, *,
                             strict: bool = False,
-                            target_manifest: Optional[Union[str, Path]] = None,
+                            target_manifest: Optional[Union[str, Path,
+                                                            Mapping[str, Tuple[int, ...]]]] = None,
+                            manifest_name: Optional[str] = None,
                             src_spconv_layout: Optional[str] = None,
                             dst_spconv_layout: Optional[str] = None) -> ConversionResult:
     """Convert the checkpoint ``src`` and write ``dst``.
@@ -31,8 +33,11 @@ def convert_checkpoint_file(src: Union[str, Path], dst: Union[str, Path], src_la
         modules (Sequence[str], optional): Modules to move (default: all of
             the table's).
         strict (bool): Fail on any gap (needs ``target_manifest``).
-        target_manifest (str | Path, optional): JSON key -> shape manifest of
-            the target model, for verification.
+        target_manifest (str | Path | dict, optional): JSON key -> shape
+            manifest of the target model (or that mapping itself, e.g. read
+            off a model built from its config), for verification.
+        manifest_name (str, optional): Name of an in-memory manifest in the
+            report (default: the JSON path).
         src_spconv_layout (str, optional): Declared source sparse layout.
         dst_spconv_layout (str, optional): Output sparse layout.
 
@@ -44,11 +49,15 @@ def convert_checkpoint_file(src: Union[str, Path], dst: Union[str, Path], src_la
             files and unknown layouts.
     """
     table = get_table(src_layout, dst_layout)
-    manifest = load_manifest(target_manifest) if target_manifest is not None else None
+    if target_manifest is None or isinstance(target_manifest, Mapping):
+        manifest = dict(target_manifest) if target_manifest is not None else None
+    else:
+        manifest = load_manifest(target_manifest)
+        manifest_name = manifest_name or str(target_manifest)
     state_dict, meta = read_checkpoint(src)
     result = convert_state_dict(
         state_dict, table, modules, manifest=manifest,
-        manifest_name=str(target_manifest) if target_manifest is not None else None,
+        manifest_name=manifest_name,
         strict=strict, src_spconv_layout=src_spconv_layout, src_meta=meta,
         dst_spconv_layout=dst_spconv_layout, source_name=str(src))
     layout = result.report.dst_spconv_layout or table.dst_spconv_layout

@@ -90,7 +90,8 @@ def convert_state_dict(state_dict: Mapping[str, Tensor],
             to write, or (strict) any gap.
     """
     if strict and manifest is None:
-        raise ConversionError('strict mode needs a target manifest (--target-manifest) to '
+        raise ConversionError('strict mode needs a target manifest (--target-manifest or '
+                              '--target-config) to '
                               'check for missing, unexpected and mis-shaped tensors')
     rules = _resolve_modules(table, modules)
     dst_layout = normalise_spconv_layout(dst_spconv_layout or table.dst_spconv_layout)

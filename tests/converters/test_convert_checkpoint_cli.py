@@ -164,3 +164,42 @@ def test_script_runs(tmp_path):
     assert proc.returncode == 0
     assert 'nsmae -> mmdet3d-centerpoint' in proc.stdout
     assert 'mit-bevfusion -> mmdet3d-bevfusion' in proc.stdout
+
+
+TINY_NSMAE_LIDAR = 'projects/NSMAE/configs/nsmae_second_1xb1-2e_synthetic-pretrain.py'
+TINY_CENTERPOINT = 'configs/centerpoint/centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py'
+
+
+def _tiny_nsmae_lidar_state(**encoder_overrides):
+    """State dict of the tiny NS-MAE LiDAR model built from its config."""
+    from mmdet3d.registry import MODELS
+    from mmdet3d.utils import register_all_modules
+    from mmengine.config import Config
+    import projects.NSMAE.nsmae  # noqa: F401
+    register_all_modules(init_default_scope=True)
+    cfg = Config.fromfile(str(REPO_ROOT / TINY_NSMAE_LIDAR))
+    cfg.model.pts_middle_encoder.update(encoder_overrides)
+    return MODELS.build(cfg.model).state_dict()
+
+
+def test_target_config_verifies_against_the_built_model(tmp_path, capsys):
+    rc, dst = _run(tmp_path, _tiny_nsmae_lidar_state(), '--src-layout', 'nsmae',
+                   '--dst-layout', 'mmdet3d-centerpoint', '--modules', 'pts_middle_encoder',
+                   '--strict', '--target-config', str(REPO_ROOT / TINY_CENTERPOINT))
+    assert rc == 0 and dst.exists()
+    out = capsys.readouterr().out
+    assert 'pts_middle_encoder' in out
+    converted = torch.load(dst, weights_only=True)
+    assert converted['meta']['dst_layout'] == 'mmdet3d-centerpoint'
+    assert converted['state_dict']['pts_middle_encoder.conv_out.0.weight'].shape == (128, 3, 1, 1, 128)
+
+
+def test_target_config_rejects_a_different_encoder_width(tmp_path, capsys):
+    narrow = _tiny_nsmae_lidar_state(
+        base_channels=8, output_channels=32,
+        encoder_channels=((8, 8, 16), (16, 16, 32), (32, 32, 32), (32, 32)))
+    rc, dst = _run(tmp_path, narrow, '--src-layout', 'nsmae', '--dst-layout',
+                   'mmdet3d-centerpoint', '--modules', 'pts_middle_encoder', '--strict',
+                   '--target-config', str(REPO_ROOT / TINY_CENTERPOINT))
+    assert rc == 1 and not dst.exists()
+    assert 'pts_middle_encoder.conv_input.0.weight' in capsys.readouterr().err

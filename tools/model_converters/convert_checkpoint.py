@@ -7,6 +7,11 @@ Example::
         --src-layout nsmae --dst-layout mmdet3d-centerpoint \\
         --target-manifest ../shared/manifests/mmdet3d-centerpoint_voxel0075_second_secfpn.json
 
+    # verify against the very model a config builds (file or mmdet3d::path)
+    python tools/model_converters/convert_checkpoint.py SRC DST --src-layout nsmae \
+        --dst-layout mmdet3d-centerpoint --modules pts_middle_encoder --strict \
+        --target-config configs/centerpoint/centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py
+
 Prints a report per module (transferred / missing / unexpected / shape
 mismatches). ``--strict`` fails on any gap in the requested modules. On any
 error nothing is written. The source is read with
@@ -14,7 +19,10 @@ error nothing is written. The source is read with
 """
 import argparse
 import logging
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from render_pretrain.converters import (ConversionError, available_pairs, convert_checkpoint_file,
                                         get_table)
@@ -32,9 +40,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'the table), e.g. img_backbone,img_neck')
     parser.add_argument('--strict', action='store_true',
                         help='fail on any missing / unexpected / mis-shaped tensor in the '
-                        'requested modules (needs --target-manifest)')
-    parser.add_argument('--target-manifest', help='JSON key -> shape manifest of the target '
+                        'requested modules (needs --target-manifest or --target-config)')
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument('--target-manifest', help='JSON key -> shape manifest of the target '
                         'model, to verify the output')
+    target.add_argument('--target-config', help='config of the target model (file or '
+                        'mmdet3d::path): the model it builds gives the keys and shapes that '
+                        'verify the output')
     parser.add_argument('--src-spconv-layout', choices=('spconv1', 'mmcv', 'spconv2'),
                         help='declare the source sparse-conv weight layout when the shapes '
                         'cannot tell (spconv1/mmcv: [k,k,k,in,out]; spconv2: [out,k,k,k,in])')
@@ -61,6 +73,23 @@ def list_layouts() -> str:
     return '\n'.join(lines)
 
 
+def manifest_from_config(config: str) -> dict:
+    """State-dict key -> shape of the model a config builds (persistent keys only)."""
+    from mmdet3d.registry import MODELS
+    from mmdet3d.utils import register_all_modules
+    from mmengine.registry import init_default_scope
+    from mmengine.utils import import_modules_from_strings
+
+    from projects.common import load_config
+    register_all_modules(init_default_scope=False)
+    cfg = load_config(config)
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
+    model = MODELS.build(cfg.model)
+    return {key: tuple(value.shape) for key, value in model.state_dict().items()}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(message)s', stream=sys.stderr)
     args = parse_args(argv)
@@ -69,9 +98,13 @@ def main(argv=None) -> int:
         return 0
     modules = args.modules.split(',') if args.modules else None
     try:
+        target = args.target_manifest
+        if args.target_config:
+            target = manifest_from_config(args.target_config)
         result = convert_checkpoint_file(
             args.src, args.dst, args.src_layout, args.dst_layout, modules, strict=args.strict,
-            target_manifest=args.target_manifest, src_spconv_layout=args.src_spconv_layout,
+            target_manifest=target, manifest_name=args.target_config,
+            src_spconv_layout=args.src_spconv_layout,
             dst_spconv_layout=args.dst_spconv_layout)
     except ConversionError as err:
         sys.stderr.write(f'error: {err}\nno output written to {args.dst}\n')
