@@ -11,7 +11,7 @@ class_names = [
     'car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
     'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone'
 ]
-data_root = 'data/synthetic-mini/'
+data_root = 'data/synthetic/'
 data_prefix = dict(pts='samples/LIDAR_TOP', img='', sweeps='sweeps/LIDAR_TOP')
 # NuScenesDataset's class default is v1.0-trainval and wins over the info file's
 # metainfo (mmengine merges with setdefault), so the version is set here.

@@ -1,0 +1,5 @@
+# Label-efficient baseline (ImageNet init, no self-supervised pre-training):
+# 1 % of the nuScenes training scenes (nuscenes_infos_train_1pct.pkl).
+_base_ = ['./bevdet-r50_lss_centerhead_8xb8-24e_nus-3d.py']
+
+train_dataloader = dict(dataset=dict(ann_file='nuscenes_infos_train_1pct.pkl'))
