@@ -40,6 +40,14 @@ Shims:
     ``gloo`` and wraps with ``device_ids=None``, so ``tools/dist_train.sh``
     runs on CPU machines (CI); GPU runs are untouched.
 
+``numpy_long_alias``
+    mmdet3d 1.4.0's ``DataBaseSampler.sample_all`` (``ObjectSample``, in the
+    stock CenterPoint and BEVFusion training pipelines) builds labels with
+    ``dtype=np.long``, an alias numpy removed in 1.24 (``AttributeError`` on
+    the numpy 1.26 that nuscenes-devkit pins). numpy 2 re-defines ``np.long``
+    as the C long scalar type, ``np.int_`` on Linux; the shim defines exactly
+    that when the attribute is missing.
+
 ``pkg_resources_warning``
     mmengine 0.10.7 imports ``pkg_resources`` (``mmengine.utils.package_utils``)
     each time it resolves a ``mmdet3d::`` config; setuptools 80 warns on every
@@ -188,6 +196,15 @@ def patch_mmengine_cpu_distributed() -> bool:
     return True
 
 
+def alias_numpy_long() -> bool:
+    """Define ``numpy.long`` as numpy 2 does, when missing (see above)."""
+    import numpy as np
+    if 'long' in np.__dict__:
+        return False
+    np.long = np.int_
+    return True
+
+
 def filter_pkg_resources_warning() -> bool:
     """Silence setuptools' ``pkg_resources is deprecated`` warning (see above)."""
     warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
@@ -198,6 +215,7 @@ def apply_all() -> Dict[str, bool]:
     """Apply every shim once; return which were applied."""
     if not APPLIED:
         APPLIED['pkg_resources_warning'] = filter_pkg_resources_warning()
+        APPLIED['numpy_long_alias'] = alias_numpy_long()
         APPLIED['spconv_cpu_stream'] = patch_spconv_cpu_stream()
         APPLIED['mmengine_torch_load'] = patch_mmengine_torch_load()
         APPLIED['spconv_scatter_nd_tuple_index'] = patch_spconv_scatter_nd()

@@ -15,6 +15,7 @@ from render_pretrain import compat
 def test_all_shims_applied():
     assert compat.APPLIED == {
         'pkg_resources_warning': True,
+        'numpy_long_alias': True,
         'spconv_cpu_stream': True,
         'mmengine_torch_load': True,
         'spconv_scatter_nd_tuple_index': True,
@@ -117,3 +118,16 @@ def _warnings_from_config_lookup(import_compat: bool) -> str:
 def test_pkg_resources_warning_filtered():
     assert 'pkg_resources is deprecated' in _warnings_from_config_lookup(import_compat=False)
     assert 'pkg_resources is deprecated' not in _warnings_from_config_lookup(import_compat=True)
+
+
+def test_numpy_long_alias_for_mmdet3d_object_sample():
+    import inspect
+
+    from mmdet3d.datasets.transforms import dbsampler
+    # Upstream: mmdet3d's ground-truth sampler uses np.long, gone in numpy 1.24-1.26.
+    assert 'dtype=np.long' in inspect.getsource(dbsampler.DataBaseSampler.sample_all)
+    result = subprocess.run(
+        [sys.executable, '-c', 'import numpy as np; np.long'], capture_output=True, text=True)
+    assert result.returncode != 0 and 'long' in result.stderr
+    labels = np.array([1, 2], dtype=np.long)
+    assert labels.dtype == np.int64 and labels.tolist() == [1, 2]

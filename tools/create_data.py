@@ -8,12 +8,18 @@ Example:
 Writes ``{tag}_infos_{train,val}.pkl`` (the schema of mmdet3d 1.4.0's own
 converter plus ``cam_sweeps`` and ``map_seg_path``), BEV map labels under
 ``map_seg/`` and the label-efficient subsets ``{tag}_infos_train_{p}pct.pkl``
-with their JSON manifests. See ``render_pretrain.nuscenes_infos``.
+with their JSON manifests (see ``render_pretrain.nuscenes_infos``), and, as
+mmdet3d's own ``create_data.py`` does, the ground-truth database
+``{tag}_dbinfos_train.pkl`` + ``{tag}_gt_database/`` that stock LiDAR configs'
+``ObjectSample`` reads (``--no-gt-database`` skips it).
 """
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from render_pretrain.nuscenes_infos import NuScenesInfoError, create_nuscenes_infos
 from render_pretrain.nuscenes_infos.subsets import parse_percents
@@ -39,6 +45,8 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0, help='subset seed')
     parser.add_argument('--no-map', action='store_true',
                         help='do not rasterise BEV map labels')
+    parser.add_argument('--no-gt-database', action='store_true',
+                        help='do not write the ground-truth database (ObjectSample)')
     return parser.parse_args(argv)
 
 
@@ -58,6 +66,12 @@ def main(argv=None):
     logging.info('val: %s', out['val'])
     for pct, path in out['subsets'].items():
         logging.info('%g%% subset: %s (manifest %s)', pct, path, out['manifests'][pct])
+    if not args.no_gt_database:
+        from projects.common.gt_database import create_nuscenes_gt_database
+        db_infos = create_nuscenes_gt_database(
+            args.root_path, out['train'], args.extra_tag,
+            db_info_path=args.out_dir / f'{args.extra_tag}_dbinfos_train.pkl')
+        logging.info('ground-truth database: %s', db_infos)
 
 
 if __name__ == '__main__':
