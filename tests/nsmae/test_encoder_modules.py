@@ -147,3 +147,28 @@ def test_image_aug_matrix_maps_pixels(rand_flip, angle):
     assert out['img'][0].shape == (256, 704, 3)
     assert out['cam2img'].shape == (1, 4, 4)
     assert any(flips) == rand_flip and all(flips) is False
+
+
+def test_image_aug_matrix_follows_the_flipped_pixels():
+    """A bright pixel lands where ``img_aug_matrix`` says, flipped or not.
+
+    Regression: the flip used ``u' = W - u`` while reversing the array gives
+    ``u' = W - 1 - u`` (integer pixel centres), a one-pixel error.
+    """
+    import numpy as np
+
+    from projects.NSMAE.nsmae.image_aug import NSMAEImageAug3D
+    aug = NSMAEImageAug3D(final_dim=(32, 64), resize_lim=(0.5, 0.5), rand_flip=True,
+                          is_train=True)
+    image = np.zeros((64, 128, 3), np.uint8)
+    image[20, 30] = 255
+    flips = set()
+    for seed in range(8):
+        aug.rng = np.random.default_rng(seed)
+        results = aug.transform(dict(img=[image.copy()], cam2img=[np.eye(3)]))
+        out, matrix = results['img'][0][..., 0], results['img_aug_matrix'][0]
+        v, u = np.unravel_index(out.argmax(), out.shape)
+        expected = matrix[:2, :2] @ np.array([30.0, 20.0]) + matrix[:2, 3]
+        assert (u, v) == tuple(expected.round().astype(int)), (seed, (u, v), expected)
+        flips.add(bool(matrix[0, 0] < 0))
+    assert flips == {True, False}

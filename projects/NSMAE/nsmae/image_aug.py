@@ -96,7 +96,7 @@ class NSMAEImageAug3D(BaseTransform):
                            [0.0, 0.0, 1.0]])
         if flip:
             out = out[:, ::-1].copy()
-            matrix = np.array([[-1.0, 0.0, final_w], [0.0, 1.0, 0.0],
+            matrix = np.array([[-1.0, 0.0, final_w - 1.0], [0.0, 1.0, 0.0],
                                [0.0, 0.0, 1.0]]) @ matrix
         if angle != 0.0:
             out = mmcv.imrotate(out, angle)
