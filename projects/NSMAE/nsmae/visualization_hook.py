@@ -82,6 +82,10 @@ class NSMAERenderVisualizationHook(Hook):
         max_samples (int): Samples visualised per batch.
         out_dir (str, optional): Output folder (default
             ``{work_dir}/nsmae_vis``).
+        min_height (int): Renderings live at 1/8 of the input resolution
+            (8 pixels high for a 64-pixel tiny config); images lower than this
+            are enlarged by an integer nearest-neighbour factor so that every
+            rendered cell stays visible as a block.
     """
 
     priority = 'LOW'
@@ -89,7 +93,9 @@ class NSMAERenderVisualizationHook(Hook):
     def __init__(self,
                  interval: int = 1000,
                  max_samples: int = 1,
-                 out_dir: Optional[str] = None) -> None:
+                 out_dir: Optional[str] = None,
+                 min_height: int = 128) -> None:
+        self.min_height = min_height
         self.interval = interval
         self.max_samples = max_samples
         self.out_dir = out_dir
@@ -102,6 +108,9 @@ class NSMAERenderVisualizationHook(Hook):
                                'samples with "render_outputs" (NSMAE.predict)')
             for name, image in render_outputs_to_images(
                     sample.render_outputs).items():
+                factor = -(-self.min_height // image.shape[0])  # ceil
+                if factor > 1:
+                    image = image.repeat(factor, axis=0).repeat(factor, axis=1)
                 mmcv.imwrite(image[..., ::-1],
                              osp.join(out_dir,
                                       f'{tag}_{step:07d}_{index}_{name}.png'))
