@@ -4,15 +4,12 @@ Datasets are pointed at the tiny synthetic world's info files (the paper-scale
 configs expect nuScenes under data/nuscenes, which CI does not have), so this
 checks the config structure, the registered types and the info schema.
 """
-from pathlib import Path
 
 import pytest
 from mmdet3d.registry import DATASETS, MODELS
-from mmdet3d.utils import register_all_modules
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
-from projects.common import load_config
+from projects.common import load_config, prepare_registries
 from render_pretrain.paths import REPO_ROOT
 
 CONFIGS = sorted(
@@ -56,16 +53,10 @@ def _point_db_samplers_at(pipeline, data_root: str, info_path: str) -> None:
         assert sampler.sample_groups, 'the synthetic database has no usable object'
 
 
-
 @pytest.mark.parametrize('config', CONFIGS)
 def test_config_builds_model_and_datasets(config, synthetic_infos, monkeypatch, request):
     monkeypatch.chdir(REPO_ROOT)
-    register_all_modules(init_default_scope=False)
-    cfg = load_config(config)
-    if cfg.get('custom_imports'):
-        from mmengine.utils import import_modules_from_strings
-        import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
+    cfg = prepare_registries(load_config(config))
     model = MODELS.build(cfg.model)
     assert sum(p.numel() for p in model.parameters()) > 0
     for split, pkl in (('train_dataloader', 'train'), ('val_dataloader', 'val')):

@@ -60,6 +60,28 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     return cfg
 
 
+def prepare_registries(cfg: Config) -> Config:
+    """Make a loaded config buildable outside the Runner.
+
+    Registers mmdet3d's modules, imports the config's ``custom_imports`` (our
+    glue packages) and sets its ``default_scope``, as ``Runner`` would.
+
+    Args:
+        cfg (Config): A loaded config.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    from mmdet3d.utils import register_all_modules
+    from mmengine.registry import init_default_scope
+    from mmengine.utils import import_modules_from_strings
+    register_all_modules(init_default_scope=False)
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
+    return cfg
+
+
 def apply_common_overrides(cfg: Config, config_path: str, work_dir: Optional[str],
                            launcher: str, amp: bool = False) -> Config:
     """Set the work dir, the launcher and AMP the way mmdet3d's tools do.

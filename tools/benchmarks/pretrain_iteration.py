@@ -68,11 +68,9 @@ import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner, set_random_seed  # noqa: E402
-from mmengine.utils import import_modules_from_strings  # noqa: E402
 
-from projects.common import apply_common_overrides, load_config  # noqa: E402
+from projects.common import apply_common_overrides, load_config, prepare_registries  # noqa: E402
 
 DEFAULT_CONFIGS = (
     'projects/NSMAE/configs/nsmae_r18-lss_second_1xb1-2e_synthetic-pretrain.py',
@@ -137,10 +135,7 @@ def prepare_config(config: str, data_root: Optional[str] = None,
     Returns:
         Config: The config, with the default scope initialised.
     """
-    cfg = load_config(config, cfg_options)
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
+    cfg = prepare_registries(load_config(config, cfg_options))
     if 'train_dataloader' not in cfg:
         raise KeyError(f'{config}: no train_dataloader; expected a pre-training config')
     if data_root is not None:

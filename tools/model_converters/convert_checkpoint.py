@@ -76,16 +76,9 @@ def list_layouts() -> str:
 def manifest_from_config(config: str) -> dict:
     """State-dict key -> shape of the model a config builds (persistent keys only)."""
     from mmdet3d.registry import MODELS
-    from mmdet3d.utils import register_all_modules
-    from mmengine.registry import init_default_scope
-    from mmengine.utils import import_modules_from_strings
 
-    from projects.common import load_config
-    register_all_modules(init_default_scope=False)
-    cfg = load_config(config)
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
+    from projects.common import load_config, prepare_registries
+    cfg = prepare_registries(load_config(config))
     model = MODELS.build(cfg.model)
     return {key: tuple(value.shape) for key, value in model.state_dict().items()}
 
