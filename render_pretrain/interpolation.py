@@ -24,14 +24,28 @@ Coordinate convention (identical to ``grid_sample``):
 * Out of bounds: corners outside the volume contribute zero, i.e.
   ``padding_mode='zeros'`` (a point half a voxel outside the last centre is
   blended with zeros; a point further than one voxel outside gets zero).
+
+Fast path for fixed sample points (the NeuS field: samples carry no
+gradient): :func:`trilinear_corner_weights` gives each point's 8 corner
+rows in a channel-last volume (B, Z, Y, X, C) flattened to a (B * Z * Y * X,
+C) table, with the trilinear weights and, optionally, the weights of the
+spatial derivatives ``d value / d point`` (exact derivatives of the
+piecewise-trilinear interpolant), and :func:`interpolate_table` applies them
+(values and derivatives are linear in the table, so one backward pass
+through them gives the gradient of any loss on the SDF gradient, no double
+backward needed).
 """
-from typing import Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
-__all__ = ['trilinear_interpolate_packed', 'trilinear_interpolate', 'normalize_points_to_aabb']
+__all__ = [
+    'trilinear_interpolate_packed', 'trilinear_interpolate', 'normalize_points_to_aabb',
+    'trilinear_corner_weights', 'interpolate_table'
+]
 
 # Offsets (dz, dy, dx) of the 8 corners of a voxel cell.
 _CORNERS = ((0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1),
@@ -43,6 +57,11 @@ def _unnormalize(coord: Tensor, size: int, align_corners: bool) -> Tensor:
     if align_corners:
         return (coord + 1) * 0.5 * (size - 1)
     return ((coord + 1) * size - 1) * 0.5
+
+
+def _index_scale(size: int, align_corners: bool) -> float:
+    """d (continuous voxel index) / d (normalised coordinate) of :func:`_unnormalize`."""
+    return 0.5 * (size - 1) if align_corners else 0.5 * size
 
 
 def trilinear_interpolate_packed(volume: Tensor,
@@ -186,3 +205,194 @@ def normalize_points_to_aabb(points: Tensor,
         half = (hi - lo) / size_xyz * 0.5
         lo, hi = lo + half, hi - half
     return 2 * (points - lo) / (hi - lo) - 1
+
+
+def trilinear_corner_weights(points: Tensor,
+                             batch_idx: Tensor,
+                             grid_size: Sequence[int],
+                             align_corners: bool = False,
+                             derivatives: bool = False) -> Tuple[Tensor, Tensor]:
+    """Corner rows and trilinear weights of fixed points in a channel-last table.
+
+    The table is the channel-last volume (B, Z, Y, X, C) reshaped to
+    (B * Z * Y * X, C). With continuous voxel index ``u = floor(u) + f``
+    per axis, the value weights are ``w = prod_axes (1 - f or f)`` over the
+    8 corners (order (dz, dy, dx) = (0, 0, 0), (0, 0, 1), ..., (1, 1, 1));
+    the derivative weights w.r.t. the normalised coordinate of axis ``a``
+    replace that axis' factor by ``(-1 or +1) * du_a / dn_a`` (zero where
+    the point is clamped, far outside the volume), i.e. the exact
+    (one-sided on voxel-centre planes) derivative of the interpolant, as
+    autograd gives for :func:`trilinear_interpolate_packed`. Corners outside
+    the volume get weight 0 (and a clamped, valid row index), which is
+    ``padding_mode='zeros'``.
+
+    Not differentiable: the points are treated as constants.
+
+    Args:
+        points (Tensor): Normalised coordinates (P, 3) ordered (x, y, z).
+        batch_idx (Tensor): Batch item of each point (P,), int64 in [0, B).
+        grid_size (Sequence[int]): Volume size (Z, Y, X).
+        align_corners (bool): Same meaning as in ``F.grid_sample``.
+        derivatives (bool): Also return the derivative weights.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``corner_idx`` (P, 8) int64 table rows, and
+        ``weights`` (K, P, 8) in the points' dtype, K = 1 (value) or 4
+        (value, d/dx, d/dy, d/dz with respect to the normalised coordinates).
+        K leads so that each row k is contiguous.
+
+    Example:
+        >>> idx, w = trilinear_corner_weights(torch.zeros(1, 3), torch.zeros(1).long(),
+        ...                                   (2, 2, 2), align_corners=True)
+        >>> idx
+        tensor([[0, 1, 2, 3, 4, 5, 6, 7]])
+        >>> w[0, 0]
+        tensor([0.1250, 0.1250, 0.1250, 0.1250, 0.1250, 0.1250, 0.1250, 0.1250])
+    """
+    if points.dim() != 2 or points.shape[-1] != 3:
+        raise ValueError(f'points must be (P, 3) ordered (x, y, z), '
+                         f'got shape {tuple(points.shape)}')
+    if batch_idx.shape != points.shape[:1]:
+        raise ValueError(f'batch_idx must be (P,) = {tuple(points.shape[:1])}, '
+                         f'got shape {tuple(batch_idx.shape)}')
+    if len(grid_size) != 3:
+        raise ValueError(f'grid_size must be (Z, Y, X), got {tuple(grid_size)}')
+    size_z, size_y, size_x = (int(v) for v in grid_size)
+    points = points.detach()
+    # Per axis, the two corners lie along a leading dim of 2 and the points
+    # along the last (contiguous) dim, so the outer products below vectorise.
+    factors, slopes, indices = [], [], []
+    for axis, size in enumerate((size_x, size_y, size_z)):
+        # Index in a volume padded by one zero voxel per side: far points
+        # clamp into the padding, whose corners then weigh nothing.
+        raw = _unnormalize(points[:, axis], size, align_corners) + 1
+        coord = raw.clamp(0, size + 1)
+        base = coord.floor().clamp(max=size)
+        frac = coord - base
+        corner = base.long() + torch.arange(2, device=points.device).unsqueeze(1)  # (2, P)
+        inside = ((corner >= 1) & (corner <= size)).to(points.dtype)
+        factors.append(torch.stack([1 - frac, frac]) * inside)
+        if derivatives:
+            scale = ((raw >= 0) & (raw <= size + 1)).to(points.dtype) * _index_scale(
+                size, align_corners)
+            slopes.append(torch.stack([-scale, scale]) * inside)
+        indices.append((corner - 1).clamp(0, size - 1))
+    index_x, index_y, index_z = indices
+    row_z = batch_idx.long() * size_z + index_z  # (2, P)
+    row_zy = row_z[:, None] * size_y + index_y[None, :]
+    corner_idx = (row_zy[:, :, None] * size_x + index_x[None, None, :]).reshape(8, -1).t()
+    w_x, w_y, w_z = factors
+    if derivatives:
+        s_x, s_y, s_z = slopes
+        # Rows: value, d/dx, d/dy, d/dz (one axis factor replaced by its slope).
+        f_z = torch.stack([w_z, w_z, w_z, s_z], dim=1)  # (2, K, P)
+        f_y = torch.stack([w_y, w_y, s_y, w_y], dim=1)
+        f_x = torch.stack([w_x, s_x, w_x, w_x], dim=1)
+    else:
+        f_z, f_y, f_x = w_z.unsqueeze(1), w_y.unsqueeze(1), w_x.unsqueeze(1)
+    weights = f_z[:, None, None] * f_y[None, :, None] * f_x[None, None, :]  # (2, 2, 2, K, P)
+    weights = weights.reshape(8, f_z.shape[1], -1).permute(1, 2, 0)
+    return corner_idx.contiguous(), weights.contiguous()
+
+
+class _TableInterpolation(torch.autograd.Function):
+    """Weighted sums of table rows; the gradient flows to the table only."""
+
+    @staticmethod
+    def forward(ctx, table: Tensor, corner_idx: Tensor, weights: Tensor,
+                derivative_channels: int) -> Tuple[Tensor, Tensor]:
+        num_rows, num = weights.shape[:2]
+        values = F.embedding_bag(corner_idx, table, per_sample_weights=weights[0], mode='sum')
+        if num_rows > 1 and derivative_channels > 0:
+            sub = table[:, :derivative_channels].contiguous()
+            bags = corner_idx.repeat(num_rows - 1, 1)
+            derivs = F.embedding_bag(bags, sub, per_sample_weights=weights[1:].reshape(-1, 8),
+                                     mode='sum').view(num_rows - 1, num, derivative_channels)
+        else:
+            derivs = table.new_zeros(num_rows - 1, num, derivative_channels)
+        ctx.save_for_backward(corner_idx, weights)
+        ctx.table_shape = table.shape
+        ctx.derivative_channels = derivative_channels
+        ctx.set_materialize_grads(False)
+        return values, derivs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_values: Optional[Tensor], grad_derivs: Optional[Tensor]):
+        if not ctx.needs_input_grad[0] or (grad_values is None and grad_derivs is None):
+            return None, None, None, None
+        corner_idx, weights = ctx.saved_tensors
+        num_rows, num = weights.shape[:2]
+        num_table, channels = ctx.table_shape
+        split = ctx.derivative_channels if num_rows > 1 else 0
+        if grad_values is None:
+            grad_values = weights.new_zeros(num, channels)
+        if grad_derivs is None:
+            grad_derivs = weights.new_zeros(num_rows - 1, num, split)
+        # Transpose of the forward: group the (point, corner) pairs by table
+        # row (one sort) and sum weight * grad per row with embedding_bag,
+        # without materialising a (P, 8, C) tensor of corner gradients.
+        flat = corner_idx.reshape(-1)
+        order = torch.sort(flat).indices
+        counts = torch.bincount(flat, minlength=num_table)
+        offsets = (counts.cumsum(0) - counts).to(flat.dtype)
+        point = (order // 8).to(flat.dtype)
+        grad_table = F.embedding_bag(point, grad_values.contiguous(), offsets, mode='sum',
+                                     per_sample_weights=weights[0].reshape(-1).index_select(
+                                         0, order))
+        if split > 0:
+            grad_derivs = grad_derivs.contiguous()
+            for axis in range(num_rows - 1):
+                grad_table[:, :split] += F.embedding_bag(
+                    point, grad_derivs[axis], offsets, mode='sum',
+                    per_sample_weights=weights[axis + 1].reshape(-1).index_select(0, order))
+        return grad_table, None, None, None
+
+
+def interpolate_table(table: Tensor,
+                      corner_idx: Tensor,
+                      weights: Tensor,
+                      derivative_channels: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+    """Trilinear values (and spatial derivatives) of fixed points from a row table.
+
+    ``value[p] = sum_j weights[0, p, j] table[corner_idx[p, j]]`` and
+    ``deriv[a, p] = sum_j weights[1 + a, p, j] table[corner_idx[p, j], :D]``
+    (fused gather + weighted sum, ``F.embedding_bag``). Both are linear in
+    the table, so a loss on the derivatives (the eikonal term, the NeuS cos
+    term) is back-propagated to the table in one ordinary backward pass.
+
+    Differentiable once w.r.t. ``table`` only (not ``weights``: the points
+    are constants); for gradients w.r.t. the points use
+    :func:`trilinear_interpolate_packed`.
+
+    Args:
+        table (Tensor): (N, C) rows of a channel-last volume (B, Z, Y, X, C).
+        corner_idx (Tensor): (P, 8) int64 rows, from
+            :func:`trilinear_corner_weights`.
+        weights (Tensor): (K, P, 8) value (k = 0) and derivative weights.
+        derivative_channels (int, optional): D, the leading channels whose
+            derivatives are computed (default: all C).
+
+    Returns:
+        tuple[Tensor, Tensor]: values (P, C) and derivatives (K - 1, P, D)
+        with respect to the normalised coordinates (x, y, z).
+    """
+    if table.dim() != 2:
+        raise ValueError(f'table must be (N, C), got shape {tuple(table.shape)}')
+    if corner_idx.dim() != 2 or corner_idx.shape[1] != 8:
+        raise ValueError(f'corner_idx must be (P, 8), got shape {tuple(corner_idx.shape)}')
+    if weights.dim() != 3 or weights.shape[1] != corner_idx.shape[0] or weights.shape[2] != 8:
+        raise ValueError(f'weights must be (K, P, 8) with P = {corner_idx.shape[0]}, '
+                         f'got shape {tuple(weights.shape)}')
+    if weights.requires_grad:
+        raise ValueError('interpolate_table is not differentiable w.r.t. weights; use '
+                         'trilinear_interpolate_packed for gradients w.r.t. the points')
+    channels = table.shape[1]
+    derivative_channels = channels if derivative_channels is None else int(derivative_channels)
+    if not 0 <= derivative_channels <= channels:
+        raise ValueError(f'derivative_channels must be in [0, {channels}], '
+                         f'got {derivative_channels}')
+    if table.shape[0] < 2**31:
+        corner_idx = corner_idx.int()  # Faster gathers and sort than int64.
+    return _TableInterpolation.apply(table, corner_idx, weights.to(table.dtype).contiguous(),
+                                     derivative_channels)

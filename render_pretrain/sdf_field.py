@@ -4,9 +4,9 @@ The field owns only the small networks; the feature volume (B, C, Z, Y, X)
 is passed at forward time (the output of the temporal predictor or of the
 view transform):
 
-* features: :func:`render_pretrain.interpolation.trilinear_interpolate_packed`
-  of the volume at each sample (gather-based, so the eikonal term can be
-  differentiated twice), the volume tiling the scene box ``aabb``.
+* features: trilinear interpolation of the volume at each sample (the values
+  of ``F.grid_sample``, zeros padding), the volume tiling the scene box
+  ``aabb``.
 * SDF MLP: ``[feature, normalised position] -> [sdf (1), geometry feature
   (G)]``, ``num_layers`` linear layers of width ``hidden_dim`` with
   Softplus(beta=100) (smooth, so second derivatives exist), as NeuS's
@@ -16,15 +16,24 @@ view transform):
   ``RenderingNetwork`` in "idr" mode).
 * :class:`InverseStd`: NeuS's ``SingleVarianceNetwork``, ``s = exp(10 v)``.
 
-Implementation note (exact, not an approximation): trilinear interpolation is
-linear, so the first linear layer of each MLP commutes with it:
-``W [interp(V)(p); rest] + b = interp(W_V V)(p) + W_r rest + b``. The field
-therefore projects the volume once per call with the first layers' feature
-columns (C -> hidden channels, a 1x1x1 convolution) and interpolates the
-projected volumes: the SDF path (the one differentiated twice) carries
-``hidden_dim`` channels instead of C, and the colour path interpolates
-without a gradient graph w.r.t. the points. The parameters are exactly those
-of the plain MLPs on ``[feature, ...]`` inputs.
+Implementation notes (exact, not approximations):
+
+* Trilinear interpolation is linear, so the first linear layer of each MLP
+  commutes with it: ``W [interp(V)(p); rest] + b = interp(W_V V)(p) + W_r
+  rest + b``. The field projects the volume once per call with both first
+  layers' feature columns (C -> hidden + colour hidden channels, a 1x1x1
+  convolution) into one channel-last row table and interpolates that
+  (:func:`render_pretrain.interpolation.interpolate_table`: one fused
+  gather + weighted sum per point). The parameters are exactly those of the
+  plain MLPs on ``[feature, ...]`` inputs.
+* The SDF gradient w.r.t. the sample points is analytic instead of
+  ``torch.autograd.grad(create_graph=True)``: the interpolant's spatial
+  derivatives (derivative corner weights), plus the position columns,
+  chained through a hand-written reverse pass of the SDF MLP
+  (``softplus' = sigmoid(beta x)``). Sample points carry no gradient, so
+  this is an ordinary function of the volume and the parameters, and the
+  losses on the gradient (eikonal, NeuS cos, colour input) are trained with
+  one backward pass instead of a double backward.
 
 Units: points are metres in the volume's (lidar/ego) frame; the SDF is in
 metres and its gradient is taken w.r.t. the metric points (so the eikonal
@@ -36,7 +45,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from .interpolation import normalize_points_to_aabb, trilinear_interpolate_packed
+from .interpolation import interpolate_table, normalize_points_to_aabb, trilinear_corner_weights
 
 __all__ = ['InverseStd', 'SDFField']
 
@@ -91,6 +100,11 @@ class SDFField(nn.Module):
             :mod:`render_pretrain.interpolation`); False means the volume's
             outer voxel edges are the box faces.
         init_variance (float): Initial ``v`` of :class:`InverseStd`.
+        chunk_samples (int): The field is evaluated on consecutive ray chunks
+            of about this many samples each (outputs concatenated, same
+            values and gradients), which keeps every op's tensors
+            cache-sized: on CPU about twice as fast as one pass over 600k
+            samples. 0 evaluates all samples at once.
     """
 
     def __init__(self,
@@ -105,7 +119,8 @@ class SDFField(nn.Module):
                  geometric_init: bool = False,
                  init_radius: float = 0.5,
                  align_corners: bool = False,
-                 init_variance: float = 0.3):
+                 init_variance: float = 0.3,
+                 chunk_samples: int = 131072):
         super().__init__()
         if len(aabb) != 6 or any(aabb[i] >= aabb[i + 3] for i in range(3)):
             raise ValueError(f'aabb must be (x_min, y_min, z_min, x_max, y_max, z_max) with '
@@ -119,6 +134,9 @@ class SDFField(nn.Module):
         self.use_position = use_position
         self.align_corners = align_corners
         self.geo_feat_dim = geo_feat_dim
+        if chunk_samples < 0:
+            raise ValueError(f'chunk_samples must be >= 0, got {chunk_samples}')
+        self.chunk_samples = int(chunk_samples)
         self.register_buffer('aabb', torch.tensor(aabb, dtype=torch.float32), persistent=False)
 
         sdf_in = in_channels + (3 if use_position else 0)
@@ -166,76 +184,132 @@ class SDFField(nn.Module):
             raise ValueError(f'batch_idx must be (R,) = {tuple(points.shape[:1])}, '
                              f'got {tuple(batch_idx.shape)}')
 
-    @staticmethod
-    def _project(volume: Tensor, weight: Tensor) -> Tensor:
-        """(B, C, Z, Y, X) x (O, C) -> (B, O, Z, Y, X): a 1x1x1 convolution."""
-        bsz, channels = volume.shape[:2]
-        out = weight.to(volume) @ volume.reshape(bsz, channels, -1)
-        return out.view((bsz, weight.shape[0]) + volume.shape[2:])
+    def _project(self, volume: Tensor, weight: Tensor) -> Tensor:
+        """(B, C, Z, Y, X) x (O, C) -> channel-last row table (B * Z * Y * X, O).
 
-    def project_volume(self, volume: Tensor) -> Tuple[Tensor, Tensor]:
+        A 1x1x1 convolution, laid out for
+        :func:`render_pretrain.interpolation.interpolate_table`.
+        """
+        if volume.dim() != 5 or volume.shape[1] != self.in_channels:
+            raise ValueError(f'volume must be (B, {self.in_channels}, Z, Y, X), '
+                             f'got {tuple(volume.shape)}')
+        return volume.permute(0, 2, 3, 4, 1).reshape(-1, volume.shape[1]) @ weight.to(volume).t()
+
+    def project_volume(self, volume: Tensor) -> Tensor:
         """Apply the feature columns of both MLPs' first layers to the volume.
 
         Args:
             volume (Tensor): (B, C, Z, Y, X) feature volume over ``aabb``.
 
         Returns:
-            tuple[Tensor, Tensor]: SDF volume (B, hidden_dim, Z, Y, X) and
-            colour volume (B, color_hidden_dim, Z, Y, X) (no bias added).
+            Tensor: Row table (B * Z * Y * X, H + H_c) of the projected
+            channel-last volume (B, Z, Y, X, H + H_c): the SDF MLP's
+            ``hidden_dim`` channels, then the colour MLP's
+            ``color_hidden_dim`` channels (no bias added).
         """
-        if volume.dim() != 5 or volume.shape[1] != self.in_channels:
-            raise ValueError(f'volume must be (B, {self.in_channels}, Z, Y, X), '
-                             f'got {tuple(volume.shape)}')
-        first_color = self.color_net[0]
-        return (self._project(volume, self.sdf_layers[0].weight[:, :self.in_channels]),
-                self._project(volume, first_color.weight[:, :self.in_channels]))
+        channels = self.in_channels
+        weight = torch.cat([self.sdf_layers[0].weight[:, :channels],
+                            self.color_net[0].weight[:, :channels]], dim=0)
+        return self._project(volume, weight)
 
-    def _interpolate(self, volume: Tensor, normalized: Tensor, batch_idx: Tensor) -> Tensor:
-        num_rays, num_samples = normalized.shape[:2]
+    def _corners(self, points: Tensor, grid_size: Sequence[int], batch_idx: Tensor,
+                 derivatives: bool, dtype: torch.dtype):
+        """Normalised points (P, 3), corner rows (P, 8) and weights (K, P, 8)."""
+        num_rays, num_samples = points.shape[:2]
+        normalized = normalize_points_to_aabb(points.detach(), self.aabb, grid_size,
+                                              self.align_corners).reshape(-1, 3).to(dtype)
         sample_batch = batch_idx.view(-1, 1).expand(num_rays, num_samples).reshape(-1)
-        out = trilinear_interpolate_packed(volume, normalized.reshape(-1, 3), sample_batch,
-                                           self.align_corners)
-        return out.view(num_rays, num_samples, -1)
+        corner_idx, weights = trilinear_corner_weights(normalized, sample_batch, grid_size,
+                                                       self.align_corners, derivatives)
+        return normalized, corner_idx, weights
 
-    def _normalize(self, points: Tensor, grid_size) -> Tensor:
-        return normalize_points_to_aabb(points, self.aabb, grid_size, self.align_corners)
+    def _points_scale(self, grid_size: Sequence[int], dtype: torch.dtype) -> Tensor:
+        """(3,) d (normalised coordinate) / d (metric point), 1/metre, per axis (x, y, z)."""
+        lo, hi = self.aabb[:3].to(dtype), self.aabb[3:].to(dtype)
+        extent = hi - lo
+        if self.align_corners:
+            size_xyz = extent.new_tensor([grid_size[2], grid_size[1], grid_size[0]])
+            extent = extent - extent / size_xyz
+        return 2.0 / extent
 
-    def _geometry(self, points: Tensor, sdf_volume: Tensor, batch_idx: Tensor):
-        """sdf (R, S) and geometry features (R, S, G) from the projected SDF volume."""
-        normalized = self._normalize(points, sdf_volume.shape[2:])
+    def _sdf_mlp(self, h: Tensor, normalized: Tensor) -> Tuple[Tensor, list]:
+        """SDF MLP from the interpolated first-layer features (P, H).
+
+        Returns the output (P, 1 + G) and the pre-activations (P, H) of
+        every Softplus (for the analytic gradient).
+        """
         first = self.sdf_layers[0]
-        h = self._interpolate(sdf_volume, normalized, batch_idx) + first.bias
+        h = h + first.bias
         if self.use_position:
-            h = h + normalized.to(h) @ first.weight[:, self.in_channels:].t()
+            h = h + normalized @ first.weight[:, self.in_channels:].t()
+        pre_activations = []
         for layer in self.sdf_layers[1:]:
+            pre_activations.append(h)
             h = layer(self.sdf_activation(h))
-        return h[..., 0], h[..., 1:]
+        return h, pre_activations
 
-    def _sdf(self, points: Tensor, sdf_volume: Tensor, batch_idx: Tensor) -> Tensor:
-        return self._geometry(points, sdf_volume, batch_idx)[0]
+    def _in_ray_chunks(self, func, points: Tensor, *per_ray: Tensor):
+        """``func(points, *per_ray)`` on ray chunks of ~``chunk_samples`` samples, concatenated."""
+        num_rays, num_samples = points.shape[:2]
+        rays = max(1, self.chunk_samples // max(num_samples, 1))
+        if self.chunk_samples == 0 or num_rays <= rays:
+            return func(points, *per_ray)
+        outs = [func(points[i:i + rays], *(t[i:i + rays] for t in per_ray))
+                for i in range(0, num_rays, rays)]
+        if isinstance(outs[0], tuple):
+            return tuple(torch.cat(parts) for parts in zip(*outs))
+        return torch.cat(outs)
 
-    def _field(self, points: Tensor, directions: Tensor, sdf_volume: Tensor,
-               color_volume: Tensor, batch_idx: Tensor, create_graph: Optional[bool] = None):
-        grad_mode = torch.is_grad_enabled()
+    def _sdf_from_table(self, points: Tensor, table: Tensor, grid_size: Sequence[int],
+                        batch_idx: Tensor) -> Tensor:
+        """sdf (R, S) from a table (N, hidden_dim) of the projected SDF channels."""
+        normalized, corner_idx, weights = self._corners(points, grid_size, batch_idx, False,
+                                                        table.dtype)
+        values, _ = interpolate_table(table, corner_idx, weights, 0)
+        out, _ = self._sdf_mlp(values, normalized)
+        return out[:, 0].view(points.shape[:2])
+
+    def _field(self, points: Tensor, directions: Tensor, table: Tensor,
+               grid_size: Sequence[int], batch_idx: Tensor,
+               create_graph: Optional[bool] = None):
+        """sdf, rgb and the analytic SDF gradient (see :meth:`forward`)."""
         if create_graph is None:
-            create_graph = grad_mode
-        with torch.enable_grad():
-            pts = points.detach().requires_grad_(True)
-            sdf, geo = self._geometry(pts, sdf_volume, batch_idx)
-            (gradients,) = torch.autograd.grad(sdf, pts, torch.ones_like(sdf),
-                                               create_graph=create_graph)
-        if not grad_mode:
-            sdf, geo = sdf.detach(), geo.detach()
+            create_graph = torch.is_grad_enabled()
+        num_rays, num_samples = points.shape[:2]
+        hidden = self.sdf_layers[0].out_features
+        normalized, corner_idx, weights = self._corners(points, grid_size, batch_idx, True,
+                                                        table.dtype)
+        values, derivs = interpolate_table(table, corner_idx, weights, hidden)
+        # split (not two slices): its backward concatenates instead of zero-filling.
+        sdf_values, color_values = values.split([hidden, values.shape[1] - hidden], dim=1)
+        out, pre_activations = self._sdf_mlp(sdf_values, normalized)
+        sdf, geo = out.split([1, out.shape[1] - 1], dim=1)
+        sdf = sdf.squeeze(1)
+        # Reverse mode by hand: d sdf / d h_k = (d sdf / d h_{k+1} W_{k+1}) * softplus'(h_k),
+        # softplus'(x) = sigmoid(beta x); ends at the first layer's output h_0.
+        beta = self.sdf_activation.beta
+        cotangent = self.sdf_layers[-1].weight[0]
+        for k in range(len(pre_activations) - 1, -1, -1):
+            if k < len(pre_activations) - 1:
+                cotangent = cotangent @ self.sdf_layers[k + 1].weight
+            cotangent = cotangent * torch.sigmoid(beta * pre_activations[k])
+        # d h_0 / d n = interpolated derivatives (+ the position columns).
+        grad_normalized = (derivs * cotangent).sum(-1).t()
+        if self.use_position:
+            grad_normalized = grad_normalized + cotangent @ self.sdf_layers[0].weight[
+                :, self.in_channels:]
+        gradients = grad_normalized * self._points_scale(grid_size, grad_normalized.dtype)
+        if not create_graph:
+            gradients = gradients.detach()
         first = self.color_net[0]
-        normalized = self._normalize(points.detach(), color_volume.shape[2:])
-        h = self._interpolate(color_volume, normalized, batch_idx) + first.bias
-        rest = torch.cat([geo, directions.to(geo), gradients.to(geo)], dim=-1)
-        h = h + rest @ first.weight[:, self.in_channels:].t()
+        rest = torch.cat([geo, directions.reshape(-1, 3).to(geo), gradients], dim=-1)
+        h = color_values + first.bias + rest @ first.weight[:, self.in_channels:].t()
         rgb = self.color_net[1:](h)
-        return sdf, rgb, gradients
+        return (sdf.view(num_rays, num_samples), rgb.view(num_rays, num_samples, 3),
+                gradients.view(num_rays, num_samples, 3))
 
     def sdf(self, points: Tensor, volume: Tensor, batch_idx: Tensor) -> Tensor:
-        """SDF at points (no colour, no gradient graph needed).
+        """SDF at points (no colour, no SDF gradient).
 
         Args:
             points (Tensor): (R, S, 3) metric points, lidar/ego frame.
@@ -246,56 +320,94 @@ class SDFField(nn.Module):
             Tensor: (R, S) signed distance, metres.
         """
         self._check(points, volume, batch_idx)
-        sdf_volume = self._project(volume, self.sdf_layers[0].weight[:, :self.in_channels])
-        return self._sdf(points, sdf_volume, batch_idx)
+        table = self._project(volume, self.sdf_layers[0].weight[:, :self.in_channels])
+        return self._in_ray_chunks(
+            lambda pts, idx: self._sdf_from_table(pts, table, volume.shape[2:], idx),
+            points, batch_idx)
 
     def forward(self, points: Tensor, directions: Tensor, volume: Tensor, batch_idx: Tensor,
                 create_graph: Optional[bool] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """SDF, colour and SDF gradient at points.
 
-        The gradient ``d sdf / d points`` comes from ``torch.autograd.grad``
-        with ``create_graph`` (default: whether grad mode is on), so losses on
-        the colour (which sees the gradient), on the NeuS cos term and the
-        eikonal term train the SDF MLP and the volume.
+        The gradient ``d sdf / d points`` is computed analytically (the
+        same value as ``torch.autograd.grad`` of the sdf w.r.t. the points):
+        the interpolation's spatial derivatives
+        (:func:`render_pretrain.interpolation.trilinear_corner_weights`),
+        chained with the position columns and a hand-written reverse pass
+        through the SDF MLP. It is an ordinary differentiable function of
+        the volume and the MLP parameters (the points are constants), so
+        losses on the colour (which sees the gradient), on the NeuS cos term
+        and the eikonal term train the SDF MLP and the volume with one
+        backward pass, no double backward.
 
         Args:
-            points (Tensor): (R, S, 3) metric points, lidar/ego frame.
+            points (Tensor): (R, S, 3) metric points, lidar/ego frame (no
+                gradient flows to them).
             directions (Tensor): (R, S, 3) unit view directions.
             volume (Tensor): (B, C, Z, Y, X) feature volume over ``aabb``.
             batch_idx (Tensor): (R,) int64 batch item of each ray.
-            create_graph (bool, optional): Keep the gradient differentiable.
+            create_graph (bool, optional): Keep the gradient differentiable
+                (default: whether grad mode is on); False detaches it, also
+                as the colour MLP's input.
 
         Returns:
             tuple[Tensor, Tensor, Tensor]: sdf (R, S) metres, rgb (R, S, 3)
             in [0, 1], gradients (R, S, 3).
         """
         self._check(points, volume, batch_idx)
-        sdf_volume, color_volume = self.project_volume(volume)
-        return self._field(points, directions, sdf_volume, color_volume, batch_idx, create_graph)
+        table = self.project_volume(volume)
+        return self._in_ray_chunks(
+            lambda pts, dirs, idx: self._field(pts, dirs, table, volume.shape[2:], idx,
+                                               create_graph), points, directions, batch_idx)
 
-    def callbacks(self, volume: Tensor, batch_idx: Tensor):
+    def callbacks(self, volume: Tensor, batch_idx: Tensor, table: Optional[Tensor] = None):
         """Bind a volume and the rays' batch index for :func:`render_neus`.
 
         The volume is projected once (see the module docstring) and shared
         by both callbacks, so make new callbacks for every forward pass (the
-        projection is part of that pass's autograd graph).
+        projection is part of that pass's autograd graph). ``sdf_fn`` called
+        without grad mode (up-sampling) reads a detached copy of the SDF
+        channels, made once.
 
         Args:
             volume (Tensor): (B, C, Z, Y, X) feature volume.
             batch_idx (Tensor): (R,) int64 batch item of each ray.
+            table (Tensor, optional): ``project_volume(volume)`` computed by
+                the caller, to share one projection between ray chunks
+                (e.g. a detached leaf whose accumulated gradient is
+                back-propagated through the projection once).
 
         Returns:
             tuple[Callable, Callable]: ``sdf_fn(points)`` and
             ``field_fn(points, directions)``.
         """
-        sdf_volume, color_volume = self.project_volume(volume)
+        expected = (volume[:, 0].numel(),
+                    self.sdf_layers[0].out_features + self.color_net[0].out_features)
+        if table is None:
+            table = self.project_volume(volume)
+        elif tuple(table.shape) != expected:
+            raise ValueError(f'table must be project_volume(volume) of shape {expected}, '
+                             f'got {tuple(table.shape)}')
+        grid_size = volume.shape[2:]
+        hidden = self.sdf_layers[0].out_features
+        cache = {}
 
         def sdf_fn(points: Tensor) -> Tensor:
             self._check(points, volume, batch_idx)
-            return self._sdf(points, sdf_volume, batch_idx)
+            if torch.is_grad_enabled():
+                sdf_table = table[:, :hidden]
+            else:
+                if 'sdf_table' not in cache:
+                    cache['sdf_table'] = table[:, :hidden].detach().contiguous()
+                sdf_table = cache['sdf_table']
+            return self._in_ray_chunks(
+                lambda pts, idx: self._sdf_from_table(pts, sdf_table, grid_size, idx),
+                points, batch_idx)
 
         def field_fn(points: Tensor, directions: Tensor):
             self._check(points, volume, batch_idx)
-            return self._field(points, directions, sdf_volume, color_volume, batch_idx)
+            return self._in_ray_chunks(
+                lambda pts, dirs, idx: self._field(pts, dirs, table, grid_size, idx),
+                points, directions, batch_idx)
 
         return sdf_fn, field_fn

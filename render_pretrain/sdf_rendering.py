@@ -22,8 +22,10 @@ The renderer never sees a network: it takes callbacks (nerfacc style)
   called without gradient (up-sampling only).
 * ``field_fn(points, directions) -> (sdf, rgb, gradients)``: points
   (R, S, 3), unit directions (R, S, 3); sdf (R, S), rgb (R, S, 3) in
-  [0, 1], gradients (R, S, 3) = d sdf / d points (built with
-  ``create_graph=True`` when the eikonal / cos term should train).
+  [0, 1], gradients (R, S, 3) = d sdf / d points, differentiable w.r.t.
+  the field's parameters when the eikonal / cos term should train (e.g.
+  autograd with ``create_graph=True``, or analytic as in
+  :class:`render_pretrain.sdf_field.SDFField`).
 
 Rays keep their order through the callbacks, so a callback that needs each
 ray's batch item (to pick its feature volume) closes over the packed

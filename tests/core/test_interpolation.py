@@ -3,7 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from render_pretrain.interpolation import (normalize_points_to_aabb, trilinear_interpolate,
+from render_pretrain.interpolation import (interpolate_table, normalize_points_to_aabb,
+                                           trilinear_corner_weights, trilinear_interpolate,
                                            trilinear_interpolate_packed)
 
 
@@ -114,8 +115,78 @@ def test_normalize_points_to_aabb_edges_and_centres():
     torch.testing.assert_close(a, b)
 
 
+def _table_setup(align_corners, seed=7):
+    gen = torch.Generator().manual_seed(seed)
+    volume = torch.randn(2, 5, 3, 4, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    # Inside, on the zero-padded border and far outside on every face.
+    points = torch.rand(300, 3, generator=gen, dtype=torch.float64) * 3.0 - 1.5
+    batch_idx = torch.randint(0, 2, (300,), generator=gen)
+    corner_idx, weights = trilinear_corner_weights(points, batch_idx, volume.shape[2:],
+                                                   align_corners, derivatives=True)
+    table = volume.permute(0, 2, 3, 4, 1).reshape(-1, 5)
+    return volume, points, batch_idx, corner_idx, weights, table
+
+
+@pytest.mark.parametrize('align_corners', [False, True])
+def test_table_values_and_derivatives_match_autograd_of_the_gather_path(align_corners):
+    volume, points, batch_idx, corner_idx, weights, table = _table_setup(align_corners)
+    assert corner_idx.shape == (300, 8) and weights.shape == (4, 300, 8)
+    values, derivs = interpolate_table(table, corner_idx, weights, derivative_channels=3)
+    pts = points.clone().requires_grad_()
+    ref = trilinear_interpolate_packed(volume, pts, batch_idx, align_corners)
+    torch.testing.assert_close(values, ref)
+    assert (ref == 0).any() and (ref.abs() > 0).any()
+    # d value_c / d point for the first 3 channels, by autograd (create_graph for below).
+    ref_derivs = torch.stack([torch.autograd.grad(ref[:, c].sum(), pts, create_graph=True)[0]
+                              for c in range(3)], dim=-1)  # (P, axis, channel)
+    torch.testing.assert_close(derivs, ref_derivs.permute(1, 0, 2))
+    # One ordinary backward equals the double backward of the reference.
+    gen = torch.Generator().manual_seed(8)
+    w_values = torch.randn(300, 5, generator=gen, dtype=torch.float64)
+    w_derivs = torch.randn(3, 300, 3, generator=gen, dtype=torch.float64)
+    ours = torch.autograd.grad((values * w_values).sum() + (derivs * w_derivs).sum(), volume)[0]
+    theirs = torch.autograd.grad((ref * w_values).sum()
+                                 + (ref_derivs.permute(1, 0, 2) * w_derivs).sum(), volume)[0]
+    torch.testing.assert_close(ours, theirs)
+
+
+def test_corner_weights_worked_example_and_partition_of_unity():
+    idx, w = trilinear_corner_weights(torch.tensor([[0.5, 0.0, -0.5]]), torch.zeros(1).long(),
+                                      (2, 2, 2), align_corners=True, derivatives=True)
+    torch.testing.assert_close(idx, torch.arange(8).view(1, 8))
+    # x = 0.75, y = 0.5, z = 0.25 between the two voxel centres of each axis.
+    fx, fy, fz = torch.tensor([0.25, 0.75]), torch.tensor([0.5, 0.5]), torch.tensor([0.75, 0.25])
+    expected = (fz[:, None, None] * fy[None, :, None] * fx[None, None, :]).reshape(8)
+    torch.testing.assert_close(w[0, 0], expected)
+    # Derivative weights sum to 0 (a constant volume has no slope), values to 1 inside.
+    torch.testing.assert_close(w[:, 0].sum(-1), torch.tensor([1., 0., 0., 0.]))
+    # Value 4 z + 2 y + x on the 2x2x2 corners: slopes (1, 2, 4) per voxel = 0.5 per unit.
+    table = torch.arange(8.).view(8, 1)
+    values, derivs = interpolate_table(table, idx, w)
+    torch.testing.assert_close(values, torch.tensor([[0.75 + 1.0 + 1.0]]))
+    torch.testing.assert_close(derivs[:, 0, 0], torch.tensor([0.5, 1.0, 2.0]))
+
+
+def test_interpolate_table_gradcheck_float64():
+    _, _, _, corner_idx, weights, table = _table_setup(False, seed=9)
+    corner_idx, weights = corner_idx[:20], weights[:, :20]
+    table = table.detach().requires_grad_()
+
+    def func(tab):
+        return interpolate_table(tab, corner_idx, weights, derivative_channels=2)
+
+    assert torch.autograd.gradcheck(func, (table,))
+
+
 def test_bad_shapes_raise():
     with pytest.raises(ValueError, match='points must be'):
         trilinear_interpolate(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 4, 2))
     with pytest.raises(ValueError, match='aabb'):
         normalize_points_to_aabb(torch.zeros(3, 3), torch.zeros(4))
+    idx, w = trilinear_corner_weights(torch.zeros(2, 3), torch.zeros(2).long(), (2, 2, 2))
+    with pytest.raises(ValueError, match='weights must be'):
+        interpolate_table(torch.zeros(8, 1), idx, w[0])
+    with pytest.raises(ValueError, match='not differentiable w.r.t. weights'):
+        interpolate_table(torch.zeros(8, 1), idx, w.requires_grad_())
+    with pytest.raises(ValueError, match='derivative_channels'):
+        interpolate_table(torch.zeros(8, 1), idx, w.detach(), derivative_channels=2)

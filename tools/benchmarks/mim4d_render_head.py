@@ -3,15 +3,20 @@
 One training step of the render head as MIM4D runs it: rays from LiDAR
 points and ground pixels of N_cam cameras, AABB collider, 72 uniform + 24
 importance samples (NeuS up-sampling), an :class:`SDFField` decoding a
-C-channel (Z, Y, X) feature volume with the SDF gradient graph
-(``create_graph=True``), loss ``10 L1(rgb) + 10 L1(depth) + 0.1 eikonal``
-and its backward. Rays can be processed in chunks (forward + backward per
-chunk, gradients accumulated) to bound memory.
+C-channel (Z, Y, X) feature volume with a differentiable (analytic) SDF
+gradient, loss ``10 L1(rgb) + 10 L1(depth) + 0.1 eikonal`` and its
+backward. Rays can be processed in chunks (forward + backward per
+chunk, gradients accumulated) to bound memory; the volume is projected by
+the MLPs' first layers once per step (``SDFField.project_volume``) and the
+chunks' gradients w.r.t. that table are back-propagated through the
+projection once at the end.
 
 ``render_step_s`` is the median wall time of the render forward + backward
 (excluding ray generation); ``process_cpu_s`` the CPU time of the whole step
 summed over threads, and ``load_avg_1m`` the machine's load when it ended,
-to judge how much the numbers suffer from other processes.
+to judge how much the numbers suffer from other processes. With 2 threads
+on a machine shared with other jobs, set ``OMP_WAIT_POLICY=PASSIVE``: busy
+waiting OpenMP threads otherwise slow the step several-fold.
 
 Prints one JSON line per measurement, e.g.::
 
@@ -44,6 +49,8 @@ def parse_args():
     parser.add_argument('--channels', type=int, default=32)
     parser.add_argument('--grid', type=int, nargs=3, default=(5, 180, 180), metavar=('Z', 'Y', 'X'))
     parser.add_argument('--chunk', type=int, default=1024, help='rays per chunk (0: all at once)')
+    parser.add_argument('--field-chunk-samples', type=int, default=131072,
+                        help='SDFField chunk_samples (0: one pass)')
     parser.add_argument('--steps', type=int, default=3, help='timed steps (after one warm-up)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     return parser.parse_args()
@@ -80,7 +87,7 @@ def main():
                          torch.rand(num_pts, generator=gen) * 3)
     points = torch.stack([radius * angle.cos(), radius * angle.sin(), height], -1)
 
-    field = SDFField(args.channels, AABB)
+    field = SDFField(args.channels, AABB, chunk_samples=args.field_chunk_samples)
     volume = torch.randn(1, args.channels, *args.grid, generator=gen).requires_grad_()
     aabb = torch.tensor(AABB)
 
@@ -94,9 +101,11 @@ def main():
         num_rays = rays.origins.shape[0]
         chunk = args.chunk or num_rays
         target_rgb = torch.rand(num_rays, 3, generator=gen)
+        table = field.project_volume(volume)
+        table_leaf = table.detach().requires_grad_()
         for start in range(0, num_rays, chunk):
             sl = slice(start, start + chunk)
-            sdf_fn, field_fn = field.callbacks(volume, rays.batch_idx[sl])
+            sdf_fn, field_fn = field.callbacks(volume, rays.batch_idx[sl], table=table_leaf)
             out = render_neus(rays.origins[sl], rays.directions[sl], near[sl], far[sl],
                               field_fn, field.inv_s(), sdf_fn, args.uniform, args.importance,
                               args.upsample_steps, jitter=True, generator=gen, valid=valid[sl])
@@ -106,6 +115,7 @@ def main():
                                               rays.has_depth[sl] & valid[sl])
                              + 0.1 * eikonal_loss(out['gradients'], valid[sl, None]))
             loss.backward()
+        table.backward(table_leaf.grad)
         t2 = time.perf_counter()
         return num_rays, t1 - t0, t2 - t1, time.process_time() - cpu0
 
@@ -119,7 +129,8 @@ def main():
         benchmark='mim4d_render_head', measurement='forward_backward_step',
         rays=num_rays, samples_per_ray=args.uniform + args.importance,
         upsample_steps=args.upsample_steps, volume=[1, args.channels, *args.grid],
-        chunk=args.chunk or num_rays, threads=torch.get_num_threads(),
+        chunk=args.chunk or num_rays, field_chunk_samples=args.field_chunk_samples,
+        threads=torch.get_num_threads(),
         ray_generation_s=round(raygen, 4), render_step_s=round(render, 4),
         rays_per_s=round(num_rays / render, 1), process_cpu_s=round(cpu, 3),
         load_avg_1m=round(os.getloadavg()[0], 2), steps=args.steps,
