@@ -78,6 +78,12 @@ class RayHits:
     local: torch.Tensor
     coverage: torch.Tensor
 
+    def narrow(self, start: int, stop: int) -> 'RayHits':
+        """Hits of rays ``start:stop`` (views; ``coverage`` is shared)."""
+        part = slice(start, stop)
+        return RayHits(self.t[part], self.prim[part], self.normal[part], self.local[part],
+                       self.coverage)
+
 
 def _to_box_frame(points: torch.Tensor, boxes: BoxSet, idx: torch.Tensor,
                   is_direction: bool) -> torch.Tensor:
@@ -131,6 +137,8 @@ def build_grid_pairs(rects: torch.Tensor, num_cols: int, box_start: int, box_sto
     Box ``p`` covers rows ``rects[p, 0] <= r < rects[p, 1]`` and the
     ``rects[p, 3] - rects[p, 2]`` columns starting at ``rects[p, 2]``, taken
     modulo ``num_cols`` (so a rectangle may wrap around a 360 degree sweep).
+    Pairs are enumerated per rectangle row (segment), then per column of a
+    segment, with ``repeat_interleave`` and no integer division.
 
     Args:
         rects (Tensor): (P, 4) int64 (row0, row1, col0, col1).
@@ -143,20 +151,28 @@ def build_grid_pairs(rects: torch.Tensor, num_cols: int, box_start: int, box_sto
         by box, row-major inside a box.
     """
     chunk = rects[box_start:box_stop]
-    heights = (chunk[:, 1] - chunk[:, 0]).clamp(min=0)
+    device = rects.device
     widths = (chunk[:, 3] - chunk[:, 2]).clamp(min=0)
-    areas = heights * widths
-    ids = torch.arange(box_start, box_stop, dtype=torch.int64, device=rects.device)
-    box_idx = torch.repeat_interleave(ids, areas)
-    first = torch.repeat_interleave(torch.cumsum(areas, 0) - areas, areas)
-    table = torch.stack([chunk[:, 0], chunk[:, 2], widths.clamp(min=1)], 1)
-    per_pair = table.index_select(0, box_idx - box_start)
-    local = torch.arange(box_idx.shape[0], dtype=torch.int64, device=rects.device) - first
-    row_off = torch.div(local, per_pair[:, 2], rounding_mode='floor')
-    col = per_pair[:, 1] + local - row_off * per_pair[:, 2]
+    heights = torch.where(widths > 0, (chunk[:, 1] - chunk[:, 0]).clamp(min=0),
+                          torch.zeros_like(widths))
+    ids = torch.arange(box_start, box_stop, dtype=torch.int64, device=device)
+    # one segment per rectangle row, then one pair per column of a segment (no division)
+    seg_rect = torch.repeat_interleave(torch.arange(len(chunk), device=device), heights)
+    seg_row = chunk[:, 0].index_select(0, seg_rect) \
+        + torch.arange(len(seg_rect), dtype=torch.int64, device=device) \
+        - torch.repeat_interleave(torch.cumsum(heights, 0) - heights, heights)
+    seg_width = widths.index_select(0, seg_rect)
+    seg_col0 = chunk[:, 2].index_select(0, seg_rect)
+    seg_first = torch.cumsum(seg_width, 0) - seg_width
+    pair_seg = torch.repeat_interleave(torch.arange(len(seg_rect), device=device), seg_width)
+    counter = torch.arange(len(pair_seg), dtype=torch.int64, device=device)
+    box_idx = ids.index_select(0, seg_rect).index_select(0, pair_seg)
     if bool((chunk[:, 2] < 0).any()) or bool((chunk[:, 3] > num_cols).any()):
-        col = torch.remainder(col, num_cols)
-    return (per_pair[:, 0] + row_off) * num_cols + col, box_idx
+        col = torch.remainder((seg_col0 - seg_first).index_select(0, pair_seg) + counter,
+                              num_cols)
+        return (seg_row * num_cols).index_select(0, pair_seg) + col, box_idx
+    ray_idx = (seg_row * num_cols + seg_col0 - seg_first).index_select(0, pair_seg) + counter
+    return ray_idx, box_idx
 
 
 def _box_chunks(areas: torch.Tensor, chunk_size: int):
@@ -177,6 +193,8 @@ def _box_chunks(areas: torch.Tensor, chunk_size: int):
 
 
 _ID_BITS = 20
+# rays per step of the per-ray stages (keeps temporaries in the CPU cache)
+_TAIL_CHUNK = 1 << 15
 
 
 def _float_key(t: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -187,7 +205,7 @@ def _float_key(t: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
 
 def cast_grid_rays(origins: torch.Tensor, directions: torch.Tensor, num_cols: int,
                    boxes: BoxSet, rects: torch.Tensor, max_t: float = float('inf'),
-                   chunk_size: int = 1 << 21, with_coverage: bool = False) -> RayHits:
+                   chunk_size: int = 1 << 18, with_coverage: bool = False) -> RayHits:
     """Nearest hit of grid-structured rays against the ground and boxes.
 
     The rays form G groups (one per sensor) of equal size; all rays of a
@@ -208,7 +226,8 @@ def cast_grid_rays(origins: torch.Tensor, directions: torch.Tensor, num_cols: in
             rectangles (row0, row1, col0, col1) in each group's own grid
             (see :func:`build_grid_pairs`); empty rectangles are allowed.
         max_t (float): hits beyond this parameter count as misses.
-        chunk_size (int): (ray, box) pairs tested at once.
+        chunk_size (int): (ray, box) pairs tested at once; the default keeps
+            a chunk's temporaries in the CPU cache (measured fastest).
         with_coverage (bool): also count, per group and box, the rays that
             intersect the box.
 
@@ -218,9 +237,9 @@ def cast_grid_rays(origins: torch.Tensor, directions: torch.Tensor, num_cols: in
     """
     origins = origins.reshape(-1, 3).to(directions.dtype)
     num_groups = origins.shape[0]
-    rects = rects.reshape(num_groups, -1, 4)
     num_rays = directions.shape[0]
     num_boxes = len(boxes)
+    rects = rects.reshape(num_groups, -1, 4)
     if rects.shape[1] != num_boxes or num_rays % (num_groups * num_cols):
         raise ValueError(f'cast_grid_rays: rects {tuple(rects.shape)} / {num_rays} rays do not '
                          f'match {num_groups} groups x {num_boxes} boxes x {num_cols} columns')
@@ -228,80 +247,127 @@ def cast_grid_rays(origins: torch.Tensor, directions: torch.Tensor, num_cols: in
         raise ValueError(f'cast_grid_rays supports fewer than {(1 << _ID_BITS) - 1} '
                          f'(group, box) pairs, got {num_groups * num_boxes}')
     rows = num_rays // (num_groups * num_cols)
-    ray_origin = origins.repeat_interleave(rows * num_cols, dim=0)
+    origin_z = origins[:, 2].repeat_interleave(rows * num_cols)
     ground_code = (1 << _ID_BITS) - 1
     dz = directions[:, 2]
     inf = torch.full_like(dz, float('inf'))
-    t_ground = torch.where(dz < 0, -ray_origin[:, 2] / dz.clamp(max=-1e-12), inf)
+    t_ground = torch.where(dz < 0, -origin_z / dz.clamp(max=-1e-12), inf)
     key = _float_key(t_ground, torch.full((num_rays,), ground_code, dtype=torch.int64))
     coverage = torch.zeros(num_groups * num_boxes, dtype=torch.int64)
-    # per (group, box): group origin in the box frame, half sizes, cos, sin (G * P, 8)
+    # per (group, box): slab bounds relative to the group origin in the box frame
+    # (-h - o, h - o per box axis), cos and sin of the yaw; (8, G * P)
     rel = origins[:, None] - boxes.centers[None]
     cos, sin = torch.cos(boxes.yaws)[None].expand_as(rel[..., 0]), \
         torch.sin(boxes.yaws)[None].expand_as(rel[..., 0])
     half = boxes.half_sizes[None].expand_as(rel)
-    box_params = torch.stack([cos * rel[..., 0] + sin * rel[..., 1],
-                              -sin * rel[..., 0] + cos * rel[..., 1], rel[..., 2],
-                              half[..., 0], half[..., 1], half[..., 2], cos, sin],
-                             -1).reshape(-1, 8).to(directions.dtype)
+    o_box = torch.stack([cos * rel[..., 0] + sin * rel[..., 1],
+                         -sin * rel[..., 0] + cos * rel[..., 1], rel[..., 2]], -1)
+    box_params = torch.stack([-half[..., 0] - o_box[..., 0], half[..., 0] - o_box[..., 0],
+                              -half[..., 1] - o_box[..., 1], half[..., 1] - o_box[..., 1],
+                              -half[..., 2] - o_box[..., 2], half[..., 2] - o_box[..., 2],
+                              cos, sin], 0).reshape(8, -1).to(directions.dtype).contiguous()
+    directions_t = directions.t().contiguous()
     offset = (torch.arange(num_groups, dtype=torch.int64) * rows)[:, None]
     flat_rects = torch.stack([rects[..., 0] + offset, rects[..., 1] + offset,
                               rects[..., 2], rects[..., 3]], -1).reshape(-1, 4)
     areas = ((flat_rects[:, 1] - flat_rects[:, 0]).clamp(min=0)
              * (flat_rects[:, 3] - flat_rects[:, 2]).clamp(min=0))
-    no_hit = torch.iinfo(torch.int64).max
+    missed_t = torch.tensor(float('inf'), dtype=directions.dtype)
     for box_start, box_stop in _box_chunks(areas, chunk_size):
         ray_idx, pair_box = build_grid_pairs(flat_rects, num_cols, box_start, box_stop)
-        d = directions.index_select(0, ray_idx)
-        bp = box_params.index_select(0, pair_box)
-        dx = bp[:, 6] * d[:, 0] + bp[:, 7] * d[:, 1]
-        dy = -bp[:, 7] * d[:, 0] + bp[:, 6] * d[:, 1]
+        d = directions_t.index_select(1, ray_idx)
+        bp = box_params.index_select(1, pair_box)
+        cos_p, sin_p = bp[6], bp[7]
+        d_box = (cos_p * d[0] + sin_p * d[1], cos_p * d[1] - sin_p * d[0], d[2])
         t_enter = None
         t_exit = None
-        for o_c, d_c, h_c in ((bp[:, 0], dx, bp[:, 3]), (bp[:, 1], dy, bp[:, 4]),
-                              (bp[:, 2], d[:, 2], bp[:, 5])):
-            inv = 1.0 / torch.where(d_c.abs() < 1e-12, torch.full_like(d_c, 1e-12), d_c)
-            t1 = (-h_c - o_c) * inv
-            t2 = (h_c - o_c) * inv
+        for axis, d_c in enumerate(d_box):
+            # 1 / 0 = inf; a ray lying exactly in a slab plane gets 0 * inf = NaN, which
+            # fails both hit comparisons below (a grazing ray misses)
+            inv = torch.reciprocal(d_c)
+            t1 = bp[2 * axis] * inv
+            t2 = bp[2 * axis + 1] * inv
             lo, hi = torch.minimum(t1, t2), torch.maximum(t1, t2)
             t_enter = lo if t_enter is None else torch.maximum(t_enter, lo)
             t_exit = hi if t_exit is None else torch.minimum(t_exit, hi)
         hit = (t_enter <= t_exit) & (t_enter > 0)
         if with_coverage:
             coverage += torch.bincount(pair_box[hit], minlength=num_groups * num_boxes)
-        pair_key = torch.where(hit, _float_key(t_enter.clamp(min=0), pair_box),
-                               torch.full_like(pair_box, no_hit))
+        # a missed pair gets t = inf, which never beats a finite hit
+        pair_key = _float_key(torch.where(hit, t_enter, missed_t), pair_box)
         key.scatter_reduce_(0, ray_idx, pair_key, reduce='amin')
     code = key & ground_code
     best_t = (key >> _ID_BITS).to(torch.int32).view(torch.float32).to(directions.dtype)
-    best_id = torch.where(code == ground_code, torch.full_like(code, GROUND_ID),
-                          torch.remainder(code, max(num_boxes, 1)))
+    box_of_code = torch.arange(num_groups * num_boxes + 1, dtype=torch.int64) \
+        .remainder_(max(num_boxes, 1))
+    box_of_code[-1] = GROUND_ID
+    best_id = box_of_code[code.clamp(max=num_groups * num_boxes)]
     miss = ~torch.isfinite(best_t) | (best_t > max_t)
     best_id = torch.where(miss, torch.full_like(best_id, MISS_ID), best_id)
     best_t = torch.where(miss, torch.full_like(best_t, float('inf')), best_t)
-    normal, local = _hit_geometry(ray_origin, directions, best_t, best_id, boxes)
+    # per-ray stages in cache-sized runs, channel-major: hits.normal / hits.local are
+    # (R, 3) views of (3, R) tensors
+    box_table = torch.cat([boxes.centers.t(), 1.0 / boxes.half_sizes.t(),
+                           torch.cos(boxes.yaws)[None], torch.sin(boxes.yaws)[None]]
+                          ).to(directions.dtype)
+    if num_boxes == 0:
+        box_table = box_table.new_zeros(8, 1)
+    origin_t = origins.t().contiguous()
+    normal = directions.new_empty(3, num_rays)
+    local = directions.new_empty(3, num_rays)
+    group_rays = rows * num_cols
+    for start in range(0, num_rays, _TAIL_CHUNK):
+        stop = min(start + _TAIL_CHUNK, num_rays)
+        group = torch.arange(start, stop) // group_rays
+        normal[:, start:stop], local[:, start:stop] = _hit_geometry(
+            origin_t.index_select(1, group), directions_t[:, start:stop], best_t[start:stop],
+            best_id[start:stop], box_table)
+    normal, local = normal.t(), local.t()
     return RayHits(best_t, best_id, normal, local, coverage.reshape(num_groups, num_boxes))
 
 
-def _hit_geometry(origins, directions, t, prim, boxes: BoxSet):
+def _hit_geometry(origin_t: torch.Tensor, direction_t: torch.Tensor, t: torch.Tensor,
+                  prim: torch.Tensor, box_table: torch.Tensor):
     """Surface normal and box-frame hit point of each ray's nearest hit.
 
-    The hit face of a box is the axis where the box-frame hit point is
-    closest (relative to the half size) to the surface.
+    Channel-major (3, N) tensors keep every per-ray operation on contiguous
+    1-D data. The hit face of a box is the axis where the box-frame hit
+    point is closest (relative to the half size) to the surface (the first
+    such axis on ties). Every ray goes through the same arithmetic (misses
+    and ground hits use box 0 and are then overwritten), so no boolean
+    indexing is needed.
+
+    Args:
+        origin_t (Tensor): (3, N) ray origins, scene frame, metres.
+        direction_t (Tensor): (3, N) ray directions.
+        t (Tensor): (N,) hit parameter (``inf`` for a miss).
+        prim (Tensor): (N,) hit id (box, ``GROUND_ID`` or ``MISS_ID``).
+        box_table (Tensor): (8, P) per box: centre (3), 1 / half size (3),
+            cos yaw, sin yaw.
+
+    Returns:
+        tuple: ``normal`` (3, N) and ``local`` (3, N) (box-frame point on
+        boxes, scene-frame point elsewhere).
     """
-    num_rays = directions.shape[0]
-    normal = directions.new_zeros(num_rays, 3)
     t_safe = torch.where(torch.isfinite(t), t, torch.zeros_like(t))
-    local = origins + t_safe[:, None] * directions
-    normal[prim == GROUND_ID, 2] = 1.0
+    point = origin_t + t_safe * direction_t
     on_box = prim >= 0
-    if on_box.any():
-        idx = prim[on_box]
-        box_local = _to_box_frame(local[on_box], boxes, idx, is_direction=False)
-        axis = (box_local.abs() / boxes.half_sizes[idx]).argmax(1, keepdim=True)
-        n_box = torch.zeros_like(box_local).scatter_(1, axis, torch.sign(box_local.gather(1, axis)))
-        cos, sin = torch.cos(boxes.yaws)[idx], torch.sin(boxes.yaws)[idx]
-        normal[on_box] = torch.stack([cos * n_box[:, 0] - sin * n_box[:, 1],
-                                      sin * n_box[:, 0] + cos * n_box[:, 1], n_box[:, 2]], dim=-1)
-        local[on_box] = box_local
+    params = box_table.index_select(1, prim.clamp(min=0))
+    cos, sin = params[6], params[7]
+    rel = point - params[0:3]
+    lx = cos * rel[0] + sin * rel[1]
+    ly = cos * rel[1] - sin * rel[0]
+    lz = rel[2]
+    ratio = torch.stack([lx, ly, lz]).abs_().mul_(params[3:6])
+    face_x = (ratio[0] >= ratio[1]) & (ratio[0] >= ratio[2])
+    face_y = ~face_x & (ratio[1] >= ratio[2])
+    face_z = ~face_x & ~face_y
+    zero = torch.zeros_like(t)
+    nx = torch.where(face_x, torch.sign(lx), zero)
+    ny = torch.where(face_y, torch.sign(ly), zero)
+    nz = torch.where(face_z, torch.sign(lz), zero)
+    box_normal = torch.stack([cos * nx - sin * ny, sin * nx + cos * ny, nz])
+    up = (prim == GROUND_ID).to(t.dtype)
+    normal = torch.where(on_box, box_normal, torch.stack([zero, zero, up]))
+    local = torch.where(on_box, torch.stack([lx, ly, lz]), point)
     return normal, local

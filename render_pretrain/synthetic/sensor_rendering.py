@@ -19,6 +19,9 @@ from .sensor_rig import (LIDAR_MAX_RANGE, LIDAR_TRANSLATION, CameraMount, camera
                          rotation_z)
 from .shading import hit_albedo, lidar_intensity, shade_hits
 
+# rays shaded per step (keeps the shading temporaries in the CPU cache)
+SHADE_CHUNK = 1 << 15
+
 
 @dataclass
 class WorldState:
@@ -119,6 +122,32 @@ def camera_pixel_directions(intrinsics: np.ndarray, pixels: torch.Tensor) -> tor
     return torch.stack([u, v, torch.ones_like(u)], 1)
 
 
+def camera_grid_directions(intrinsics: np.ndarray, rotations: np.ndarray, width: int,
+                           height: int) -> torch.Tensor:
+    """Scene-frame directions of every pixel of G cameras, camera-frame z = 1.
+
+    Args:
+        intrinsics (ndarray): (G, 3, 3) pinhole intrinsics.
+        rotations (ndarray): (G, 3, 3) camera->scene rotations.
+        width (int): image width, pixels.
+        height (int): image height, pixels.
+
+    Returns:
+        Tensor: (G * H * W, 3) float32 directions, camera-major then
+        row-major (pixel centres at integer (u, v)); channel-major storage
+        (a transposed (3, G * H * W) tensor) so each component is contiguous.
+    """
+    k = torch.from_numpy(intrinsics)
+    rot = torch.from_numpy(rotations)
+    u = (torch.arange(width, dtype=torch.float64)[None] - k[:, 0, 2, None]) / k[:, 0, 0, None]
+    v = (torch.arange(height, dtype=torch.float64)[None] - k[:, 1, 2, None]) / k[:, 1, 1, None]
+    # scene direction = R @ (u, v, 1): columns of R weighted by u, v and 1, built
+    # channel-major (3, G, H, W)
+    r = rot.permute(1, 2, 0)[..., None, None]
+    dirs = (u[:, None, :] * r[:, 0] + v[:, :, None] * r[:, 1]) + r[:, 2]
+    return dirs.reshape(3, -1).float().t()
+
+
 def _rig_arrays(state: WorldState, mounts: Sequence[CameraMount], image_size):
     poses = [camera_pose(state, m) for m in mounts]
     origins = np.stack([p[0] for p in poses])
@@ -147,22 +176,23 @@ def render_cameras(state: WorldState, mounts: Sequence[CameraMount], image_size:
     width, height = int(image_size[0]), int(image_size[1])
     num_cams = len(mounts)
     origins, rotations, intrinsics = _rig_arrays(state, mounts, (width, height))
-    vv, uu = torch.meshgrid(torch.arange(height, dtype=torch.float64),
-                            torch.arange(width, dtype=torch.float64), indexing='ij')
-    k = torch.from_numpy(intrinsics)
-    d_cam = torch.stack([(uu[None] - k[:, 0, 2, None, None]) / k[:, 0, 0, None, None],
-                         (vv[None] - k[:, 1, 2, None, None]) / k[:, 1, 1, None, None],
-                         torch.ones(num_cams, height, width, dtype=torch.float64)], -1)
-    dirs = torch.einsum('ghwc,gdc->ghwd', d_cam, torch.from_numpy(rotations)).reshape(-1, 3).float()
+    dirs = camera_grid_directions(intrinsics, rotations, width, height)
     rects = camera_rects(state.boxes, origins, rotations, intrinsics, width, height)
     hits = cast_grid_rays(torch.from_numpy(origins).float(), dirs, width, state.boxes, rects,
                           with_coverage=with_coverage)
-    albedo = hit_albedo(hits, state.layout, state.material, state.color, state.boxes.half_sizes)
-    rgb = shade_hits(hits, dirs, albedo)
+    num_rays = dirs.shape[0]
+    rgb = torch.empty(3, num_rays, dtype=torch.uint8)
+    # shade in cache-sized runs of rays, channel-major
+    for start in range(0, num_rays, SHADE_CHUNK):
+        stop = min(start + SHADE_CHUNK, num_rays)
+        part = hits.narrow(start, stop)
+        albedo = hit_albedo(part, state.layout, state.material, state.color,
+                            state.boxes.half_sizes)
+        rgb[:, start:stop] = torch.round(shade_hits(part, dirs[start:stop], albedo).t() * 255)
     shape = (num_cams, height, width)
-    rgb = torch.round(rgb * 255).to(torch.uint8).reshape(*shape, 3).numpy()
-    return dict(rgb=rgb, depth=hits.t.reshape(shape).numpy(), prim=hits.prim.reshape(shape).numpy(),
-                coverage=hits.coverage.numpy())
+    rgb = rgb.t().reshape(*shape, 3).contiguous()
+    return dict(rgb=rgb.numpy(), depth=hits.t.reshape(shape).numpy(),
+                prim=hits.prim.reshape(shape).numpy(), coverage=hits.coverage.numpy())
 
 
 def cast_camera_depth(state: WorldState, mount: CameraMount, image_size: Tuple[int, int],
@@ -312,6 +342,6 @@ def count_points_in_boxes(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inside.sum(1).numpy().astype(np.int64)
 
 
-__all__ = ['WorldState', 'world_state_at', 'render_cameras', 'camera_rects', 'cast_camera_depth',
-           'render_lidar',
+__all__ = ['WorldState', 'world_state_at', 'render_cameras', 'camera_rects',
+           'camera_grid_directions', 'cast_camera_depth', 'render_lidar',
            'count_points_in_boxes', 'camera_pose', 'lidar_pose', 'RayHits']

@@ -29,13 +29,19 @@ def _cell_noise(x: torch.Tensor, y: torch.Tensor, cell: float) -> torch.Tensor:
     return hash_noise(torch.floor(x / cell).long(), torch.floor(y / cell).long())
 
 
-def _mix(base: torch.Tensor, color, mask: torch.Tensor) -> torch.Tensor:
-    color = base.new_tensor(color).expand_as(base)
-    return torch.where(mask[:, None], color, base)
+def _mix(base_t: torch.Tensor, color, mask: torch.Tensor) -> torch.Tensor:
+    """Replace channel-major colours (3, N) by ``color`` where ``mask`` (N,)."""
+    return torch.where(mask, base_t.new_tensor(color)[:, None], base_t)
+
+
+def _length(directions: torch.Tensor) -> torch.Tensor:
+    """Row norms (N,) of (N, 3) vectors (column arithmetic, fast on any layout)."""
+    x, y, z = directions.unbind(1)
+    return torch.sqrt(x * x + y * y + z * z)
 
 
 def ground_albedo(xy: torch.Tensor, layout: SceneLayout) -> torch.Tensor:
-    """Albedo (N, 3) of ground points ``xy`` (N, 2), scene frame, metres."""
+    """Albedo (N, 3) (channel-major storage) of ground points ``xy`` (N, 2), scene frame, metres."""
     x, y = xy[:, 0], xy[:, 1]
     xc = layout.cross_x
     x0, x1 = layout.x_range
@@ -45,9 +51,10 @@ def ground_albedo(xy: torch.Tensor, layout: SceneLayout) -> torch.Tensor:
     park = (x >= cx0) & (x <= cx1) & (y >= cy0) & (y <= cy1)
     paved = main | cross | park
     noise = 0.7 * _cell_noise(x, y, 0.35) + 0.3 * _cell_noise(x, y, 2.0)
-    asphalt = (0.24 + 0.08 * noise)[:, None] * xy.new_tensor([1.0, 1.0, 1.04])
-    dirt = (0.8 + 0.3 * noise)[:, None] * xy.new_tensor([0.36, 0.38, 0.24])
-    albedo = torch.where(paved[:, None], asphalt, dirt)
+    # channel-major (3, N) colours
+    asphalt = xy.new_tensor([1.0, 1.0, 1.04])[:, None] * (0.24 + 0.08 * noise)
+    dirt = xy.new_tensor([0.36, 0.38, 0.24])[:, None] * (0.8 + 0.3 * noise)
+    albedo = torch.where(paved, asphalt, dirt)
     white, yellow = (0.86, 0.86, 0.84), (0.85, 0.68, 0.12)
     away = (x - xc).abs() > CROSS_HALF_WIDTH + 5.5
     dashes = torch.remainder(x, 9.0) < 3.0
@@ -66,81 +73,116 @@ def ground_albedo(xy: torch.Tensor, layout: SceneLayout) -> torch.Tensor:
     bay = park & (torch.remainder(x - cx0 - 0.15, 2.9) < 0.12) \
         & (((y.abs() - 10.3) < 5.5) | ((y.abs() - 10.3) > 18.2))
     albedo = _mix(albedo, white, lane_line | edge | stripes_main | stripes_cross | stop | bay)
-    return _mix(albedo, yellow, centre | side_centre)
+    return _mix(albedo, yellow, centre | side_centre).t()
 
 
-def box_albedo(hits: RayHits, on_box: torch.Tensor, material: torch.Tensor, color: torch.Tensor,
+# palette of the box details that replace the base colour (index 0 = keep the base colour)
+_DETAIL_COLORS = (
+    (0.0, 0.0, 0.0),
+    (0.16, 0.2, 0.27),     # 1 building window
+    (0.22, 0.25, 0.28),    # 2 shop floor
+    (0.1, 0.12, 0.15),     # 3 vehicle glass band
+    (0.07, 0.07, 0.07),    # 4 vehicle wheels / bumper
+    (0.78, 0.62, 0.5),     # 5 pedestrian head
+    (0.15, 0.15, 0.3),     # 6 pedestrian trousers
+    (0.1, 0.1, 0.1),       # 7 cycle wheels
+    (0.95, 0.95, 0.95),    # 8 cone reflective band
+    (0.85, 0.1, 0.1),      # 9 barrier red band
+)
+
+
+def box_albedo(hits: RayHits, material: torch.Tensor, color: torch.Tensor,
                half_sizes: torch.Tensor) -> torch.Tensor:
-    """Albedo (N, 3) of box hits (rays selected by ``on_box``).
+    """Albedo (R, 3) (channel-major storage) of box hits, computed for every
+    ray (only meaningful where ``hits.prim >= 0``; other rays are textured as
+    if they hit box 0).
+
+    The base colour is scaled by a per-hit factor (noise, sidewalk tile
+    joints, darker roofs); details (windows, glass, wheels, bands...) then
+    replace it with a palette colour. Both are chosen with 1-D masks, so
+    only the last step touches three channels, and no boolean indexing is
+    needed.
 
     Args:
-        hits (RayHits): all hits; ``hits.local`` holds box-frame points.
-        on_box (Tensor): (R,) bool rays that hit a box.
+        hits (RayHits): R hits; ``hits.local`` holds box-frame points.
         material (Tensor): (P,) int64 material ids.
         color (Tensor): (P, 3) base colours.
         half_sizes (Tensor): (P, 3) box half extents.
     """
-    idx = hits.prim[on_box]
-    local = hits.local[on_box]
-    half = half_sizes[idx]
-    mat = material[idx]
-    base = color[idx].clone()
-    zn = (local[:, 2] + half[:, 2]) / (2 * half[:, 2])
-    height = local[:, 2] + half[:, 2]
-    top = hits.normal[on_box][:, 2] > 0.5
+    if len(material) == 0:
+        return hits.t.new_zeros(hits.t.shape[0], 3)
+    idx = hits.prim.clamp(min=0)
+    lx, ly, lz = hits.local.unbind(1)
+    hx, hy, hz = half_sizes.t().index_select(1, idx)
+    mat = material.index_select(0, idx)
+    zn = (lz + hz) / (2 * hz)
+    height = lz + hz
+    top = hits.normal[:, 2] > 0.5
     # horizontal coordinate along the hit face
-    along = torch.where((local[:, 0].abs() - half[:, 0]).abs() < 1e-3, local[:, 1], local[:, 0])
+    along = torch.where((lx.abs() - hx).abs() < 1e-3, ly, lx)
     m = MATERIAL_ID
-    noise = _cell_noise(local[:, 0] + 7.0 * idx, local[:, 1] + local[:, 2], 0.5)
-    # sidewalk tiles and curb
-    tile = (torch.remainder(local[:, 0], 1.0) < 0.05) | (torch.remainder(local[:, 1], 1.0) < 0.05)
-    albedo = base * (0.9 + 0.2 * noise)[:, None]
-    albedo = torch.where(((mat == m['sidewalk']) & tile & top)[:, None], base * 0.7, albedo)
-    # building windows and shop floor
-    building = (mat == m['building']) & ~top
-    window = building & (torch.remainder(along, 3.0) > 0.8) & (torch.remainder(along, 3.0) < 2.2) \
-        & (torch.remainder(height, 3.2) > 1.0) & (torch.remainder(height, 3.2) < 2.4) \
-        & (height > 3.5)
-    shop = building & (height < 3.0) & (torch.remainder(along, 6.0) < 4.5) & (height > 0.4)
-    albedo = _mix(albedo, (0.16, 0.2, 0.27), window)
-    albedo = _mix(albedo, (0.22, 0.25, 0.28), shop)
-    albedo = torch.where(((mat == m['building']) & top)[:, None], albedo * 0.6, albedo)
-    # vehicles: glass band, dark wheels/bumper
+    noise = _cell_noise(lx + 7.0 * idx, ly + lz, 0.5)
+    factor = 0.9 + 0.2 * noise
+    # sidewalk tile joints, darker roofs
+    tile = (torch.remainder(lx, 1.0) < 0.05) | (torch.remainder(ly, 1.0) < 0.05)
+    factor = torch.where((mat == m['sidewalk']) & tile & top, factor.new_tensor(0.7), factor)
+    building = mat == m['building']
+    factor = torch.where(building & top, factor * 0.6, factor)
+    # details are mutually exclusive (one material per box, disjoint height bands), so their
+    # palette codes add up
+    along3, height32 = torch.remainder(along, 3.0), torch.remainder(height, 3.2)
+    facade = building & ~top
     vehicle = mat == m['vehicle']
-    albedo = _mix(albedo, (0.1, 0.12, 0.15), vehicle & ~top & (zn > 0.6) & (zn < 0.9))
-    albedo = _mix(albedo, (0.07, 0.07, 0.07), vehicle & (zn < 0.2))
-    # pedestrians: head, shirt (base colour), trousers
     ped = mat == m['pedestrian']
-    albedo = _mix(albedo, (0.78, 0.62, 0.5), ped & (zn > 0.87))
-    albedo = _mix(albedo, (0.15, 0.15, 0.3), ped & (zn < 0.47))
-    # cycles: dark wheels below, frame colour above
-    albedo = _mix(albedo, (0.1, 0.1, 0.1), (mat == m['cycle']) & (zn < 0.45))
-    # cones and barriers: white reflective bands
-    albedo = _mix(albedo, (0.95, 0.95, 0.95), (mat == m['cone']) & (zn > 0.45) & (zn < 0.65))
-    red_band = torch.remainder(torch.floor((local[:, 1] + half[:, 1]) / 0.5), 2) == 0
-    albedo = _mix(albedo, (0.85, 0.1, 0.1), (mat == m['barrier']) & red_band)
-    return albedo.clamp(0, 1)
+    red_band = torch.remainder(torch.floor((ly + hy) / 0.5), 2) == 0
+    details = (
+        # building windows and shop floor
+        (1, facade & (along3 > 0.8) & (along3 < 2.2) & (height32 > 1.0) & (height32 < 2.4)
+         & (height > 3.5)),
+        (2, facade & (height < 3.0) & (torch.remainder(along, 6.0) < 4.5) & (height > 0.4)),
+        # vehicles: glass band, dark wheels/bumper
+        (3, vehicle & ~top & (zn > 0.6) & (zn < 0.9)),
+        (4, vehicle & (zn < 0.2)),
+        # pedestrians: head, shirt (base colour), trousers
+        (5, ped & (zn > 0.87)),
+        (6, ped & (zn < 0.47)),
+        # cycles: dark wheels below, frame colour above
+        (7, (mat == m['cycle']) & (zn < 0.45)),
+        # cones and barriers: white reflective bands, red stripes
+        (8, (mat == m['cone']) & (zn > 0.45) & (zn < 0.65)),
+        (9, (mat == m['barrier']) & red_band),
+    )
+    detail = torch.zeros_like(idx)
+    for code, mask in details:
+        detail += mask * code
+    keep = (detail == 0).to(factor.dtype)
+    # channel-major (3, N): base colour x factor where no detail, palette colour elsewhere
+    base = (color.t().index_select(1, idx) * factor).clamp_(0, 1) * keep
+    palette = color.new_tensor(_DETAIL_COLORS).t()
+    return (base + palette.index_select(1, detail)).t()
 
 
 def hit_albedo(hits: RayHits, layout: SceneLayout, material: torch.Tensor, color: torch.Tensor,
                half_sizes: torch.Tensor) -> torch.Tensor:
-    """Albedo (R, 3) of every ray's hit (zeros for misses)."""
-    albedo = hits.t.new_zeros(hits.t.shape[0], 3)
-    ground = hits.prim == GROUND_ID
-    albedo[ground] = ground_albedo(hits.local[ground, :2], layout)
-    on_box = hits.prim >= 0
-    if on_box.any():
-        albedo[on_box] = box_albedo(hits, on_box, material, color, half_sizes)
-    return albedo
+    """Albedo (R, 3) (channel-major storage) of every ray's hit (zeros for misses)."""
+    on_box = (hits.prim >= 0).to(hits.t.dtype)
+    albedo_t = box_albedo(hits, material, color, half_sizes).t() * on_box
+    ground = torch.nonzero(hits.prim == GROUND_ID)[:, 0]
+    if len(ground):
+        xy = torch.stack([hits.local[:, 0].index_select(0, ground),
+                          hits.local[:, 1].index_select(0, ground)], 1)
+        albedo_t[:, ground] = ground_albedo(xy, layout).t()
+    return albedo_t.t()
 
 
 def sky_color(directions: torch.Tensor) -> torch.Tensor:
-    """Sky gradient (R, 3) from horizon to zenith for scene-frame directions (R, 3)."""
-    elev = directions[:, 2] / directions.norm(dim=1)
-    w = (elev * 2.5).clamp(0, 1)[:, None]
-    horizon = directions.new_tensor(SKY_HORIZON)
-    zenith = directions.new_tensor(SKY_ZENITH)
-    return horizon * (1 - w) + zenith * w
+    """Sky gradient (R, 3) (channel-major storage) from horizon to zenith for
+    scene-frame directions (R, 3)."""
+    elev = directions[:, 2] / _length(directions)
+    w = (elev * 2.5).clamp(0, 1)
+    horizon = directions.new_tensor(SKY_HORIZON)[:, None]
+    zenith = directions.new_tensor(SKY_ZENITH)[:, None]
+    return (horizon * (1 - w) + zenith * w).t()
 
 
 def shade_hits(hits: RayHits, directions: torch.Tensor, albedo: torch.Tensor,
@@ -157,24 +199,28 @@ def shade_hits(hits: RayHits, directions: torch.Tensor, albedo: torch.Tensor,
         fog_distance (float): fog e-folding distance, metres.
 
     Returns:
-        Tensor: (R, 3) colours in [0, 1].
+        Tensor: (R, 3) colours in [0, 1] (channel-major storage).
     """
     sun = directions.new_tensor(SUN_DIRECTION)
-    sun = sun / sun.norm()
-    lambert = (hits.normal * sun).sum(1).clamp(min=0)
-    rgb = albedo * (0.38 + 0.62 * lambert)[:, None]
-    sky = sky_color(directions)
-    t = torch.where(hits.prim == MISS_ID, torch.zeros_like(hits.t), hits.t)
-    dist = t * directions.norm(dim=1)
-    fog = (1 - torch.exp(-dist / fog_distance))[:, None]
+    sun = (sun / sun.norm()).tolist()
+    n = hits.normal
+    lambert = (n[:, 0] * sun[0] + n[:, 1] * sun[1] + n[:, 2] * sun[2]).clamp(min=0)
+    rgb = albedo.t() * (0.38 + 0.62 * lambert)
+    sky = sky_color(directions).t()
+    miss = hits.prim == MISS_ID
+    t = torch.where(miss, torch.zeros_like(hits.t), hits.t)
+    dist = t * _length(directions)
+    # misses get fog 1: pure sky
+    fog = torch.where(miss, torch.ones_like(t), 1 - torch.exp(-dist / fog_distance))
     rgb = rgb * (1 - fog) + sky * fog
-    return torch.where((hits.prim == MISS_ID)[:, None], sky, rgb).clamp(0, 1)
+    return rgb.clamp_(0, 1).t()
 
 
 def lidar_intensity(hits: RayHits, directions: torch.Tensor, albedo: torch.Tensor) -> torch.Tensor:
     """LiDAR return intensity in [0, 255] from albedo and incidence angle (R,)."""
-    cos = (hits.normal * directions).sum(1).abs() / directions.norm(dim=1)
-    lum = albedo.mean(1)
+    n, d = hits.normal, directions
+    cos = (n[:, 0] * d[:, 0] + n[:, 1] * d[:, 1] + n[:, 2] * d[:, 2]).abs() / _length(d)
+    lum = (albedo[:, 0] + albedo[:, 1] + albedo[:, 2]) / 3
     return torch.round((255.0 * lum.pow(1.5) * cos.sqrt()).clamp(0, 255))
 
 
