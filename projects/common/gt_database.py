@@ -46,13 +46,16 @@ def create_nuscenes_gt_database(data_root: Union[str, Path], train_info: Union[s
         Path: The db info file.
     """
     from mmdet3d.utils import register_all_modules
+    from mmengine.registry import DefaultScope
     register_all_modules(init_default_scope=False)
     data_root, train_info = Path(data_root), Path(train_info)
     if not train_info.is_file():
         raise FileNotFoundError(f'training info file not found: {train_info}')
     db_info_path = Path(db_info_path) if db_info_path else data_root / f'{tag}_dbinfos_train.pkl'
-    _load_mmdet3d_gt_database_module().create_groundtruth_database(
-        'NuScenesDataset', str(data_root), tag, str(train_info),
-        database_save_path=str(data_root / f'{tag}_gt_database'),
-        db_info_save_path=str(db_info_path))
+    # the converter builds a dataset whose pipeline names mmdet3d transforms
+    with DefaultScope.overwrite_default_scope('mmdet3d'):
+        _load_mmdet3d_gt_database_module().create_groundtruth_database(
+            'NuScenesDataset', str(data_root), tag, str(train_info),
+            database_save_path=str(data_root / f'{tag}_gt_database'),
+            db_info_save_path=str(db_info_path))
     return db_info_path
