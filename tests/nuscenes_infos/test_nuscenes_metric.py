@@ -1,11 +1,9 @@
 """GT boxes submitted as predictions score perfectly in mmdet3d's NuScenesMetric.
 
 This checks boxes, velocities, frames and tokens of the val infos end to end
-through mmdet3d's metric and the real nuScenes devkit evaluation. The
-synthetic world's traffic cones stand behind construction barriers and are
-only hit by the LiDAR beyond the devkit's 30 m cone range, so the cone range
-is widened to 40 m (for predictions and ground truth alike); without it the
-class has no evaluable ground truth and the devkit scores it AP 0.
+through mmdet3d's metric and the real nuScenes devkit evaluation, with the
+devkit's stock class ranges (the world's cone line starts at the
+intersection, inside the 30 m traffic-cone range).
 """
 import pickle
 
@@ -23,7 +21,6 @@ def _evaluate(synthetic_infos, data, zero_velocity=False):
     metric = NuScenesMetric(data_root=str(synthetic_infos['root']),
                             ann_file=str(synthetic_infos['val']), metric='bbox')
     metric.dataset_meta = dict(classes=NUSCENES_CLASSES, version='v1.0-mini')
-    metric.eval_detection_configs.class_range['traffic_cone'] = 40
     num_boxes = 0
     for info in data:
         kept = [inst for inst in info['instances']
