@@ -5,7 +5,7 @@ installed by ``tools/install.sh`` in a fixed order because mmcv's ops are
 built against the installed torch; ``install_requires`` only names the light
 pure-Python dependencies.
 """
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, find_packages, setup
 
 setup(
     name='render-pretrain',
@@ -14,7 +14,11 @@ setup(
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     python_requires='>=3.9',
-    packages=find_packages(include=['render_pretrain', 'render_pretrain.*', 'projects', 'projects.*']),
+    # ``projects`` is a namespace package (no __init__.py), like mmdet3d's own
+    # ``projects/`` folder, so that ``projects.NSMAE`` and an mmdet3d
+    # checkout's ``projects.BEVFusion`` import side by side.
+    packages=(find_packages(include=['render_pretrain', 'render_pretrain.*'])
+              + find_namespace_packages(include=['projects.*'], exclude=['*.configs', '*.configs.*'])),
     include_package_data=True,
     install_requires=['numpy<2', 'tqdm', 'matplotlib', 'pillow'],
     extras_require={'tests': ['pytest', 'pytest-timeout', 'tensorboard']},

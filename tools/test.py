@@ -14,7 +14,8 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from projects.common import apply_common_overrides, load_config  # noqa: E402
+from projects.common import (apply_common_overrides, load_config,  # noqa: E402
+                             use_mmdet3d_checkout)
 
 
 def parse_args(argv=None):
@@ -35,6 +36,7 @@ def main(argv=None):
     args = parse_args(argv)
     if not os.path.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    use_mmdet3d_checkout()
     cfg = load_config(args.config, args.cfg_options)
     apply_common_overrides(cfg, args.config, args.work_dir, args.launcher)
     cfg.load_from = args.checkpoint

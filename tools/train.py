@@ -15,7 +15,8 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from projects.common import apply_common_overrides, load_config  # noqa: E402
+from projects.common import (apply_common_overrides, load_config,  # noqa: E402
+                             use_mmdet3d_checkout)
 
 
 def parse_args(argv=None):
@@ -38,6 +39,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    use_mmdet3d_checkout()
     cfg = load_config(args.config, args.cfg_options)
     apply_common_overrides(cfg, args.config, args.work_dir, args.launcher, args.amp)
     if args.auto_scale_lr:

@@ -1,4 +1,5 @@
 """mmengine-side helpers shared by the command-line tools (config loading, CLI overrides)."""
-from .runner_cli import apply_common_overrides, load_config, prepare_registries
+from .runner_cli import (apply_common_overrides, load_config, prepare_registries,
+                         use_mmdet3d_checkout)
 
-__all__ = ['load_config', 'apply_common_overrides', 'prepare_registries']
+__all__ = ['load_config', 'apply_common_overrides', 'prepare_registries', 'use_mmdet3d_checkout']

@@ -5,7 +5,9 @@ The tools accept our config files and stock ones referenced by package, e.g.
 which resolves to the config shipped inside the installed mmdet3d wheel.
 """
 import logging
+import os
 import os.path as osp
+import sys
 from typing import Optional
 
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
@@ -44,6 +46,36 @@ def resolve_config_path(path: str) -> str:
         'mmdet3d projects (e.g. BEVFusion) are not shipped in the wheel.')
 
 
+MMDET3D_ROOT_ENV = 'MMDET3D_ROOT'
+
+
+def use_mmdet3d_checkout() -> Optional[str]:
+    """Put the mmdetection3d checkout named by ``$MMDET3D_ROOT`` on ``sys.path``.
+
+    mmdet3d's own projects (e.g. ``projects.BEVFusion.bevfusion``, imported
+    by the BEVFusion configs' ``custom_imports``) are not in the wheel; with
+    the checkout on the path they import next to ours (``projects`` is a
+    namespace package in both repositories).
+
+    Returns:
+        str or None: The checkout added (or already present), None when the
+        variable is unset.
+
+    Raises:
+        FileNotFoundError: If ``$MMDET3D_ROOT`` is set but is not a directory.
+    """
+    root = os.environ.get(MMDET3D_ROOT_ENV)
+    if not root:
+        return None
+    root = osp.abspath(root)
+    if not osp.isdir(root):
+        raise FileNotFoundError(f'{MMDET3D_ROOT_ENV}={root} is not a directory (expected an '
+                                'mmdetection3d checkout)')
+    if root not in sys.path:
+        sys.path.append(root)
+    return root
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Load a config from a file or a ``pkg::`` reference and merge overrides.
 
@@ -53,8 +85,23 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 
     Returns:
         Config: The loaded config.
+
+    Raises:
+        FileNotFoundError: If the config, or one of its bases, does not
+            exist; for a base inside an mmdetection3d checkout (the BEVFusion
+            configs) the message says how to point ``$MMDET3D_ROOT`` at one.
     """
-    cfg = Config.fromfile(resolve_config_path(path))
+    resolved = resolve_config_path(path)
+    try:
+        cfg = Config.fromfile(resolved)
+    except FileNotFoundError as err:
+        if 'projects/BEVFusion' not in str(err):
+            raise
+        raise FileNotFoundError(
+            f'{path} inherits a config of mmdet3d\'s BEVFusion project, which the mmdet3d '
+            f'wheel does not ship: clone mmdetection3d (v1.4.0) and set '
+            f'{MMDET3D_ROOT_ENV}=/path/to/mmdetection3d (default: ../mmdetection3d beside this '
+            f'repository). {err}') from err
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
