@@ -6,6 +6,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmdet3d.registry import TRANSFORMS
+from render_pretrain.image_augmentation import image_aug_matrices
 
 
 @TRANSFORMS.register_module()
@@ -113,22 +114,8 @@ class BEVDetImageAug(BaseTransform):
         Returns:
             np.ndarray: (N_cam, 4, 4) float64 ``img_aug_matrix``.
         """
-        f_h, f_w = self.final_size
-        n_cam = params['resize'].shape[0]
-        mats = np.tile(np.eye(4), (n_cam, 1, 1))
-        mats[:, 0, 0] = params['resize']
-        mats[:, 1, 1] = params['resize']
-        mats[:, :2, 3] = -params['crop']
-        flip = np.tile(np.eye(4), (n_cam, 1, 1))
-        flip[params['flip'], 0, 0] = -1.0
-        flip[params['flip'], 0, 3] = f_w - 1.0
-        theta = np.deg2rad(params['rot'])
-        cos, sin = np.cos(theta), np.sin(theta)
-        centre = np.array([(f_w - 1.0) / 2.0, (f_h - 1.0) / 2.0])
-        rot = np.tile(np.eye(4), (n_cam, 1, 1))
-        rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1] = cos, -sin, sin, cos
-        rot[:, :2, 3] = centre - np.einsum('nij,j->ni', rot[:, :2, :2], centre)
-        return rot @ flip @ mats
+        return image_aug_matrices(params['resize'], params['crop'], params['flip'],
+                                  params['rot'], self.final_size)
 
     def transform(self, results: dict) -> dict:
         """Augment every view of ``results['img']`` and record its matrix.

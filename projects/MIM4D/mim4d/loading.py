@@ -8,6 +8,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.fileio import get
 
 from mmdet3d.registry import TRANSFORMS
+from render_pretrain.image_augmentation import crop_to_canvas, image_aug_matrices
 
 _SWEEP_KEYS = ('img_path', 'timestamp', 'cam2img', 'cam2ego', 'lidar2cam')
 
@@ -218,8 +219,8 @@ class MIM4DSweepImageAug(BaseTransform):
         self.is_train = is_train
         self.rng = np.random.default_rng(seed)
 
-    def _draw_matrix(self, height: int, width: int) -> Tuple[np.ndarray, bool, float]:
-        """(3, 3) pixel map without the flip, the flip flag and the scale."""
+    def _draw(self, height: int, width: int) -> Tuple[float, int, int, bool]:
+        """Draw (scale, crop x0, crop y0 in resized pixels, flip) for one camera."""
         final_h, final_w = self.final_dim
         if self.is_train:
             scale = float(self.rng.uniform(*self.resize_lim))
@@ -234,19 +235,7 @@ class MIM4DSweepImageAug(BaseTransform):
         x0 = (int(self.rng.uniform(0, max(0, new_w - final_w))) if self.is_train
               else max(0, new_w - final_w) // 2)
         flip = bool(self.is_train and self.rand_flip and self.rng.uniform() < 0.5)
-        matrix = np.array([[scale, 0.0, -x0], [0.0, scale, -y0], [0.0, 0.0, 1.0]])
-        return matrix, flip, scale
-
-    def _apply(self, img: np.ndarray, matrix: np.ndarray, flip: bool, scale: float) -> np.ndarray:
-        final_h, final_w = self.final_dim
-        height, width = img.shape[:2]
-        out = mmcv.imresize(img, (int(width * scale), int(height * scale)))
-        x0, y0 = int(-matrix[0, 2]), int(-matrix[1, 2])
-        canvas = np.zeros((final_h, final_w) + out.shape[2:], out.dtype)
-        src = out[max(y0, 0):y0 + final_h, max(x0, 0):x0 + final_w]
-        dst_y, dst_x = max(-y0, 0), max(-x0, 0)
-        canvas[dst_y:dst_y + src.shape[0], dst_x:dst_x + src.shape[1]] = src
-        return canvas[:, ::-1].copy() if flip else canvas
+        return scale, x0, y0, flip
 
     def transform(self, results: dict) -> dict:
         """Augment all views (see the class docstring)."""
@@ -257,23 +246,22 @@ class MIM4DSweepImageAug(BaseTransform):
         imgs, num_cams = results['img'], int(results['num_cams'])
         if len(imgs) % num_cams:
             raise ValueError(f'{len(imgs)} images are not a multiple of num_cams={num_cams}')
-        final_w = self.final_dim[1]
-        params = [self._draw_matrix(*imgs[n].shape[:2]) for n in range(num_cams)]
-        out_imgs, mats = [], []
+        params = [self._draw(*imgs[n].shape[:2]) for n in range(num_cams)]
+        out_imgs = []
         for view, img in enumerate(imgs):
-            matrix, flip, scale = params[view % num_cams]
-            out_imgs.append(self._apply(img, matrix, flip, scale))
-            if flip:
-                matrix = np.array([[-1.0, 0.0, final_w - 1.0], [0.0, 1.0, 0.0],
-                                   [0.0, 0.0, 1.0]]) @ matrix
-            aug = np.eye(4)
-            aug[:2, :2] = matrix[:2, :2]
-            aug[:2, 3] = matrix[:2, 2]
-            mats.append(aug)
+            scale, x0, y0, flip = params[view % num_cams]
+            height, width = img.shape[:2]
+            out = crop_to_canvas(mmcv.imresize(img, (int(width * scale), int(height * scale))),
+                                 x0, y0, self.final_dim)
+            out_imgs.append(out[:, ::-1].copy() if flip else out)
+        scale, x0, y0, flip = (np.array(v) for v in zip(*params))
+        per_camera = image_aug_matrices(scale, np.stack([x0, y0], -1), flip,
+                                        np.zeros(num_cams), self.final_dim)
+        mats = np.tile(per_camera, (len(imgs) // num_cams, 1, 1))
         results['img'] = out_imgs
         results['img_shape'] = self.final_dim
         results['pad_shape'] = self.final_dim
-        results['img_aug_matrix'] = (np.stack(mats) @ np.asarray(
+        results['img_aug_matrix'] = (mats @ np.asarray(
             results['img_aug_matrix'], dtype=np.float64)).astype(np.float32)
         return results
 

@@ -6,6 +6,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmdet3d.registry import TRANSFORMS
+from render_pretrain.image_augmentation import crop_to_canvas, image_aug_matrices
 
 
 @TRANSFORMS.register_module()
@@ -83,34 +84,14 @@ class NSMAEImageAug3D(BaseTransform):
     def _augment(self, img: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Augment one image; return it and its 4x4 image-plane matrix."""
         height, width = img.shape[:2]
-        final_h, final_w = self.final_dim
         scale, (x0, y0), flip, angle = self._sample_params(height, width)
-        new_w, new_h = int(width * scale), int(height * scale)
-        out = mmcv.imresize(img, (new_w, new_h))
-        canvas = np.zeros((final_h, final_w) + out.shape[2:], out.dtype)
-        src = out[max(y0, 0):y0 + final_h, max(x0, 0):x0 + final_w]
-        dst_y, dst_x = max(-y0, 0), max(-x0, 0)
-        canvas[dst_y:dst_y + src.shape[0], dst_x:dst_x + src.shape[1]] = src
-        out = canvas
-        matrix = np.array([[scale, 0.0, -x0], [0.0, scale, -y0],
-                           [0.0, 0.0, 1.0]])
+        out = crop_to_canvas(mmcv.imresize(img, (int(width * scale), int(height * scale))),
+                             x0, y0, self.final_dim)
         if flip:
             out = out[:, ::-1].copy()
-            matrix = np.array([[-1.0, 0.0, final_w - 1.0], [0.0, 1.0, 0.0],
-                               [0.0, 0.0, 1.0]]) @ matrix
         if angle != 0.0:
             out = mmcv.imrotate(out, angle)
-            theta = np.deg2rad(angle)
-            rot = np.array([[np.cos(theta), -np.sin(theta)],
-                            [np.sin(theta), np.cos(theta)]])
-            centre = np.array([(final_w - 1) * 0.5, (final_h - 1) * 0.5])
-            about = np.eye(3)
-            about[:2, :2] = rot
-            about[:2, 2] = centre - rot @ centre
-            matrix = about @ matrix
-        aug = np.eye(4)
-        aug[:2, :2] = matrix[:2, :2]
-        aug[:2, 3] = matrix[:2, 2]
+        aug = image_aug_matrices([scale], [(x0, y0)], [flip], [angle], self.final_dim)[0]
         return out, aug
 
     def transform(self, results: dict) -> dict:
