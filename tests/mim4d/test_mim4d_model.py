@@ -137,6 +137,8 @@ def test_predict_and_visualization_hook_write_pngs(tiny_cfg, synthetic_infos, tm
     files = sorted(Path(tmp_path, 'mim4d_vis').glob('*.png'))
     assert [f.name for f in files] == ['train_0000001_0_depth.png', 'train_0000001_0_rgb.png']
     rgb = mmcv.imread(str(files[1]))
-    # rendered above ground truth, 2 cameras side by side, vis_stride 4
-    assert rgb.shape == (2 * 64 // 4, 2 * 176 // 4, 3)
-    assert rgb[16:].std() > 0  # the ground-truth half holds the image
+    # rendered above ground truth, 2 cameras side by side, vis_stride 4, then
+    # enlarged x4 (nearest) to the hook's min_height of 128 pixels
+    assert rgb.shape == (4 * 2 * 64 // 4, 4 * 2 * 176 // 4, 3)
+    assert (rgb[::4, ::4] == rgb[3::4, 3::4]).all()
+    assert rgb[64:].std() > 0  # the ground-truth half holds the image
