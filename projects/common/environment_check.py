@@ -8,7 +8,8 @@ import platform
 import sys
 from typing import Callable, List, Tuple
 
-GLUE_PACKAGES = ('projects.NSMAE.nsmae', 'projects.MIM4D.mim4d')
+GLUE_PACKAGES = ('projects.NSMAE.nsmae', 'projects.MIM4D.mim4d', 'projects.Downstream.downstream',
+                 'projects.BEVSeg.bevseg')
 REGISTRY_NAMES = ('MODELS', 'TRANSFORMS', 'HOOKS', 'METRICS', 'DATASETS')
 FIX_INSTALL = 'run `make install` (tools/install.sh) to (re)install the stack'
 

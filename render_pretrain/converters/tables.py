@@ -30,6 +30,11 @@ Layouts (key prefixes of each model family):
 - ``mmdet3d-bevfusion`` (C+L), ``mmdet3d-bevfusion-camera`` (C only),
   ``mmdet3d-bevfusion-lidar`` (L only): mmdet3d 1.x projects/BEVFusion,
   X,Y,Z sparse tensors, spconv 2.x. The map segmentation head is ``seg_head``.
+- ``bevseg`` (C+L), ``bevseg-camera`` (C only), ``bevseg-lidar`` (L only):
+  the BEV map-segmentation detector ``BEVFusionSeg`` (projects/BEVSeg):
+  mmdet3d BEVFusion's encoder and decoder names, X,Y,Z sparse tensors,
+  spconv 2.x, map head ``seg_head`` (BEVFusion's ``heads.map``); no
+  ``bbox_head``.
 - ``mmdet3d-centerpoint``: mmdet3d 1.x CenterPoint (``SparseEncoder``,
   Z,Y,X order, spconv 2.x).
 - ``bevdet``: official BEVDet image side (``img_backbone``, ``img_neck``,
@@ -87,14 +92,15 @@ def _rule(name: str, src: str, dst: str, sparse: bool = False, grid: bool = Fals
                       grid_constants=GRID_CONSTANTS if grid else (), required=required)
 
 
-def _nsmae_to_bevfusion(src: str, axis: str) -> MappingTable:
+def _nsmae_to_bevfusion(src: str, axis: str, dst: str = 'mmdet3d-bevfusion',
+                        what: str = 'mmdet3d BEVFusion C+L') -> MappingTable:
     rules = tuple(
         _rule(name, ours, ours, sparse, grid, required=name in _NSMAE_REQUIRED)
         for name, ours, _, sparse, grid in _BEVFUSION_MODULES
         if name not in ('bbox_head', 'seg_head'))
     return MappingTable(
-        src_layout=src, dst_layout='mmdet3d-bevfusion',
-        description=f'NS-MAE ({axis.upper()} sparse encoder) -> mmdet3d BEVFusion C+L',
+        src_layout=src, dst_layout=dst,
+        description=f'NS-MAE ({axis.upper()} sparse encoder) -> {what}',
         modules=rules, src_axis_order=axis, dst_axis_order='xyz',
         src_spconv_layout='spconv2', discard_prefixes=NSMAE_PRETRAIN_ONLY)
 
@@ -131,6 +137,30 @@ def _mmdet3d_to_mit() -> MappingTable:
         description='mmdet3d BEVFusion -> mit-han-lab BEVFusion (spconv 1.x weights)',
         modules=tuple(_rule(name, ours, mit, sparse, grid, required=False)
                       for name, ours, mit, sparse, grid in _BEVFUSION_MODULES if mit),
+        src_axis_order='xyz', dst_axis_order='xyz', src_spconv_layout='spconv2',
+        dst_spconv_layout='spconv1')
+
+
+def _mit_to_bevseg() -> MappingTable:
+    return MappingTable(
+        src_layout='mit-bevfusion', dst_layout='bevseg',
+        description='mit-han-lab BEVFusion (seg release) -> BEVFusionSeg C+L '
+                    '(encoders, decoder, heads.map -> seg_head)',
+        modules=tuple(_rule(name, mit, ours, sparse, grid, required=False)
+                      for name, ours, mit, sparse, grid in _BEVFUSION_MODULES
+                      if mit and name != 'bbox_head'),
+        src_axis_order='xyz', dst_axis_order='xyz', src_spconv_layout=None,
+        discard_prefixes=('heads.object.', ))
+
+
+def _bevseg_to_mit() -> MappingTable:
+    return MappingTable(
+        src_layout='bevseg', dst_layout='mit-bevfusion',
+        description='BEVFusionSeg -> mit-han-lab BEVFusion (seg_head -> heads.map, '
+                    'spconv 1.x weights)',
+        modules=tuple(_rule(name, ours, mit, sparse, grid, required=False)
+                      for name, ours, mit, sparse, grid in _BEVFUSION_MODULES
+                      if mit and name != 'bbox_head'),
         src_axis_order='xyz', dst_axis_order='xyz', src_spconv_layout='spconv2',
         dst_spconv_layout='spconv1')
 
@@ -204,6 +234,13 @@ def _build_tables() -> Dict[Tuple[str, str], MappingTable]:
                             'LiDAR-only', _LIDAR),
             _nsmae_to_centerpoint(src, axis),
         ]
+        seg = _nsmae_to_bevfusion(src, axis, 'bevseg', 'BEVFusionSeg map segmentation C+L')
+        tables += [
+            seg,
+            seg.restricted('bevseg-camera', 'NS-MAE -> BEVFusionSeg camera-only', _CAMERA),
+            seg.restricted('bevseg-lidar', f'NS-MAE ({axis.upper()} sparse encoder) -> '
+                           'BEVFusionSeg LiDAR-only', _LIDAR),
+        ]
     tables.append(_to_bevdet(
         'nsmae', 'view_transform.depthnet.6.',
         NSMAE_PRETRAIN_ONLY + ('view_transform.', 'pts_', 'fusion_layer.'),
@@ -221,6 +258,14 @@ def _build_tables() -> Dict[Tuple[str, str], MappingTable]:
                        tuple(name for name in _LIDAR if name in mit.module_names)),
         _mmdet3d_to_mit(),
         _mit_to_centerpoint(),
+    ]
+    mit_seg = _mit_to_bevseg()
+    tables += [
+        mit_seg,
+        mit_seg.restricted('bevseg-camera', 'mit-han-lab BEVFusion -> BEVFusionSeg camera-only '
+                           '(decoder and map head where present)',
+                           _CAMERA + ('pts_backbone', 'pts_neck', 'seg_head')),
+        _bevseg_to_mit(),
         _uvtr_to_mim4d(),
     ]
     return {table.key: table for table in tables}

@@ -12,7 +12,7 @@ from tests.converters.fake_checkpoints import (BEVFUSION_MANIFEST, CENTERPOINT_M
 
 
 def test_tables_are_consistent():
-    assert len(TABLES) == 17
+    assert len(TABLES) == 26  # 17 + 9 BEV segmentation pairs (test_bevseg_conversion.py)
     for (src, dst), table in TABLES.items():
         assert (table.src_layout, table.dst_layout) == (src, dst)
         assert table.modules, (src, dst)

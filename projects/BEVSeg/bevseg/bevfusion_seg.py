@@ -1,0 +1,128 @@
+"""BEVFusion-style BEV map segmentation detector (camera, LiDAR or both)."""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmdet3d.models import Base3DDetector
+from mmdet3d.registry import MODELS
+from mmdet3d.structures import Det3DDataSample
+from projects.NSMAE.nsmae.nsmae import BEVFusionEncoderMixin
+
+
+@MODELS.register_module()
+class BEVFusionSeg(BEVFusionEncoderMixin, Base3DDetector):
+    """BEV map segmentation on BEVFusion's encoder and decoder.
+
+    ``img_backbone`` -> ``img_neck`` -> ``view_transform`` (camera BEV) and
+    ``pts_voxel_encoder`` -> ``pts_middle_encoder`` (LiDAR BEV) ->
+    ``fusion_layer`` -> ``pts_backbone`` (stock ``SECOND``) -> ``pts_neck``
+    (stock ``SECONDFPN``) -> ``seg_head`` (``BEVFusionSegHead``). The
+    attribute names are mmdet3d BEVFusion's (mit-han-lab's
+    ``encoders.camera.*``, ``encoders.lidar.backbone``, ``fuser``,
+    ``decoder.*``, ``heads.map``), so NS-MAE encoders and mit-han-lab
+    checkpoints convert into it (layout ``bevseg`` of
+    ``tools/model_converters/convert_checkpoint.py``). The encoder forward
+    is NS-MAE's (:class:`BEVFusionEncoderMixin`), without any masking.
+
+    Modality follows the configured branches: camera-only (no
+    ``pts_middle_encoder``), LiDAR-only (no ``img_backbone``) or camera +
+    LiDAR (``fusion_layer``).
+
+    Ground truth: the data-sample field ``gt_map_seg`` ([C, X, Y] bool,
+    ``LoadBEVMapLabel`` + ``PackBEVSegInputs``). Predictions: the field
+    ``pred_map_seg`` ([C, X, Y] probabilities in [0, 1]) for
+    ``BEVMapSegMetric``.
+
+    Args:
+        data_preprocessor (dict): ``Det3DDataPreprocessor``; with a LiDAR
+            branch ``voxel=True, voxel_type='hard'``.
+        img_backbone, img_neck, view_transform (dict, optional): Camera
+            branch (``NSMAEGeneralizedLSSFPN``, ``NSMAEDepthLSSTransform``).
+        pts_voxel_encoder, pts_middle_encoder (dict, optional): LiDAR branch.
+        fusion_layer (dict, optional): Fuser (camera BEV first).
+        pts_backbone, pts_neck (dict, optional): BEV decoder.
+        seg_head (dict): ``BEVFusionSegHead`` config.
+        depth_input (str): LiDAR depth map fed to the view transform's
+            ``dtransform``: ``'all'`` (every point) or ``'none'`` (zeros;
+            camera-only models, as NS-MAE's camera-only pre-training).
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 data_preprocessor: dict,
+                 seg_head: dict,
+                 img_backbone: Optional[dict] = None,
+                 img_neck: Optional[dict] = None,
+                 view_transform: Optional[dict] = None,
+                 pts_voxel_encoder: Optional[dict] = None,
+                 pts_middle_encoder: Optional[dict] = None,
+                 fusion_layer: Optional[dict] = None,
+                 pts_backbone: Optional[dict] = None,
+                 pts_neck: Optional[dict] = None,
+                 depth_input: str = 'all',
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if depth_input not in ('all', 'none'):
+            raise ValueError(f"BEVFusionSeg: depth_input must be 'all' or 'none', got "
+                             f'{depth_input!r}')
+        self._build_bevfusion_encoders('BEVFusionSeg', img_backbone, img_neck, view_transform,
+                                       pts_voxel_encoder, pts_middle_encoder, fusion_layer)
+        if self.with_lidar and not getattr(self.data_preprocessor, 'voxel', False):
+            raise ValueError('BEVFusionSeg with a LiDAR branch needs '
+                             'data_preprocessor.voxel=True (hard voxelisation)')
+        if pts_neck is not None and pts_backbone is None:
+            raise ValueError('BEVFusionSeg: pts_neck needs pts_backbone')
+        self.pts_backbone = MODELS.build(pts_backbone) if pts_backbone else None
+        self.pts_neck = MODELS.build(pts_neck) if pts_neck else None
+        self.seg_head: BaseModule = MODELS.build(seg_head)
+        self.depth_input = depth_input
+
+    def extract_feat(self, batch_inputs: dict,
+                     batch_data_samples: Sequence[Det3DDataSample]) -> Tensor:
+        """Encode and decode the inputs into the head's BEV map.
+
+        Returns:
+            Tensor: [B, C, X, Y] decoder output (BEVFusion C+L: 512 channels,
+            128 x 128 cells of 0.8 m).
+        """
+        bev = self.encode_bev(batch_inputs, batch_data_samples, self.depth_input)
+        if self.pts_backbone is not None:
+            bev = self.pts_backbone(bev)
+            bev = self.pts_neck(bev) if self.pts_neck is not None else bev[0]
+            if isinstance(bev, (list, tuple)):
+                bev = bev[0]
+        return bev
+
+    @staticmethod
+    def _stack_labels(batch_data_samples: Sequence[Det3DDataSample], ref: Tensor) -> Tensor:
+        """Ground-truth masks [B, C, X, Y] bool of a batch."""
+        labels = []
+        for index, sample in enumerate(batch_data_samples):
+            if 'gt_map_seg' not in sample:
+                raise KeyError(f'BEVFusionSeg: data sample {index} has no gt_map_seg; add '
+                               'LoadBEVMapLabel and pack with PackBEVSegInputs')
+            labels.append(sample.gt_map_seg)
+        return torch.stack(labels).to(ref.device)
+
+    def loss(self, batch_inputs: dict,
+             batch_data_samples: Sequence[Det3DDataSample]) -> Dict[str, Tensor]:
+        """Per-class segmentation losses ``loss_{class}``."""
+        bev = self.extract_feat(batch_inputs, batch_data_samples)
+        logits = self.seg_head(bev)
+        return self.seg_head.loss_by_logits(
+            logits, self._stack_labels(batch_data_samples, logits))
+
+    def predict(self, batch_inputs: dict,
+                batch_data_samples: Sequence[Det3DDataSample]) -> List[Det3DDataSample]:
+        """Attach ``pred_map_seg`` [C, X, Y] probabilities to every sample."""
+        probs = self.seg_head.predict(self.extract_feat(batch_inputs, batch_data_samples))
+        for index, sample in enumerate(batch_data_samples):
+            sample.pred_map_seg = probs[index].detach()
+        return list(batch_data_samples)
+
+    def _forward(self, batch_inputs: dict,
+                 batch_data_samples: Sequence[Det3DDataSample]) -> Tensor:
+        """Raw logits [B, C, X, Y]."""
+        return self.seg_head(self.extract_feat(batch_inputs, batch_data_samples))

@@ -1,0 +1,86 @@
+"""BEVFusionSeg: the tiny config trains and evaluates through the Runner."""
+import copy
+import math
+
+import pytest
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.runner import Runner
+
+from mmdet3d.registry import DATASETS, MODELS
+from projects.common import load_config, prepare_registries
+from render_pretrain.nuscenes_infos import BEV_MAP_CLASSES
+from render_pretrain.paths import REPO_ROOT
+from tests.bevseg.conftest import point_at_synthetic_world, seg_config
+
+
+def test_runner_trains_one_epoch_and_reports_miou(synthetic_infos, tmp_path):
+    cfg = point_at_synthetic_world(seg_config(), synthetic_infos)
+    cfg.work_dir = str(tmp_path)
+    cfg.train_cfg.update(max_epochs=1, val_interval=2)  # evaluate once, below
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end=1)]
+    cfg.randomness = dict(seed=0)
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    before = copy.deepcopy(model.seg_head.state_dict())
+    runner.train()
+    assert not torch.equal(before['classifier.6.weight'], model.seg_head.state_dict()[
+        'classifier.6.weight'])
+    assert (tmp_path / 'epoch_1.pth').is_file()
+    metrics = runner.val()
+    assert {f'bev_seg/{name}/iou@max' for name in BEV_MAP_CLASSES} <= set(metrics)
+    assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in metrics.values())
+    # mIoU is the mean of the per-class best thresholds
+    assert metrics['bev_seg/mIoU'] == pytest.approx(
+        sum(metrics[f'bev_seg/{name}/iou@max'] for name in BEV_MAP_CLASSES) / 6)
+
+
+@pytest.mark.parametrize('modality', ['camera', 'lidar'])
+def test_single_modality_models(modality, synthetic_infos):
+    cfg = point_at_synthetic_world(seg_config(), synthetic_infos)
+    model_cfg = cfg.model
+    if modality == 'camera':
+        model_cfg.update(pts_voxel_encoder=None, pts_middle_encoder=None, fusion_layer=None,
+                         depth_input='none')
+        model_cfg.pts_backbone.in_channels = 16
+    else:
+        model_cfg.update(img_backbone=None, img_neck=None, view_transform=None,
+                         fusion_layer=None)
+        model_cfg.pts_backbone.in_channels = 256
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    assert model.with_camera == (modality == 'camera')
+    assert model.with_lidar == (modality == 'lidar')
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    data = model.data_preprocessor(pseudo_collate([dataset[0]]), training=True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert set(losses) == {f'loss_{name}' for name in BEV_MAP_CLASSES}
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        out = model.predict(data['inputs'], data['data_samples'])
+    assert out[0].pred_map_seg.shape == (6, 96, 96)
+    del data['data_samples'][0].gt_map_seg
+    model.train()
+    with pytest.raises(KeyError, match='gt_map_seg'):
+        model.loss(data['inputs'], data['data_samples'])
+
+
+def test_encode_bev_is_nsmae_encoding_without_masks(synthetic_infos):
+    """The shared mixin's plain encoding equals NS-MAE's with masking off."""
+    config = REPO_ROOT / 'projects/NSMAE/configs/nsmae_r18-lss_second_1xb1-2e_synthetic-pretrain.py'
+    nsmae_cfg = prepare_registries(load_config(str(config)))
+    nsmae_cfg.model.update(img_masker=None, voxel_mask_ratio=0.0, depth_input='all',
+                           pv_render_head=None, bev_render_head=None)
+    torch.manual_seed(0)
+    nsmae = MODELS.build(nsmae_cfg.model).eval()
+    cfg = point_at_synthetic_world(seg_config(), synthetic_infos)
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    data = nsmae.data_preprocessor(pseudo_collate([dataset[0], dataset[1]]), training=False)
+    with torch.no_grad():
+        masked_path = nsmae.extract_feat(data['inputs'], data['data_samples'])['bev']
+        plain = nsmae.encode_bev(data['inputs'], data['data_samples'], 'all')
+        no_depth = nsmae.encode_bev(data['inputs'], data['data_samples'], 'none')
+    assert plain.shape == (2, 32, 20, 20)
+    torch.testing.assert_close(plain, masked_path)
+    assert not torch.allclose(plain, no_depth)  # the LiDAR depth prior is used
