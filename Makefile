@@ -6,7 +6,7 @@ STAMP := $(VENV)/.render-pretrain-installed
 PYTEST_ARGS ?=
 export RENDER_PRETRAIN_SHARED ?= $(abspath ../shared)
 
-.PHONY: install test demo doctor bench clean
+.PHONY: install test demo doctor bench transfer clean
 
 $(STAMP): setup.py tools/install.sh
 	VENV=$(VENV) bash tools/install.sh
@@ -23,8 +23,16 @@ test: install
 demo: install
 	VENV=$(VENV) bash tools/demo.sh
 
+# The speed / memory benchmarks (minutes); the transfer experiment (~45 min)
+# has its own target.
 bench: install
-	@for b in tools/benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $(filter-out tools/benchmarks/transfer.py,$(wildcard tools/benchmarks/*.py)); do \
+	  echo "== $$b"; $(PY) $$b || exit 1; done
+
+transfer: install
+	$(PY) tools/benchmarks/transfer.py --world-dir data/transfer-world --work-dir work_dirs/transfer \
+	  --out work_dirs/transfer/results.json
+	$(PY) tools/benchmarks/transfer.py --table work_dirs/transfer/results.json --readme README.md
 
 clean:
 	rm -rf work_dirs data/synthetic-demo

@@ -1,5 +1,5 @@
 # Tiny CPU sibling of the BEVDet-R50 config: same architecture, shrunk
-# (ResNet-18, 64x176 input, 24 depth bins, 1.6 m BEV cells, thin BEV
+# (ResNet-18, 64x176 input, 16 depth bins, 1.6 m BEV cells, thin BEV
 # encoder and head) to train on the synthetic world
 # (render_pretrain.synthetic.generate_world, 176x64 images) with info files
 # from tools/create_data.py (tag 'nuscenes'). Only sizes change; every
@@ -11,7 +11,9 @@ grid_config = dict(
     x=[-51.2, 51.2, 1.6],
     y=[-51.2, 51.2, 1.6],
     z=[-5.0, 3.0, 8.0],
-    depth=[1.0, 49.0, 2.0],
+    # 16 bins of 3 m: the depth net of the tiny MIM4D config
+    # (mim4d_r18-..._synthetic-pretrain.py, dbound [1, 49, 3]) converts strictly
+    depth=[1.0, 49.0, 3.0],
 )
 num_bev_channels = 16
 out_size_factor = 16  # 0.1 m target voxels -> 1.6 m head cells (64 x 64)

@@ -172,3 +172,18 @@ def test_image_aug_matrix_follows_the_flipped_pixels():
         assert (u, v) == tuple(expected.round().astype(int)), (seed, (u, v), expected)
         flips.add(bool(matrix[0, 0] < 0))
     assert flips == {True, False}
+
+
+def test_relative_resize_fits_any_input_width():
+    # resize_lim=(1, 1) with resize_relative fits 704- and 176-wide inputs to 176 x 64.
+    aug = NSMAEImageAug3D(final_dim=(64, 176), resize_lim=(1.0, 1.0), resize_relative=True)
+    absolute = NSMAEImageAug3D(final_dim=(64, 176), resize_lim=(0.25, 0.25))
+    big = np.random.default_rng(0).uniform(0, 255, (256, 704, 3)).astype(np.float32)
+    ours = aug.transform(dict(img=[big], cam2img=[np.eye(3)]))
+    theirs = absolute.transform(dict(img=[big], cam2img=[np.eye(3)]))
+    np.testing.assert_array_equal(ours['img_aug_matrix'], theirs['img_aug_matrix'])
+    np.testing.assert_array_equal(ours['img'][0], theirs['img'][0])
+    small = big[::4, ::4].copy()
+    out = aug.transform(dict(img=[small], cam2img=[np.eye(3)]))
+    np.testing.assert_array_equal(out['img_aug_matrix'][0], np.eye(4, dtype=np.float32))
+    np.testing.assert_array_equal(out['img'][0], small)

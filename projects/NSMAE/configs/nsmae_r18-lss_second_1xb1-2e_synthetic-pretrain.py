@@ -54,8 +54,8 @@ train_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
     dict(type='LoadMultiViewImageFromFiles', to_float32=True,
          color_type='color', num_views=6),
-    dict(type='NSMAEImageAug3D', final_dim=image_size, resize_lim=[0.25, 0.25],
-         bot_pct_lim=[0.0, 0.0], is_train=False),
+    dict(type='NSMAEImageAug3D', final_dim=image_size, resize_lim=[1.0, 1.0],
+         resize_relative=True, bot_pct_lim=[0.0, 0.0], is_train=False),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
     dict(type='Pack3DDetInputs', keys=['points', 'img'],
          meta_keys={{_base_.meta_keys}})

@@ -39,6 +39,9 @@ class NSMAEImageAug3D(BaseTransform):
         rot_lim (Sequence[float]): Rotation range in degrees (train only).
         rand_flip (bool): Random horizontal flip (train only).
         is_train (bool): Draw random parameters (else deterministic centre).
+        resize_relative (bool): Multiply the drawn scale by ``W_out / W_in``,
+            so that ``resize_lim=(1, 1)`` fits any input width to
+            ``final_dim`` (as ``MIM4DSweepImageAug``).
         seed (int, optional): Seed of the transform's own numpy Generator.
     """
 
@@ -49,6 +52,7 @@ class NSMAEImageAug3D(BaseTransform):
                  rot_lim: Sequence[float] = (0.0, 0.0),
                  rand_flip: bool = False,
                  is_train: bool = False,
+                 resize_relative: bool = False,
                  seed: Optional[int] = None) -> None:
         self.final_dim = tuple(int(v) for v in final_dim)
         self.resize_lim = tuple(float(v) for v in resize_lim)
@@ -56,6 +60,7 @@ class NSMAEImageAug3D(BaseTransform):
         self.rot_lim = tuple(float(v) for v in rot_lim)
         self.rand_flip = rand_flip
         self.is_train = is_train
+        self.resize_relative = resize_relative
         self.rng = np.random.default_rng(seed)
 
     def _sample_params(self, height: int,
@@ -69,6 +74,8 @@ class NSMAEImageAug3D(BaseTransform):
         else:
             scale = float(np.mean(self.resize_lim))
             bot_pct = float(np.mean(self.bot_pct_lim))
+        if self.resize_relative:
+            scale *= final_w / width
         new_w, new_h = int(width * scale), int(height * scale)
         crop_h = int((1 - bot_pct) * new_h) - final_h
         if self.is_train:
@@ -117,4 +124,5 @@ class NSMAEImageAug3D(BaseTransform):
         return (f'{self.__class__.__name__}(final_dim={self.final_dim}, '
                 f'resize_lim={self.resize_lim}, '
                 f'bot_pct_lim={self.bot_pct_lim}, rot_lim={self.rot_lim}, '
-                f'rand_flip={self.rand_flip}, is_train={self.is_train})')
+                f'rand_flip={self.rand_flip}, is_train={self.is_train}, '
+                f'resize_relative={self.resize_relative})')

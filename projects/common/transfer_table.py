@@ -1,0 +1,129 @@
+"""README table of the transfer experiment, rendered from its JSON results.
+
+The table pairs each chain's scratch and pre-trained fine-tuning runs of the
+same label fraction (same seed and schedule) and shows the difference, with
+the paper's numbers beside them (``ChainSpec.paper_reference``, stored in the
+results). A header line states the seed, the schedule, the world size and
+the wall time. :func:`replace_readme_block` puts the table between the
+``<!-- transfer-table:start -->`` / ``<!-- transfer-table:end -->`` markers.
+"""
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+START_MARKER = '<!-- transfer-table:start -->'
+END_MARKER = '<!-- transfer-table:end -->'
+
+
+class TransferTableError(ValueError):
+    """The results cannot be rendered (missing runs or fields)."""
+
+
+def _fmt(value: float) -> str:
+    """A metric in [0, 1] as a percentage (the papers' unit)."""
+    return f'{100 * value:.2f}'
+
+
+def _signed(value: float) -> str:
+    """A difference of metrics in percentage points, never ``-0.00``."""
+    text = f'{100 * value:+.2f}'
+    return '+0.00' if text == '-0.00' else text
+
+
+def _epochs(count: int) -> str:
+    return f'{count} epoch' + ('' if count == 1 else 's')
+
+
+def pair_runs(results: dict) -> List[Tuple[str, int, Dict[str, dict]]]:
+    """(chain, fraction, {init: run}) in chain order, then fraction order.
+
+    Raises:
+        TransferTableError: If a chain/fraction lacks its scratch or
+            pre-trained run.
+    """
+    groups: Dict[Tuple[str, int], Dict[str, dict]] = {}
+    for run in results['runs']:
+        groups.setdefault((run['chain'], int(run['fraction'])), {})[run['init']] = run
+    chain_order = list(results['chains'])
+    out = []
+    for (chain, fraction), runs in sorted(
+            groups.items(), key=lambda item: (chain_order.index(item[0][0]), item[0][1])):
+        missing = {'scratch', 'pretrained'} - set(runs)
+        if missing:
+            raise TransferTableError(f'{chain} {fraction} %: no {sorted(missing)} run')
+        out.append((chain, fraction, runs))
+    return out
+
+
+def describe_setup(results: dict) -> str:
+    """One line: seed, schedule, world size, wall time, commit."""
+    settings, world = results['settings'], results['world']
+    fractions = ', '.join(
+        f'{pct} % = {info["frames"]} frames' for pct, info in world['fractions'].items())
+    resolution = world.get('resolution')
+    size = 'x'.join(str(v) for v in resolution) if resolution else settings.get('resolution')
+    commit = (results.get('git') or {}).get('commit') or 'unknown'
+    dirty = ' (+ local changes)' if (results.get('git') or {}).get('dirty') else ''
+    return (f'Seed {settings["seed"]}; pre-training {_epochs(settings["pretrain_epochs"])} on '
+            f'all {world["train_frames"]} train frames (no labels), fine-tuning '
+            f'{_epochs(settings["finetune_epochs"])} (config schedule stretched), same for '
+            f'scratch and pre-trained; metrics in % on the val frames (mAP / NDS: NuScenesMetric, '
+            f'mIoU: BEVMapSegMetric); '
+            f'synthetic world {world.get("scenes")} scenes x '
+            f'{world.get("keyframes")} key frames at {size} ({world["train_frames"]} train / '
+            f'{world["val_frames"]} val frames; labels by {world["subset_by"]}: {fractions}); '
+            f'wall time {results["wall_s"] / 60:.1f} min ({settings.get("jobs", 1)} steps at a '
+            f'time, {settings.get("threads", 1)} thread each, {results.get("cpu_count")} CPU '
+            f'cores; steps total {results["steps_wall_s"] / 60:.1f} min); commit '
+            f'{commit[:10]}{dirty}.')
+
+
+def render_table(results: dict) -> str:
+    """Markdown: setup line, table (metrics in %, deltas in points), references.
+
+    Args:
+        results (dict): Output of ``run_experiment`` (or its JSON).
+
+    Returns:
+        str: The markdown block (no markers).
+    """
+    lines = [describe_setup(results), '',
+             '| chain | labels % | scratch | pre-trained | delta (points) | paper (reference) |',
+             '| --- | --- | --- | --- | --- | --- |']
+    for chain, fraction, runs in pair_runs(results):
+        spec = results['chains'][chain]['spec']
+        names = spec['table_metrics']
+        cells = []
+        for init in ('scratch', 'pretrained'):
+            metrics = runs[init]['metrics']
+            cells.append(' / '.join(f'{name} {_fmt(metrics[name])}' for name in names))
+        gains = {name: runs['pretrained']['metrics'][name] - runs['scratch']['metrics'][name]
+                 for name in names}
+        delta = ' / '.join(f'{name} {_signed(gains[name])}' for name in names)
+        paper = spec['paper_reference'].get(str(fraction), 'n/a')
+        lines.append(f'| {chain} | {fraction} | {cells[0]} | {cells[1]} | {delta} | {paper} |')
+    lines.append('')
+    for chain, info in results['chains'].items():
+        pre = info['pretrain']
+        lines.append(
+            f'- {chain}: {info["spec"]["pretrain_config"]} -> {info["spec"]["downstream_config"]} '
+            f'({",".join(info["spec"]["modules"])}); pre-training loss {pre["loss_first"]:.3g} -> '
+            f'{pre["loss_last"]:.3g} in {pre["wall_s"] / 60:.1f} min. Paper: '
+            f'{info["spec"]["citation"]}.')
+    return '\n'.join(lines) + '\n'
+
+
+def replace_readme_block(readme: Path, block: str) -> Path:
+    """Replace the text between the transfer-table markers of ``readme``.
+
+    Raises:
+        TransferTableError: If the markers are missing or out of order.
+    """
+    readme = Path(readme)
+    text = readme.read_text()
+    start, end = text.find(START_MARKER), text.find(END_MARKER)
+    if start < 0 or end < 0 or end < start:
+        raise TransferTableError(
+            f'{readme}: needs the lines {START_MARKER!r} and {END_MARKER!r} (in this order)')
+    head = text[:start + len(START_MARKER)]
+    readme.write_text(head + '\n' + block.rstrip('\n') + '\n' + text[end:])
+    return readme

@@ -1,0 +1,112 @@
+"""Label-efficient transfer experiment (issue #7): scratch vs pre-trained fine-tuning.
+
+Runs, on a synthetic world, NS-MAE (LiDAR) pre-training -> conversion ->
+CenterPoint fine-tuning and MIM4D pre-training -> conversion -> BEVDet
+fine-tuning, each fine-tuning from scratch and from the converted weights
+with the same seed and schedule, on each label fraction, evaluated with
+mmdet3d's NuScenesMetric. Prints one progress line per step and one JSON
+line per fine-tuning run, writes all results to ``--out``. Re-running skips
+finished steps (``--force`` re-runs them). The orchestration lives in
+``projects/common/transfer_experiment.py`` (sizing arithmetic there).
+
+Examples:
+    # the full run (about 42 min on 2 cores, see the sizing in the module)
+    python tools/benchmarks/transfer.py --world-dir data/transfer-world \
+        --work-dir work_dirs/transfer --out work_dirs/transfer/results.json
+    # the README table from the results (and rewrite README.md's block)
+    python tools/benchmarks/transfer.py --table work_dirs/transfer/results.json --readme README.md
+"""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from projects.common.subprocess_steps import StepError  # noqa: E402
+from projects.common.transfer_experiment import (CHAINS, ExperimentSettings,  # noqa: E402
+                                                 check_results, parse_fractions, run_experiment,
+                                                 save_results)
+from projects.common.transfer_table import (TransferTableError, render_table,  # noqa: E402
+                                            replace_readme_block)
+
+DEFAULTS = ExperimentSettings(world_dir=Path('.'), work_dir=Path('.'))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--world-dir', type=Path, default=Path('data/transfer-world'),
+                        help='synthetic world data root (generated when absent)')
+    parser.add_argument('--info-dir', type=Path,
+                        help='folder of the info files (default: --world-dir)')
+    parser.add_argument('--work-dir', type=Path, default=Path('work_dirs/transfer'))
+    parser.add_argument('--scenes', type=int, default=DEFAULTS.scenes,
+                        help='scenes of a new world (v1.0-mini: at most 10, 20 %% val)')
+    parser.add_argument('--keyframes', type=int, default=DEFAULTS.keyframes,
+                        help='key frames per scene of a new world')
+    parser.add_argument('--resolution', default=DEFAULTS.resolution, help='camera WxH')
+    parser.add_argument('--pretrain-epochs', type=int, default=DEFAULTS.pretrain_epochs)
+    parser.add_argument('--finetune-epochs', type=int, default=DEFAULTS.finetune_epochs)
+    parser.add_argument('--fractions', nargs='+', default=['10', '100'],
+                        help='label percentages, e.g. 10 100')
+    parser.add_argument('--subset-by', choices=['scene', 'frame'], default=DEFAULTS.subset_by)
+    parser.add_argument('--chains', nargs='+', default=list(CHAINS), choices=list(CHAINS))
+    parser.add_argument('--seed', type=int, default=DEFAULTS.seed)
+    parser.add_argument('--force', action='store_true', help='re-run finished steps')
+    parser.add_argument('--jobs', type=int, default=DEFAULTS.jobs,
+                        help='steps run at the same time (default: 2, one per core)')
+    parser.add_argument('--threads', type=int, default=DEFAULTS.threads,
+                        help='intra-op threads per step (default: 1)')
+    parser.add_argument('--out', type=Path, help='results JSON (default <work-dir>/results.json)')
+    parser.add_argument('--table', type=Path, metavar='RESULTS_JSON',
+                        help='only render the README table from this results file')
+    parser.add_argument('--readme', type=Path,
+                        help='with --table: rewrite the transfer-table block of this README')
+    return parser.parse_args(argv)
+
+
+def table_mode(args) -> int:
+    results = json.loads(args.table.read_text())
+    try:
+        check_results(results)
+        block = render_table(results)
+        if args.readme:
+            replace_readme_block(args.readme, block)
+    except (StepError, TransferTableError) as err:
+        sys.stderr.write(f'error: {args.table}: {err}\n')
+        return 1
+    sys.stdout.write(block)
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.table:
+        return table_mode(args)
+    settings = ExperimentSettings(
+        world_dir=args.world_dir, work_dir=args.work_dir, info_dir=args.info_dir,
+        scenes=args.scenes, keyframes=args.keyframes, resolution=args.resolution,
+        pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs,
+        fractions=parse_fractions(args.fractions), subset_by=args.subset_by,
+        chains=tuple(args.chains), seed=args.seed, force=args.force, jobs=args.jobs,
+        threads=args.threads)
+    out = args.out or settings.work_dir / 'results.json'
+
+    def emit(record):
+        print(json.dumps(record), flush=True)
+
+    try:
+        results = run_experiment(settings, progress=lambda line: print(line, flush=True),
+                                 emit=emit)
+        save_results(results, out)
+        check_results(results)
+    except StepError as err:
+        sys.stderr.write(f'error: {err}\n')
+        return 1
+    print(f'results: {out} ({results["steps_wall_s"] / 60:.1f} min of steps)', flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
