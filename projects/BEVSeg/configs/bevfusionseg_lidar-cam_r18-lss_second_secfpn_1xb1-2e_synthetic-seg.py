@@ -7,8 +7,9 @@
 # --dst-layout bevseg loads strictly into them. Decoder SECOND (32 -> 32, 64)
 # + SECONDFPN (-> 64) on the 20 x 20 BEV of 2.4 m cells; the map head
 # resamples it onto the labels' 0.5 m cells cropped to +-24 m (96 x 96).
-# The synthetic world of `make demo` has 704x256 images (resize 0.25); for a
-# 176x64 world set resize_lim=[1.0, 1.0] in both pipelines.
+# Images are resized relative to their width (resize_relative), so any
+# synthetic world resolution (704x256 in `make demo`, 176x64 in the transfer
+# experiment) becomes 176x64.
 _base_ = ['./bevfusionseg_lidar-cam_swint-lss_second_secfpn_8xb4-cyclic-20e_nus-seg.py']
 
 point_cloud_range = [-24.0, -24.0, -5.0, 24.0, 24.0, 3.0]
