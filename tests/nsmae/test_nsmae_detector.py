@@ -67,14 +67,26 @@ def test_real_frame_depth_target_matches_independent_projection(real_item):
     target = feats['depth_target'][0].double().numpy()
     assert (expected > 0).sum() > 150  # the real frame covers many cells
     np.testing.assert_allclose(target, expected, rtol=1e-4, atol=1e-3)
-    # the input depth map only sees kept voxels and unmasked patches
+    # the input depth map only sees the points of kept voxels (voxel ids
+    # recomputed here in numpy) and nothing in masked patches
     depth_in = feats['depth_input'][0, :, 0]
     lidar2img = model._camera_meta(data['data_samples'], depth_in, 6)['lidar2img'][0]
-    full = render_depth_map_from_points(data['inputs']['points'][0][:, :3], lidar2img,
-                                        (64, 176))
-    assert 0 < int((depth_in > 0).sum()) < 0.2 * int((full > 0).sum())
-    assert bool(((depth_in == 0) | (depth_in == full)).all())
+    all_xyz = data['inputs']['points'][0][:, :3]
+    full = render_depth_map_from_points(all_xyz, lidar2img, (64, 176))
+    low = np.asarray(model.point_cloud_range[:3])
+    ijk = np.floor((points - low) / np.asarray(model.voxel_size)).astype(np.int64)
+    inside = ((ijk >= 0) & (ijk < np.asarray(model.grid_shape))).all(1)
+    kept = {tuple(c) for c in feats['kept_voxel_coors'][:, [3, 2, 1]].tolist()}
+    from_kept = np.array([ok and tuple(v) in kept for ok, v in zip(inside, ijk.tolist())])
+    assert 0 < from_kept.sum() < 0.2 * len(points)
     pixel_mask = feats['img_mask'][0].repeat_interleave(8, 1).repeat_interleave(8, 2)
+    expected_in = render_depth_map_from_points(
+        all_xyz[torch.from_numpy(from_kept)], lidar2img, (64, 176)).masked_fill(pixel_mask, 0)
+    assert 0 < int((depth_in > 0).sum()) < 0.2 * int((full > 0).sum())
+    torch.testing.assert_close(depth_in, expected_in)
+    # a kept point can be hidden behind a dropped one in the full map: never nearer
+    hit = depth_in > 0
+    assert bool((depth_in[hit] >= full[hit]).all())
     assert bool((depth_in[pixel_mask] == 0).all())
 
 
