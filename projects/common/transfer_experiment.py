@@ -43,23 +43,22 @@ process start + build       10-15 s per training step
 
 Default run: 10 scenes x 12 key frames (96 train / 24 val frames; 10 % by
 scene = 1 of 8 train scenes = 12 frames), pre-training 4 epochs,
-fine-tuning 8 epochs (384 CenterPoint / BEVDet iterations, 768 BEV
-segmentation iterations of batch 1, at 100 %). Step costs, s (iterations x
-s/iteration + start-up; the segmentation figures, 0.8 s per iteration and
-0.5 s per NS-MAE C+L iteration, measured like the others):
+fine-tuning 6 epochs (288 CenterPoint / BEVDet iterations, 576 BEV
+segmentation iterations of batch 1, at 100 %). Step wall times of a full
+run with 8 fine-tuning epochs (2026-12-03, two steps at a time, 1 thread
+each, load ~2), s:
 
-- pre-training: NS-MAE LiDAR 4 x 96 x 0.29 + 15 = 126; MIM4D 4 x 96 x 0.80
-  + 15 = 322; NS-MAE C+L 4 x 96 x 0.5 + 15 = 207;
-- CenterPoint 100 %: 8 x 48 x 2.4 + 23 = 945 (x2 inits); 10 %: 138 (x2);
-- BEVDet 100 %: 8 x 48 x 0.74 + 21 = 305 (x2); 10 %: 57 (x2);
-- BEV segmentation 100 %: 8 x 96 x 0.8 + 20 = 634 (x2); 10 %: 81 (x2);
-- world + infos 50, configs 15, conversions 3 x 15.
+- world 37, infos 13; pre-training: NS-MAE LiDAR 134, MIM4D 435, NS-MAE
+  C+L 387; conversions 10-11 each;
+- 8-epoch fine-tuning, scratch: CenterPoint 100 % 1339 (3.3 s per
+  iteration), 10 % 167; BEVDet 100 % 549, 10 % 98; BEV segmentation
+  100 % 914, 10 % 136 (the pre-trained runs cost the same).
 
-Steps total ~5.1k s, ~43 min on two workers on a loaded machine (less on a
-quiet one), under the 60-min target. Each fine-tuning epoch of all chains,
-fractions and inits costs ~2 x (54 x 2.4 + 54 x 0.74 + 106 x 0.8) = 510 s
-of steps, ~4 min of wall time on two workers: ``finetune_epochs`` is the
-knob.
+That is ~7.4k s of steps, ~62 min on two workers even if perfectly
+balanced: over the 60-min target, so the default is 6 fine-tuning epochs
+(~5.8k s of steps, ~50 min). Each fine-tuning epoch of all chains,
+fractions and inits costs ~800 s of steps, ~7 min of wall time on two
+workers: ``finetune_epochs`` is the knob.
 """
 import dataclasses
 import datetime
@@ -219,7 +218,7 @@ class ExperimentSettings:
     camera_sweeps: int = 2
     lidar_sweeps: int = 2
     pretrain_epochs: int = 4
-    finetune_epochs: int = 8
+    finetune_epochs: int = 6
     fractions: Tuple[int, ...] = (10, 100)
     subset_by: str = 'scene'
     chains: Tuple[str, ...] = tuple(CHAINS)
