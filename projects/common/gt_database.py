@@ -48,7 +48,8 @@ def create_nuscenes_gt_database(data_root: Union[str, Path], train_info: Union[s
     from mmdet3d.utils import register_all_modules
     from mmengine.registry import DefaultScope
     register_all_modules(init_default_scope=False)
-    data_root, train_info = Path(data_root), Path(train_info)
+    # absolute: mmengine joins a relative ann_file onto data_root
+    data_root, train_info = Path(data_root).resolve(), Path(train_info).resolve()
     if not train_info.is_file():
         raise FileNotFoundError(f'training info file not found: {train_info}')
     db_info_path = Path(db_info_path) if db_info_path else data_root / f'{tag}_dbinfos_train.pkl'

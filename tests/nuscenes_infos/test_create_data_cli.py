@@ -1,4 +1,5 @@
 """tools/create_data.py end to end in a fresh interpreter (as a user runs it)."""
+import os
 import pickle
 import subprocess
 import sys
@@ -7,12 +8,16 @@ from render_pretrain.paths import REPO_ROOT
 
 
 def test_cli_writes_infos_subsets_and_gt_database(synthetic_world, tmp_path):
+    # relative paths, as in the README and the demo (mmengine joins a
+    # relative ann_file onto data_root: the gt database step once failed so)
     out = tmp_path / 'infos'
+    cwd = synthetic_world.parent
     result = subprocess.run(
-        [sys.executable, 'tools/create_data.py', 'nuscenes', '--root-path', str(synthetic_world),
-         '--out-dir', str(out), '--version', 'v1.0-mini', '--max-cam-sweeps', '2',
-         '--subsets', '50,100'],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        [sys.executable, str(REPO_ROOT / 'tools' / 'create_data.py'), 'nuscenes',
+         '--root-path', os.path.relpath(synthetic_world, cwd),
+         '--out-dir', os.path.relpath(out, cwd), '--version', 'v1.0-mini',
+         '--max-cam-sweeps', '2', '--subsets', '50,100'],
+        cwd=cwd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     for name in ('nuscenes_infos_train.pkl', 'nuscenes_infos_val.pkl',
                  'nuscenes_infos_train_50pct.pkl', 'nuscenes_infos_train_100pct.pkl'):
