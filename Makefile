@@ -23,7 +23,7 @@ test: install
 demo: install
 	VENV=$(VENV) bash tools/demo.sh
 
-# The speed / memory benchmarks (minutes); the transfer experiment (~50 min)
+# The speed / memory benchmarks (minutes); the transfer experiment (~42 min)
 # has its own target.
 bench: install
 	@for b in $(filter-out tools/benchmarks/transfer.py,$(wildcard tools/benchmarks/*.py)); do \

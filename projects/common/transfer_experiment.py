@@ -26,8 +26,8 @@ Sizing. Steps run two at a time (``jobs=2``), one intra-op thread each
 (``threads=1``): on 2 cores shared with other processes, two OpenMP
 threads per process spin against the others (CenterPoint iterations went
 from 1.1 s to 7-9 s), one thread per process does not. Per-step costs
-measured on the 2-core development machine with other jobs running (load
-2.5-4), 1 thread, on a 10-scene x 4-key-frame world (176x64, 32 train / 8
+measured on the 2-core development machine (2026-11-22) with other jobs
+running (load 2.5-4), 1 thread, on a 10-scene x 4-key-frame world (176x64, 32 train / 8
 val frames), 1 epoch:
 
 ==========================  ===========================================
@@ -56,7 +56,7 @@ each, load ~2), s:
 
 That is ~7.4k s of steps, ~62 min on two workers even if perfectly
 balanced: over the 60-min target, so the default is 6 fine-tuning epochs
-(~5.8k s of steps, ~50 min). Each fine-tuning epoch of all chains,
+(measured: 4.9k s of steps, 41.9 min wall). Each fine-tuning epoch of all chains,
 fractions and inits costs ~800 s of steps, ~7 min of wall time on two
 workers: ``finetune_epochs`` is the knob.
 """

@@ -76,8 +76,10 @@ def test_real_frame_depth_target_matches_independent_projection(real_item):
     low = np.asarray(model.point_cloud_range[:3])
     ijk = np.floor((points - low) / np.asarray(model.voxel_size)).astype(np.int64)
     inside = ((ijk >= 0) & (ijk < np.asarray(model.grid_shape))).all(1)
-    kept = {tuple(c) for c in feats['kept_voxel_coors'][:, [3, 2, 1]].tolist()}
-    from_kept = np.array([ok and tuple(v) in kept for ok, v in zip(inside, ijk.tolist())])
+    dims = model.grid_shape[::-1]  # (z, y, x), as the voxel coors
+    kept_zyx = feats['kept_voxel_coors'][:, 1:].numpy()
+    from_kept = inside & np.isin(np.ravel_multi_index(ijk[:, ::-1].T, dims, mode='clip'),
+                                 np.ravel_multi_index(kept_zyx.T, dims))
     assert 0 < from_kept.sum() < 0.2 * len(points)
     pixel_mask = feats['img_mask'][0].repeat_interleave(8, 1).repeat_interleave(8, 2)
     expected_in = render_depth_map_from_points(
