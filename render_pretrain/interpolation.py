@@ -44,7 +44,8 @@ from torch.autograd.function import once_differentiable
 
 __all__ = [
     'trilinear_interpolate_packed', 'trilinear_interpolate', 'normalize_points_to_aabb',
-    'trilinear_corner_weights', 'interpolate_table'
+    'trilinear_corner_weights', 'interpolate_table', 'interpolate_table_gradient',
+    'TableRowGroups'
 ]
 
 # Offsets (dz, dy, dx) of the 8 corners of a voxel cell.
@@ -295,12 +296,69 @@ def trilinear_corner_weights(points: Tensor,
     return corner_idx.contiguous(), weights.contiguous()
 
 
+class TableRowGroups:
+    """The (point, corner) pairs of a corner set grouped by table row.
+
+    The backward pass of a gather (:func:`interpolate_table`,
+    :func:`interpolate_table_gradient`) is a scatter: every table row sums
+    the gradients of the (point, corner) pairs that read it. It is computed
+    as a weighted gather too (``F.embedding_bag`` over the pairs sorted by
+    row), which needs one sort of the corner rows. The grouping is built on
+    first use and shared by every backward pass over the same corners.
+
+    Args:
+        corner_idx (Tensor): (P, 8) table rows (int32 or int64).
+        num_rows (int): N, rows of the table.
+    """
+
+    def __init__(self, corner_idx: Tensor, num_rows: int):
+        self.corner_idx = _compact_rows(corner_idx, num_rows)
+        self.num_rows = int(num_rows)
+        self._groups = None
+
+    def get(self) -> Tuple[Tensor, Tensor, Tensor]:
+        """``order`` (8P,) pair indices sorted by row, ``point`` (8P,) their
+        points and ``offsets`` (N,) the start of each row's group."""
+        if self._groups is None:
+            flat = self.corner_idx.reshape(-1)
+            order = torch.sort(flat).indices
+            counts = torch.bincount(flat, minlength=self.num_rows)
+            offsets = (counts.cumsum(0) - counts).to(flat.dtype)
+            self._groups = order, (order // 8).to(flat.dtype), offsets
+        return self._groups
+
+    def scatter(self, source: Tensor, pair_weights: Tensor) -> Tensor:
+        """``out[r] = sum over pairs (p, j) reading row r of pair_weights[p, j] * source[p]``.
+
+        Args:
+            source (Tensor): (P, D) per-point rows.
+            pair_weights (Tensor): (P, 8) weight of each (point, corner) pair.
+
+        Returns:
+            Tensor: (N, D).
+        """
+        order, point, offsets = self.get()
+        return F.embedding_bag(point, source.contiguous(), offsets, mode='sum',
+                               per_sample_weights=pair_weights.reshape(-1).index_select(0, order))
+
+
+def _row_groups(corner_idx: Tensor, num_rows: int,
+                row_groups: Optional[TableRowGroups]) -> TableRowGroups:
+    if row_groups is None:
+        return TableRowGroups(corner_idx, num_rows)
+    if row_groups.num_rows != num_rows or row_groups.corner_idx.shape != corner_idx.shape:
+        raise ValueError(f'row_groups were built for {tuple(row_groups.corner_idx.shape)} corners '
+                         f'of a {row_groups.num_rows}-row table, got '
+                         f'{tuple(corner_idx.shape)} corners of a {num_rows}-row table')
+    return row_groups
+
+
 class _TableInterpolation(torch.autograd.Function):
     """Weighted sums of table rows; the gradient flows to the table only."""
 
     @staticmethod
     def forward(ctx, table: Tensor, corner_idx: Tensor, weights: Tensor,
-                derivative_channels: int) -> Tuple[Tensor, Tensor]:
+                derivative_channels: int, row_groups: TableRowGroups) -> Tuple[Tensor, Tensor]:
         num_rows, num = weights.shape[:2]
         values = F.embedding_bag(corner_idx, table, per_sample_weights=weights[0], mode='sum')
         if num_rows > 1 and derivative_channels > 0:
@@ -310,8 +368,9 @@ class _TableInterpolation(torch.autograd.Function):
                                      mode='sum').view(num_rows - 1, num, derivative_channels)
         else:
             derivs = table.new_zeros(num_rows - 1, num, derivative_channels)
-        ctx.save_for_backward(corner_idx, weights)
-        ctx.table_shape = table.shape
+        ctx.save_for_backward(weights)
+        ctx.row_groups = row_groups
+        ctx.table_channels = table.shape[1]
         ctx.derivative_channels = derivative_channels
         ctx.set_materialize_grads(False)
         return values, derivs
@@ -320,39 +379,83 @@ class _TableInterpolation(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_values: Optional[Tensor], grad_derivs: Optional[Tensor]):
         if not ctx.needs_input_grad[0] or (grad_values is None and grad_derivs is None):
-            return None, None, None, None
-        corner_idx, weights = ctx.saved_tensors
+            return None, None, None, None, None
+        weights, = ctx.saved_tensors
+        groups = ctx.row_groups
         num_rows, num = weights.shape[:2]
-        num_table, channels = ctx.table_shape
         split = ctx.derivative_channels if num_rows > 1 else 0
-        if grad_values is None:
-            grad_values = weights.new_zeros(num, channels)
-        if grad_derivs is None:
-            grad_derivs = weights.new_zeros(num_rows - 1, num, split)
-        # Transpose of the forward: group the (point, corner) pairs by table
-        # row (one sort) and sum weight * grad per row with embedding_bag,
-        # without materialising a (P, 8, C) tensor of corner gradients.
-        flat = corner_idx.reshape(-1)
-        order = torch.sort(flat).indices
-        counts = torch.bincount(flat, minlength=num_table)
-        offsets = (counts.cumsum(0) - counts).to(flat.dtype)
-        point = (order // 8).to(flat.dtype)
-        grad_table = F.embedding_bag(point, grad_values.contiguous(), offsets, mode='sum',
-                                     per_sample_weights=weights[0].reshape(-1).index_select(
-                                         0, order))
-        if split > 0:
-            grad_derivs = grad_derivs.contiguous()
-            for axis in range(num_rows - 1):
-                grad_table[:, :split] += F.embedding_bag(
-                    point, grad_derivs[axis], offsets, mode='sum',
-                    per_sample_weights=weights[axis + 1].reshape(-1).index_select(0, order))
-        return grad_table, None, None, None
+        grad_table = None
+        if grad_values is not None:
+            grad_table = groups.scatter(grad_values, weights[0])
+        if split > 0 and grad_derivs is not None:
+            part = sum(groups.scatter(grad_derivs[axis], weights[axis + 1])
+                       for axis in range(num_rows - 1))
+            if grad_table is None:
+                grad_table = weights.new_zeros(groups.num_rows, ctx.table_channels)
+            grad_table[:, :split] += part
+        return grad_table, None, None, None, None
+
+
+class _TableGradientContraction(torch.autograd.Function):
+    """``out[p, a] = sum_j w[a, p, j] table[c[p, j], :D] . vectors[p]``; grads to table, vectors."""
+
+    @staticmethod
+    def forward(ctx, table: Tensor, corner_idx: Tensor, weights: Tensor, vectors: Tensor,
+                row_groups: TableRowGroups) -> Tensor:
+        num_axes, num = weights.shape[:2]
+        channels = vectors.shape[1]
+        sub = table[:, :channels].contiguous() if channels < table.shape[1] else table
+        derivs = F.embedding_bag(corner_idx.repeat(num_axes, 1), sub,
+                                 per_sample_weights=weights.reshape(-1, 8), mode='sum')
+        out = (derivs.view(num_axes, num, channels) * vectors).sum(-1).t().contiguous()
+        ctx.save_for_backward(sub, corner_idx, weights, vectors)
+        ctx.row_groups = row_groups
+        ctx.table_channels = table.shape[1]
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        sub, corner_idx, weights, vectors = ctx.saved_tensors
+        # d out[p, a] / d (pair (p, j)) is rank one: weight w[a, p, j] times
+        # the row . vectors[p]; u[p, j] = sum_a grad[p, a] w[a, p, j].
+        pair = torch.einsum('pa,apj->pj', grad_out.to(weights), weights)
+        grad_table = grad_vectors = None
+        if ctx.needs_input_grad[0]:
+            part = ctx.row_groups.scatter(vectors, pair)
+            if ctx.table_channels == part.shape[1]:
+                grad_table = part
+            else:
+                grad_table = part.new_zeros(part.shape[0], ctx.table_channels)
+                grad_table[:, :part.shape[1]] = part
+        if ctx.needs_input_grad[3]:
+            grad_vectors = F.embedding_bag(corner_idx, sub, per_sample_weights=pair, mode='sum')
+        return grad_table, None, None, grad_vectors, None
+
+
+def _compact_rows(corner_idx: Tensor, num_rows: int) -> Tensor:
+    """int32 rows when they fit: faster gathers and sort than int64."""
+    return corner_idx.int() if num_rows < 2**31 else corner_idx.long()
+
+
+def _check_table_args(table: Tensor, corner_idx: Tensor, weights: Tensor, name: str) -> None:
+    if table.dim() != 2:
+        raise ValueError(f'table must be (N, C), got shape {tuple(table.shape)}')
+    if corner_idx.dim() != 2 or corner_idx.shape[1] != 8:
+        raise ValueError(f'corner_idx must be (P, 8), got shape {tuple(corner_idx.shape)}')
+    if weights.dim() != 3 or weights.shape[1] != corner_idx.shape[0] or weights.shape[2] != 8:
+        raise ValueError(f'weights must be (K, P, 8) with P = {corner_idx.shape[0]}, '
+                         f'got shape {tuple(weights.shape)}')
+    if weights.requires_grad:
+        raise ValueError(f'{name} is not differentiable w.r.t. weights; use '
+                         'trilinear_interpolate_packed for gradients w.r.t. the points')
 
 
 def interpolate_table(table: Tensor,
                       corner_idx: Tensor,
                       weights: Tensor,
-                      derivative_channels: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+                      derivative_channels: Optional[int] = None,
+                      row_groups: Optional[TableRowGroups] = None) -> Tuple[Tensor, Tensor]:
     """Trilinear values (and spatial derivatives) of fixed points from a row table.
 
     ``value[p] = sum_j weights[0, p, j] table[corner_idx[p, j]]`` and
@@ -372,27 +475,63 @@ def interpolate_table(table: Tensor,
         weights (Tensor): (K, P, 8) value (k = 0) and derivative weights.
         derivative_channels (int, optional): D, the leading channels whose
             derivatives are computed (default: all C).
+        row_groups (TableRowGroups, optional): ``TableRowGroups(corner_idx,
+            N)`` shared with other gathers over the same corners (one sort
+            in the backward pass instead of one per gather).
 
     Returns:
         tuple[Tensor, Tensor]: values (P, C) and derivatives (K - 1, P, D)
         with respect to the normalised coordinates (x, y, z).
     """
-    if table.dim() != 2:
-        raise ValueError(f'table must be (N, C), got shape {tuple(table.shape)}')
-    if corner_idx.dim() != 2 or corner_idx.shape[1] != 8:
-        raise ValueError(f'corner_idx must be (P, 8), got shape {tuple(corner_idx.shape)}')
-    if weights.dim() != 3 or weights.shape[1] != corner_idx.shape[0] or weights.shape[2] != 8:
-        raise ValueError(f'weights must be (K, P, 8) with P = {corner_idx.shape[0]}, '
-                         f'got shape {tuple(weights.shape)}')
-    if weights.requires_grad:
-        raise ValueError('interpolate_table is not differentiable w.r.t. weights; use '
-                         'trilinear_interpolate_packed for gradients w.r.t. the points')
+    _check_table_args(table, corner_idx, weights, 'interpolate_table')
     channels = table.shape[1]
     derivative_channels = channels if derivative_channels is None else int(derivative_channels)
     if not 0 <= derivative_channels <= channels:
         raise ValueError(f'derivative_channels must be in [0, {channels}], '
                          f'got {derivative_channels}')
-    if table.shape[0] < 2**31:
-        corner_idx = corner_idx.int()  # Faster gathers and sort than int64.
-    return _TableInterpolation.apply(table, corner_idx, weights.to(table.dtype).contiguous(),
-                                     derivative_channels)
+    row_groups = _row_groups(corner_idx, table.shape[0], row_groups)
+    return _TableInterpolation.apply(table, row_groups.corner_idx,
+                                     weights.to(table.dtype).contiguous(), derivative_channels,
+                                     row_groups)
+
+
+def interpolate_table_gradient(table: Tensor,
+                               corner_idx: Tensor,
+                               weights: Tensor,
+                               vectors: Tensor,
+                               row_groups: Optional[TableRowGroups] = None) -> Tensor:
+    """Spatial gradient of ``vectors[p] . interpolated features[p]`` per point.
+
+    ``out[p, a] = sum_j weights[a, p, j] table[corner_idx[p, j], :D] . vectors[p]``
+    with D = ``vectors.shape[1]``: the derivative of the interpolated first
+    D channels along axis a, contracted with a per-point vector (e.g. the
+    cotangent of an MLP's first layer, which turns the feature derivatives
+    into the derivative of the MLP output). Equal to
+    ``(interpolate_table(table, corner_idx, [w0; weights], D)[1] *
+    vectors).sum(-1).t()``, but differentiable w.r.t. ``table`` AND
+    ``vectors`` with a cheaper backward pass: the derivative of ``out``
+    w.r.t. a (point, corner) pair is rank one, so the table gradient is one
+    weighted scatter of ``vectors`` (not one per axis) and no (A, P, D)
+    tensor is kept for the backward pass.
+
+    Args:
+        table (Tensor): (N, C) rows of a channel-last volume.
+        corner_idx (Tensor): (P, 8) rows, from :func:`trilinear_corner_weights`.
+        weights (Tensor): (A, P, 8) derivative weights (rows 1: of
+            :func:`trilinear_corner_weights` with ``derivatives=True``).
+        vectors (Tensor): (P, D) per-point vectors, D <= C.
+        row_groups (TableRowGroups, optional): See :func:`interpolate_table`.
+
+    Returns:
+        Tensor: (P, A) contracted derivatives w.r.t. the normalised
+        coordinates (x, y, z).
+    """
+    _check_table_args(table, corner_idx, weights, 'interpolate_table_gradient')
+    if vectors.dim() != 2 or vectors.shape[0] != corner_idx.shape[0] \
+            or not 0 < vectors.shape[1] <= table.shape[1]:
+        raise ValueError(f'vectors must be (P, D) with P = {corner_idx.shape[0]} and '
+                         f'0 < D <= {table.shape[1]}, got shape {tuple(vectors.shape)}')
+    row_groups = _row_groups(corner_idx, table.shape[0], row_groups)
+    return _TableGradientContraction.apply(table, row_groups.corner_idx,
+                                           weights.to(table.dtype).contiguous(),
+                                           vectors.to(table.dtype), row_groups)

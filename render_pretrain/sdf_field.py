@@ -21,9 +21,9 @@ Implementation notes (exact, not approximations):
 * Trilinear interpolation is linear, so the first linear layer of each MLP
   commutes with it: ``W [interp(V)(p); rest] + b = interp(W_V V)(p) + W_r
   rest + b``. The field projects the volume once per call with both first
-  layers' feature columns (C -> hidden + colour hidden channels, a 1x1x1
-  convolution) into one channel-last row table and interpolates that
-  (:func:`render_pretrain.interpolation.interpolate_table`: one fused
+  layers' feature columns (C -> hidden and C -> colour hidden channels,
+  1x1x1 convolutions) into two channel-last row tables and interpolates
+  those (:func:`render_pretrain.interpolation.interpolate_table`: one fused
   gather + weighted sum per point). The parameters are exactly those of the
   plain MLPs on ``[feature, ...]`` inputs.
 * The SDF gradient w.r.t. the sample points is analytic instead of
@@ -45,7 +45,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from .interpolation import interpolate_table, normalize_points_to_aabb, trilinear_corner_weights
+from .interpolation import (TableRowGroups, interpolate_table, interpolate_table_gradient,
+                            normalize_points_to_aabb, trilinear_corner_weights)
 
 __all__ = ['InverseStd', 'SDFField']
 
@@ -195,22 +196,27 @@ class SDFField(nn.Module):
                              f'got {tuple(volume.shape)}')
         return volume.permute(0, 2, 3, 4, 1).reshape(-1, volume.shape[1]) @ weight.to(volume).t()
 
-    def project_volume(self, volume: Tensor) -> Tensor:
+    def project_volume(self, volume: Tensor) -> Tuple[Tensor, Tensor]:
         """Apply the feature columns of both MLPs' first layers to the volume.
 
         Args:
             volume (Tensor): (B, C, Z, Y, X) feature volume over ``aabb``.
 
         Returns:
-            Tensor: Row table (B * Z * Y * X, H + H_c) of the projected
-            channel-last volume (B, Z, Y, X, H + H_c): the SDF MLP's
-            ``hidden_dim`` channels, then the colour MLP's
-            ``color_hidden_dim`` channels (no bias added).
+            tuple[Tensor, Tensor]: Row tables of the projected channel-last
+            volume (no bias added): the SDF MLP's (B * Z * Y * X, H) and the
+            colour MLP's (B * Z * Y * X, H_c). Two tables rather than one
+            with H + H_c columns: the SDF table alone is read by the SDF-only
+            passes and by the spatial-gradient gather, and its gradient
+            needs no zero padding.
         """
         channels = self.in_channels
-        weight = torch.cat([self.sdf_layers[0].weight[:, :channels],
-                            self.color_net[0].weight[:, :channels]], dim=0)
-        return self._project(volume, weight)
+        if volume.dim() != 5 or volume.shape[1] != channels:
+            raise ValueError(f'volume must be (B, {channels}, Z, Y, X), '
+                             f'got {tuple(volume.shape)}')
+        rows = volume.permute(0, 2, 3, 4, 1).reshape(-1, channels)
+        return (rows @ self.sdf_layers[0].weight[:, :channels].to(rows).t(),
+                rows @ self.color_net[0].weight[:, :channels].to(rows).t())
 
     def _corners(self, points: Tensor, grid_size: Sequence[int], batch_idx: Tensor,
                  derivatives: bool, dtype: torch.dtype):
@@ -269,19 +275,20 @@ class SDFField(nn.Module):
         out, _ = self._sdf_mlp(values, normalized)
         return out[:, 0].view(points.shape[:2])
 
-    def _field(self, points: Tensor, directions: Tensor, table: Tensor,
+    def _field(self, points: Tensor, directions: Tensor, tables: Tuple[Tensor, Tensor],
                grid_size: Sequence[int], batch_idx: Tensor,
                create_graph: Optional[bool] = None):
         """sdf, rgb and the analytic SDF gradient (see :meth:`forward`)."""
         if create_graph is None:
             create_graph = torch.is_grad_enabled()
         num_rays, num_samples = points.shape[:2]
-        hidden = self.sdf_layers[0].out_features
+        sdf_table, color_table = tables
         normalized, corner_idx, weights = self._corners(points, grid_size, batch_idx, True,
-                                                        table.dtype)
-        values, derivs = interpolate_table(table, corner_idx, weights, hidden)
-        # split (not two slices): its backward concatenates instead of zero-filling.
-        sdf_values, color_values = values.split([hidden, values.shape[1] - hidden], dim=1)
+                                                        sdf_table.dtype)
+        # One grouping of the corners by row serves the three backward scatters.
+        groups = TableRowGroups(corner_idx, sdf_table.shape[0])
+        sdf_values, _ = interpolate_table(sdf_table, corner_idx, weights[:1], 0, groups)
+        color_values, _ = interpolate_table(color_table, corner_idx, weights[:1], 0, groups)
         out, pre_activations = self._sdf_mlp(sdf_values, normalized)
         sdf, geo = out.split([1, out.shape[1] - 1], dim=1)
         sdf = sdf.squeeze(1)
@@ -293,8 +300,10 @@ class SDFField(nn.Module):
             if k < len(pre_activations) - 1:
                 cotangent = cotangent @ self.sdf_layers[k + 1].weight
             cotangent = cotangent * torch.sigmoid(beta * pre_activations[k])
-        # d h_0 / d n = interpolated derivatives (+ the position columns).
-        grad_normalized = (derivs * cotangent).sum(-1).t()
+        # d sdf / d n = cotangent . (d h_0 / d n): the interpolated derivatives
+        # (+ the position columns).
+        grad_normalized = interpolate_table_gradient(sdf_table, corner_idx, weights[1:],
+                                                     cotangent, groups)
         if self.use_position:
             grad_normalized = grad_normalized + cotangent @ self.sdf_layers[0].weight[
                 :, self.in_channels:]
@@ -355,51 +364,45 @@ class SDFField(nn.Module):
             in [0, 1], gradients (R, S, 3).
         """
         self._check(points, volume, batch_idx)
-        table = self.project_volume(volume)
+        tables = self.project_volume(volume)
         return self._in_ray_chunks(
-            lambda pts, dirs, idx: self._field(pts, dirs, table, volume.shape[2:], idx,
+            lambda pts, dirs, idx: self._field(pts, dirs, tables, volume.shape[2:], idx,
                                                create_graph), points, directions, batch_idx)
 
-    def callbacks(self, volume: Tensor, batch_idx: Tensor, table: Optional[Tensor] = None):
+    def callbacks(self, volume: Tensor, batch_idx: Tensor,
+                  tables: Optional[Tuple[Tensor, Tensor]] = None):
         """Bind a volume and the rays' batch index for :func:`render_neus`.
 
         The volume is projected once (see the module docstring) and shared
         by both callbacks, so make new callbacks for every forward pass (the
         projection is part of that pass's autograd graph). ``sdf_fn`` called
-        without grad mode (up-sampling) reads a detached copy of the SDF
-        channels, made once.
+        without grad mode (up-sampling) reads the detached SDF table.
 
         Args:
             volume (Tensor): (B, C, Z, Y, X) feature volume.
             batch_idx (Tensor): (R,) int64 batch item of each ray.
-            table (Tensor, optional): ``project_volume(volume)`` computed by
-                the caller, to share one projection between ray chunks
-                (e.g. a detached leaf whose accumulated gradient is
+            tables (tuple[Tensor, Tensor], optional): ``project_volume(volume)``
+                computed by the caller, to share one projection between ray
+                chunks (e.g. detached leaves whose accumulated gradients are
                 back-propagated through the projection once).
 
         Returns:
             tuple[Callable, Callable]: ``sdf_fn(points)`` and
             ``field_fn(points, directions)``.
         """
-        expected = (volume[:, 0].numel(),
-                    self.sdf_layers[0].out_features + self.color_net[0].out_features)
-        if table is None:
-            table = self.project_volume(volume)
-        elif tuple(table.shape) != expected:
-            raise ValueError(f'table must be project_volume(volume) of shape {expected}, '
-                             f'got {tuple(table.shape)}')
+        num_rows = volume[:, 0].numel()
+        expected = ((num_rows, self.sdf_layers[0].out_features),
+                    (num_rows, self.color_net[0].out_features))
+        if tables is None:
+            tables = self.project_volume(volume)
+        elif len(tables) != 2 or tuple(tuple(t.shape) for t in tables) != expected:
+            raise ValueError(f'tables must be project_volume(volume), shapes {expected}, '
+                             f'got {tuple(tuple(t.shape) for t in tables)}')
         grid_size = volume.shape[2:]
-        hidden = self.sdf_layers[0].out_features
-        cache = {}
 
         def sdf_fn(points: Tensor) -> Tensor:
             self._check(points, volume, batch_idx)
-            if torch.is_grad_enabled():
-                sdf_table = table[:, :hidden]
-            else:
-                if 'sdf_table' not in cache:
-                    cache['sdf_table'] = table[:, :hidden].detach().contiguous()
-                sdf_table = cache['sdf_table']
+            sdf_table = tables[0] if torch.is_grad_enabled() else tables[0].detach()
             return self._in_ray_chunks(
                 lambda pts, idx: self._sdf_from_table(pts, sdf_table, grid_size, idx),
                 points, batch_idx)
@@ -407,7 +410,7 @@ class SDFField(nn.Module):
         def field_fn(points: Tensor, directions: Tensor):
             self._check(points, volume, batch_idx)
             return self._in_ray_chunks(
-                lambda pts, dirs, idx: self._field(pts, dirs, table, grid_size, idx),
+                lambda pts, dirs, idx: self._field(pts, dirs, tables, grid_size, idx),
                 points, directions, batch_idx)
 
         return sdf_fn, field_fn

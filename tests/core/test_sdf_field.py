@@ -138,16 +138,16 @@ def test_shared_projection_table_gives_the_same_gradients():
     (rgb.sum() + eikonal_loss(grad)).backward()
     expected = volume.grad.clone()
     volume.grad = None
-    table = field.project_volume(volume)
-    leaf = table.detach().requires_grad_()
+    tables = field.project_volume(volume)
+    leaves = tuple(table.detach().requires_grad_() for table in tables)
     for chunk in (slice(0, 3), slice(3, 8)):
-        _, field_fn = field.callbacks(volume, batch_idx[chunk], table=leaf)
+        _, field_fn = field.callbacks(volume, batch_idx[chunk], tables=leaves)
         _, rgb, grad = field_fn(points[chunk], dirs[chunk])
         (rgb.sum() + eikonal_loss(grad) * grad.shape[0] / 8).backward()
-    table.backward(leaf.grad)
+    torch.autograd.backward(tables, [leaf.grad for leaf in leaves])
     torch.testing.assert_close(volume.grad, expected)
-    with pytest.raises(ValueError, match='table must be'):
-        field.callbacks(volume, batch_idx, table=leaf[:, :3])
+    with pytest.raises(ValueError, match='tables must be'):
+        field.callbacks(volume, batch_idx, tables=(leaves[0][:, :3], leaves[1]))
 
 
 def test_eikonal_term_trains_volume_and_sdf_mlp():

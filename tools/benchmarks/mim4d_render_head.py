@@ -8,7 +8,7 @@ gradient, loss ``10 L1(rgb) + 10 L1(depth) + 0.1 eikonal`` and its
 backward. Rays can be processed in chunks (forward + backward per
 chunk, gradients accumulated) to bound memory; the volume is projected by
 the MLPs' first layers once per step (``SDFField.project_volume``) and the
-chunks' gradients w.r.t. that table are back-propagated through the
+chunks' gradients w.r.t. those tables are back-propagated through the
 projection once at the end.
 
 ``render_step_s`` is the median wall time of the render forward + backward
@@ -101,11 +101,11 @@ def main():
         num_rays = rays.origins.shape[0]
         chunk = args.chunk or num_rays
         target_rgb = torch.rand(num_rays, 3, generator=gen)
-        table = field.project_volume(volume)
-        table_leaf = table.detach().requires_grad_()
+        tables = field.project_volume(volume)
+        leaves = tuple(table.detach().requires_grad_() for table in tables)
         for start in range(0, num_rays, chunk):
             sl = slice(start, start + chunk)
-            sdf_fn, field_fn = field.callbacks(volume, rays.batch_idx[sl], table=table_leaf)
+            sdf_fn, field_fn = field.callbacks(volume, rays.batch_idx[sl], tables=leaves)
             out = render_neus(rays.origins[sl], rays.directions[sl], near[sl], far[sl],
                               field_fn, field.inv_s(), sdf_fn, args.uniform, args.importance,
                               args.upsample_steps, jitter=True, generator=gen, valid=valid[sl])
@@ -115,7 +115,7 @@ def main():
                                               rays.has_depth[sl] & valid[sl])
                              + 0.1 * eikonal_loss(out['gradients'], valid[sl, None]))
             loss.backward()
-        table.backward(table_leaf.grad)
+        torch.autograd.backward(tables, [leaf.grad for leaf in leaves])
         t2 = time.perf_counter()
         return num_rays, t1 - t0, t2 - t1, time.process_time() - cpu0
 
