@@ -43,6 +43,7 @@ import math
 from typing import Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .interpolation import (TableRowGroups, interpolate_table, interpolate_table_gradient,
@@ -238,21 +239,25 @@ class SDFField(nn.Module):
             extent = extent - extent / size_xyz
         return 2.0 / extent
 
-    def _sdf_mlp(self, h: Tensor, normalized: Tensor) -> Tuple[Tensor, list]:
+    def _sdf_mlp(self, h: Tensor, normalized: Tensor,
+                 sdf_only: bool = False) -> Tuple[Tensor, list]:
         """SDF MLP from the interpolated first-layer features (P, H).
 
-        Returns the output (P, 1 + G) and the pre-activations (P, H) of
-        every Softplus (for the analytic gradient).
+        Returns the output (P, 1 + G), or (P, 1) with ``sdf_only``, and the
+        pre-activations (P, H) of every Softplus (for the analytic gradient).
         """
         first = self.sdf_layers[0]
         h = h + first.bias
         if self.use_position:
-            h = h + normalized @ first.weight[:, self.in_channels:].t()
+            h = torch.addmm(h, normalized, first.weight[:, self.in_channels:].t())
         pre_activations = []
-        for layer in self.sdf_layers[1:]:
+        for layer in self.sdf_layers[1:-1]:
             pre_activations.append(h)
             h = layer(self.sdf_activation(h))
-        return h, pre_activations
+        pre_activations.append(h)
+        last = self.sdf_layers[-1]
+        weight, bias = (last.weight[:1], last.bias[:1]) if sdf_only else (last.weight, last.bias)
+        return F.linear(self.sdf_activation(h), weight, bias), pre_activations
 
     def _in_ray_chunks(self, func, points: Tensor, *per_ray: Tensor):
         """``func(points, *per_ray)`` on ray chunks of ~``chunk_samples`` samples, concatenated."""
@@ -272,8 +277,8 @@ class SDFField(nn.Module):
         normalized, corner_idx, weights = self._corners(points, grid_size, batch_idx, False,
                                                         table.dtype)
         values, _ = interpolate_table(table, corner_idx, weights, 0)
-        out, _ = self._sdf_mlp(values, normalized)
-        return out[:, 0].view(points.shape[:2])
+        out, _ = self._sdf_mlp(values, normalized, sdf_only=True)
+        return out.view(points.shape[:2])
 
     def _field(self, points: Tensor, directions: Tensor, tables: Tuple[Tensor, Tensor],
                grid_size: Sequence[int], batch_idx: Tensor,
