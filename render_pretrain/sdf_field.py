@@ -52,6 +52,34 @@ from .interpolation import (TableRowGroups, interpolate_table, interpolate_table
 __all__ = ['InverseStd', 'SDFField']
 
 
+class _SoftplusWithSlope(torch.autograd.Function):
+    """``softplus(h, beta)`` and its slope ``sigmoid(beta h)`` in one node.
+
+    The analytic SDF gradient needs the slope of every Softplus anyway; the
+    backward pass reuses it (``d softplus / dh = s``, ``d s / dh = beta s (1 - s)``)
+    instead of recomputing exponentials as two separate autograd nodes would.
+    """
+
+    @staticmethod
+    def forward(ctx, h: Tensor, beta: float) -> Tuple[Tensor, Tensor]:
+        slope = torch.sigmoid(h * beta)
+        ctx.save_for_backward(slope)
+        ctx.beta = beta
+        ctx.set_materialize_grads(False)
+        return F.softplus(h, beta), slope
+
+    @staticmethod
+    def backward(ctx, grad_out: Optional[Tensor], grad_slope: Optional[Tensor]):
+        slope, = ctx.saved_tensors
+        grad = None if grad_out is None else grad_out * slope
+        if grad_slope is not None:
+            # beta s (1 - s) grad_slope, with s (1 - s) = s - s * s.
+            term = torch.addcmul(slope, slope, slope, value=-1.0)
+            grad = (term.mul_(grad_slope).mul_(ctx.beta) if grad is None
+                    else grad.addcmul_(term, grad_slope, value=ctx.beta))
+        return grad, None
+
+
 class InverseStd(nn.Module):
     """Learnable inverse standard deviation ``s`` of NeuS's logistic density.
 
@@ -244,20 +272,25 @@ class SDFField(nn.Module):
         """SDF MLP from the interpolated first-layer features (P, H).
 
         Returns the output (P, 1 + G), or (P, 1) with ``sdf_only``, and the
-        pre-activations (P, H) of every Softplus (for the analytic gradient).
+        slopes ``softplus'(h_k) = sigmoid(beta h_k)`` (P, H) of every
+        Softplus for the analytic gradient (an empty list with ``sdf_only``).
         """
         first = self.sdf_layers[0]
         h = h + first.bias
         if self.use_position:
             h = torch.addmm(h, normalized, first.weight[:, self.in_channels:].t())
-        pre_activations = []
-        for layer in self.sdf_layers[1:-1]:
-            pre_activations.append(h)
-            h = layer(self.sdf_activation(h))
-        pre_activations.append(h)
-        last = self.sdf_layers[-1]
-        weight, bias = (last.weight[:1], last.bias[:1]) if sdf_only else (last.weight, last.bias)
-        return F.linear(self.sdf_activation(h), weight, bias), pre_activations
+        beta = self.sdf_activation.beta
+        slopes = []
+        for layer in self.sdf_layers[1:]:
+            if sdf_only:
+                activation = self.sdf_activation(h)
+            else:
+                activation, slope = _SoftplusWithSlope.apply(h, beta)
+                slopes.append(slope)
+            if sdf_only and layer is self.sdf_layers[-1]:
+                return F.linear(activation, layer.weight[:1], layer.bias[:1]), slopes
+            h = layer(activation)
+        return h, slopes
 
     def _in_ray_chunks(self, func, points: Tensor, *per_ray: Tensor):
         """``func(points, *per_ray)`` on ray chunks of ~``chunk_samples`` samples, concatenated."""
@@ -294,17 +327,16 @@ class SDFField(nn.Module):
         groups = TableRowGroups(corner_idx, sdf_table.shape[0])
         sdf_values, _ = interpolate_table(sdf_table, corner_idx, weights[:1], 0, groups)
         color_values, _ = interpolate_table(color_table, corner_idx, weights[:1], 0, groups)
-        out, pre_activations = self._sdf_mlp(sdf_values, normalized)
+        out, slopes = self._sdf_mlp(sdf_values, normalized)
         sdf, geo = out.split([1, out.shape[1] - 1], dim=1)
         sdf = sdf.squeeze(1)
         # Reverse mode by hand: d sdf / d h_k = (d sdf / d h_{k+1} W_{k+1}) * softplus'(h_k),
         # softplus'(x) = sigmoid(beta x); ends at the first layer's output h_0.
-        beta = self.sdf_activation.beta
         cotangent = self.sdf_layers[-1].weight[0]
-        for k in range(len(pre_activations) - 1, -1, -1):
-            if k < len(pre_activations) - 1:
+        for k in range(len(slopes) - 1, -1, -1):
+            if k < len(slopes) - 1:
                 cotangent = cotangent @ self.sdf_layers[k + 1].weight
-            cotangent = cotangent * torch.sigmoid(beta * pre_activations[k])
+            cotangent = cotangent * slopes[k]
         # d sdf / d n = cotangent . (d h_0 / d n): the interpolated derivatives
         # (+ the position columns).
         grad_normalized = interpolate_table_gradient(sdf_table, corner_idx, weights[1:],
