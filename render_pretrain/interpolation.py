@@ -292,8 +292,11 @@ def trilinear_corner_weights(points: Tensor,
     else:
         f_z, f_y, f_x = w_z.unsqueeze(1), w_y.unsqueeze(1), w_x.unsqueeze(1)
     weights = f_z[:, None, None] * f_y[None, :, None] * f_x[None, None, :]  # (2, 2, 2, K, P)
-    weights = weights.reshape(8, f_z.shape[1], -1).permute(1, 2, 0)
-    return corner_idx.contiguous(), weights.contiguous()
+    # (8, K * P) -> (K * P, 8) is a 2-D transpose, several times faster on
+    # CPU than the equivalent 3-D permute of (8, K, P).
+    num_rows = f_z.shape[1]
+    weights = weights.reshape(8, -1).t().contiguous().view(num_rows, -1, 8)
+    return corner_idx.contiguous(), weights
 
 
 class TableRowGroups:
@@ -419,7 +422,10 @@ class _TableGradientContraction(torch.autograd.Function):
         sub, corner_idx, weights, vectors = ctx.saved_tensors
         # d out[p, a] / d (pair (p, j)) is rank one: weight w[a, p, j] times
         # the row . vectors[p]; u[p, j] = sum_a grad[p, a] w[a, p, j].
-        pair = torch.einsum('pa,apj->pj', grad_out.to(weights), weights)
+        grad_out = grad_out.to(weights)
+        pair = weights[0] * grad_out[:, :1]
+        for axis in range(1, weights.shape[0]):
+            pair.addcmul_(weights[axis], grad_out[:, axis:axis + 1])
         grad_table = grad_vectors = None
         if ctx.needs_input_grad[0]:
             part = ctx.row_groups.scatter(vectors, pair)

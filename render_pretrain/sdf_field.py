@@ -243,9 +243,14 @@ class SDFField(nn.Module):
         if volume.dim() != 5 or volume.shape[1] != channels:
             raise ValueError(f'volume must be (B, {channels}, Z, Y, X), '
                              f'got {tuple(volume.shape)}')
-        rows = volume.permute(0, 2, 3, 4, 1).reshape(-1, channels)
-        return (rows @ self.sdf_layers[0].weight[:, :channels].to(rows).t(),
-                rows @ self.color_net[0].weight[:, :channels].to(rows).t())
+        weight = torch.cat([self.sdf_layers[0].weight[:, :channels],
+                            self.color_net[0].weight[:, :channels]]).to(volume)
+        # One GEMM for both (its backward is one GEMM too), then two
+        # contiguous tables for the gathers.
+        table = volume.permute(0, 2, 3, 4, 1).reshape(-1, channels) @ weight.t()
+        sdf_table, color_table = table.split(
+            [self.sdf_layers[0].out_features, self.color_net[0].out_features], dim=1)
+        return sdf_table.contiguous(), color_table.contiguous()
 
     def _corners(self, points: Tensor, grid_size: Sequence[int], batch_idx: Tensor,
                  derivatives: bool, dtype: torch.dtype):
