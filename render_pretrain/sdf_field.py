@@ -297,6 +297,27 @@ class SDFField(nn.Module):
             h = layer(activation)
         return h, slopes
 
+    def _sdf_without_grad(self, h: Tensor, normalized: Tensor) -> Tensor:
+        """The sdf (P, 1) of :meth:`_sdf_mlp` for inference, in two reused buffers.
+
+        Up-sampling evaluates the SDF at every coarse sample without
+        gradient; writing each layer into the same two (P, H) buffers keeps
+        them in cache instead of allocating fresh memory per layer.
+        ``h`` (the interpolated features) is overwritten.
+        """
+        first = self.sdf_layers[0]
+        h = h.add_(first.bias)
+        if self.use_position:
+            h = h.addmm_(normalized, first.weight[:, self.in_channels:].t())
+        beta, threshold = self.sdf_activation.beta, self.sdf_activation.threshold
+        activation = torch.empty_like(h)
+        for layer in self.sdf_layers[1:-1]:
+            torch.ops.aten.softplus.out(h, beta, threshold, out=activation)
+            torch.addmm(layer.bias, activation, layer.weight.t(), out=h)
+        torch.ops.aten.softplus.out(h, beta, threshold, out=activation)
+        last = self.sdf_layers[-1]
+        return torch.addmm(last.bias[:1], activation, last.weight[:1].t())
+
     def _in_ray_chunks(self, func, points: Tensor, *per_ray: Tensor):
         """``func(points, *per_ray)`` on ray chunks of ~``chunk_samples`` samples, concatenated."""
         num_rays, num_samples = points.shape[:2]
@@ -315,7 +336,10 @@ class SDFField(nn.Module):
         normalized, corner_idx, weights = self._corners(points, grid_size, batch_idx, False,
                                                         table.dtype)
         values, _ = interpolate_table(table, corner_idx, weights, 0)
-        out, _ = self._sdf_mlp(values, normalized, sdf_only=True)
+        if torch.is_grad_enabled():
+            out, _ = self._sdf_mlp(values, normalized, sdf_only=True)
+        else:
+            out = self._sdf_without_grad(values, normalized)
         return out.view(points.shape[:2])
 
     def _field(self, points: Tensor, directions: Tensor, tables: Tuple[Tensor, Tensor],

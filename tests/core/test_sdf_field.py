@@ -62,6 +62,9 @@ def test_matches_plain_mlp_on_grid_sample_features_batched():
     torch.testing.assert_close(field.sdf(points, volume, batch_idx), ref[0])
     sdf_fn, field_fn = field.callbacks(volume, batch_idx)
     torch.testing.assert_close(sdf_fn(points), ref[0])
+    with torch.no_grad():  # the buffer-reusing inference path
+        torch.testing.assert_close(sdf_fn(points), ref[0])
+        torch.testing.assert_close(field.sdf(points, volume, batch_idx), ref[0])
     torch.testing.assert_close(field_fn(points, dirs)[2], ref[2])
     # Evaluated on ray chunks (2 rays of 4 samples each): the same values.
     field.chunk_samples = 8
