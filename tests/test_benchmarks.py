@@ -1,6 +1,11 @@
-"""Smoke test of tools/benchmarks/pretrain_iteration.py on the session synthetic world."""
+"""Smoke tests of tools/benchmarks/pretrain_iteration.py (on the session synthetic world)
+and tools/benchmarks/mim4d_render_head.py."""
 import importlib.util
+import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +62,20 @@ def test_loss_curve_stops_on_time_budget(pretrain_iteration, synthetic_infos):
     for term in record['losses'].values():
         assert math.isfinite(term['first']) and term['first'] == term['last']
         assert term['drop'] == 0.0
+
+
+def test_render_head_benchmark_record():
+    """The MIM4D render-head benchmark runs a small step and reports consistent numbers."""
+    cmd = [sys.executable, str(REPO / 'tools' / 'benchmarks' / 'mim4d_render_head.py'),
+           '--cams', '2', '--rays-per-cam', '48', '--grid', '3', '12', '12', '--chunk', '32',
+           '--uniform', '8', '--importance', '4', '--steps', '2', '--threads', '1']
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300,
+                         env={**os.environ, 'PYTHONPATH': str(REPO)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    record = json.loads(out.stdout.strip().splitlines()[-1])
+    assert record['benchmark'] == 'mim4d_render_head' and record['steps'] == 2
+    assert record['rays'] == 2 * 48 and record['samples_per_ray'] == 12
+    assert record['volume'] == [1, 32, 3, 12, 12] and record['threads'] == 1
+    assert 0 < record['render_step_min_s'] <= record['render_step_s']
+    assert record['rays_per_s'] == pytest.approx(record['rays'] / record['render_step_s'],
+                                                 rel=1e-2)

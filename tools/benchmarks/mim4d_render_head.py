@@ -12,11 +12,13 @@ chunks' gradients w.r.t. those tables are back-propagated through the
 projection once at the end.
 
 ``render_step_s`` is the median wall time of the render forward + backward
-(excluding ray generation); ``process_cpu_s`` the CPU time of the whole step
-summed over threads, and ``load_avg_1m`` the machine's load when it ended,
-to judge how much the numbers suffer from other processes. With 2 threads
-on a machine shared with other jobs, set ``OMP_WAIT_POLICY=PASSIVE``: busy
-waiting OpenMP threads otherwise slow the step several-fold.
+(excluding ray generation), ``render_step_min_s`` the fastest step (on a
+shared machine, the closest to the code's own cost: other processes only
+add), ``process_cpu_s`` the CPU time of the whole step summed over threads,
+and ``load_avg_1m`` the machine's load when it ended, to judge how much
+the numbers suffer from other processes. With 2 threads on a machine
+shared with other jobs, set ``OMP_WAIT_POLICY=PASSIVE``: busy waiting
+OpenMP threads otherwise slow the step several-fold.
 
 Prints one JSON line per measurement, e.g.::
 
@@ -132,6 +134,7 @@ def main():
         chunk=args.chunk or num_rays, field_chunk_samples=args.field_chunk_samples,
         threads=torch.get_num_threads(),
         ray_generation_s=round(raygen, 4), render_step_s=round(render, 4),
+        render_step_min_s=round(min(t[2] for t in times), 4),
         rays_per_s=round(num_rays / render, 1), process_cpu_s=round(cpu, 3),
         load_avg_1m=round(os.getloadavg()[0], 2), steps=args.steps,
         device='cpu', torch=torch.__version__)))
