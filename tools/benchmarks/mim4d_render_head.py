@@ -32,6 +32,7 @@ import time
 
 import torch
 
+from render_pretrain.parallel_chunks import parallel_chunks
 from render_pretrain.ray_generation import sample_camera_rays
 from render_pretrain.ray_sampling import intersect_rays_aabb
 from render_pretrain.reconstruction_losses import masked_l1
@@ -55,6 +56,9 @@ def parse_args():
                         help='SDFField chunk_samples (0: one pass)')
     parser.add_argument('--steps', type=int, default=3, help='timed steps (after one warm-up)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='render ray chunks in this many threads (parallel_chunks), '
+                        'each op single-threaded; 1: chunks in sequence')
     return parser.parse_args()
 
 
@@ -93,6 +97,28 @@ def main():
     volume = torch.randn(1, args.channels, *args.grid, generator=gen).requires_grad_()
     aabb = torch.tensor(AABB)
 
+    def render_parallel(rays, near, far, valid, target_rgb, tables, chunk):
+        # Ray chunks in worker threads (render_pretrain.parallel_chunks), one
+        # loss over all rays, one backward pass (the chunks' in parallel).
+        seeds = torch.randint(2**62, (math.ceil(near.shape[0] / chunk), ), generator=gen).tolist()
+
+        def render_rows(rows, sdf_table, color_table):
+            chunk_gen = torch.Generator().manual_seed(seeds[rows.start // chunk])
+            sdf_fn, field_fn = field.callbacks(volume.detach(), rays.batch_idx[rows],
+                                               tables=(sdf_table, color_table))
+            out = render_neus(rays.origins[rows], rays.directions[rows], near[rows], far[rows],
+                              field_fn, field.inv_s(), sdf_fn, args.uniform, args.importance,
+                              args.upsample_steps, jitter=True, generator=chunk_gen,
+                              valid=valid[rows])
+            return out['rgb'], out['depth'], out['gradients']
+
+        rgb, depth, gradients = parallel_chunks(render_rows, near.shape[0], chunk, tables,
+                                                field.parameters(), args.workers)
+        loss = (10 * masked_l1(rgb, target_rgb, valid[:, None])
+                + 10 * masked_l1(depth, rays.depth, rays.has_depth & valid)
+                + 0.1 * eikonal_loss(gradients, valid[:, None]))
+        loss.backward()
+
     def step():
         cpu0 = time.process_time()
         t0 = time.perf_counter()
@@ -104,6 +130,10 @@ def main():
         chunk = args.chunk or num_rays
         target_rgb = torch.rand(num_rays, 3, generator=gen)
         tables = field.project_volume(volume)
+        if args.workers > 1:
+            render_parallel(rays, near, far, valid, target_rgb, tables, chunk)
+            t2 = time.perf_counter()
+            return num_rays, t1 - t0, t2 - t1, time.process_time() - cpu0
         leaves = tuple(table.detach().requires_grad_() for table in tables)
         for start in range(0, num_rays, chunk):
             sl = slice(start, start + chunk)
@@ -132,7 +162,7 @@ def main():
         rays=num_rays, samples_per_ray=args.uniform + args.importance,
         upsample_steps=args.upsample_steps, volume=[1, args.channels, *args.grid],
         chunk=args.chunk or num_rays, field_chunk_samples=args.field_chunk_samples,
-        threads=torch.get_num_threads(),
+        threads=torch.get_num_threads(), workers=args.workers,
         ray_generation_s=round(raygen, 4), render_step_s=round(render, 4),
         render_step_min_s=round(min(t[2] for t in times), 4),
         rays_per_s=round(num_rays / render, 1), process_cpu_s=round(cpu, 3),
