@@ -410,7 +410,10 @@ class _TableGradientContraction(torch.autograd.Function):
         sub = table[:, :channels].contiguous() if channels < table.shape[1] else table
         derivs = F.embedding_bag(corner_idx.repeat(num_axes, 1), sub,
                                  per_sample_weights=weights.reshape(-1, 8), mode='sum')
-        out = (derivs.view(num_axes, num, channels) * vectors).sum(-1).t().contiguous()
+        derivs = derivs.view(num_axes, num, channels)
+        # One (P, D) product per axis: the single broadcast (A, P, D) * (P, D)
+        # product, reduced and transposed, is several times slower on CPU.
+        out = torch.stack([(derivs[axis] * vectors).sum(-1) for axis in range(num_axes)], 1)
         ctx.save_for_backward(sub, corner_idx, weights, vectors)
         ctx.row_groups = row_groups
         ctx.table_channels = table.shape[1]
