@@ -20,6 +20,16 @@ the numbers suffer from other processes. With 2 threads on a machine
 shared with other jobs, set ``OMP_WAIT_POLICY=PASSIVE``: busy waiting
 OpenMP threads otherwise slow the step several-fold.
 
+By default the ray chunks are rendered in as many worker threads as torch
+has threads (``--workers``, :func:`render_pretrain.parallel_chunks.parallel_chunks`,
+the render head's ``ray_workers``): on the 2-core development VM that is
+about a quarter faster than one chunk at a time with 2 intra-op threads
+(``--workers 1``). The step is bound by memory traffic and by the
+exponentials / logarithms of the Softplus layers; glibc malloc tuning
+(``MALLOC_ARENA_MAX``, ``MALLOC_TRIM_THRESHOLD_``) removes the page faults
+of the first steps but changes the steady-state step by less than the
+run-to-run noise, and ``torch.compile`` of the MLP gave no gain on CPU.
+
 Prints one JSON line per measurement, e.g.::
 
     python tools/benchmarks/mim4d_render_head.py --threads 2
@@ -56,9 +66,10 @@ def parse_args():
                         help='SDFField chunk_samples (0: one pass)')
     parser.add_argument('--steps', type=int, default=3, help='timed steps (after one warm-up)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
-    parser.add_argument('--workers', type=int, default=1,
+    parser.add_argument('--workers', type=int, default=0,
                         help='render ray chunks in this many threads (parallel_chunks), '
-                        'each op single-threaded; 1: chunks in sequence')
+                        'each op single-threaded; 1: chunks in sequence with intra-op '
+                        'threads; 0 (default): the torch thread count')
     return parser.parse_args()
 
 
@@ -82,6 +93,8 @@ def main():
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.workers <= 0:
+        args.workers = torch.get_num_threads()
     gen = torch.Generator().manual_seed(0)
     image_size = (450, 800)
     lidar2img = make_rig(args.cams, image_size)
