@@ -32,7 +32,7 @@ import numpy as np
 
 from .file_checks import check_image_file
 from .poses import invert_rigid, matrix_to_list, record_to_matrix
-from .tables import get_record
+from .tables import previous_sample_data
 
 
 def collect_camera_sweeps(nusc: Any, cam_sd: Dict, global2lidar: np.ndarray,
@@ -54,15 +54,8 @@ def collect_camera_sweeps(nusc: Any, cam_sd: Dict, global2lidar: np.ndarray,
             image is missing.
     """
     sweeps = []
-    current = cam_sd
-    while len(sweeps) < num_sweeps and current['prev']:
-        current = get_record(nusc, 'sample_data', current['prev'],
-                             f"sample_data {current['token']} prev")
+    for current, cs, pose in previous_sample_data(nusc, cam_sd, num_sweeps):
         token = current['token']
-        cs = get_record(nusc, 'calibrated_sensor', current['calibrated_sensor_token'],
-                        f'sample_data {token} calibrated_sensor_token')
-        pose = get_record(nusc, 'ego_pose', current['ego_pose_token'],
-                          f'sample_data {token} ego_pose_token')
         if check_files:
             check_image_file(nusc.get_sample_data_path(token))
         cam2ego = record_to_matrix(cs)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .file_checks import check_point_cloud_file
 from .poses import invert_rigid, matrix_to_list, record_to_matrix
-from .tables import get_record
+from .tables import previous_sample_data
 
 
 def collect_lidar_sweeps(nusc: Any, lidar_sd: Dict, global2lidar: np.ndarray,
@@ -35,15 +35,8 @@ def collect_lidar_sweeps(nusc: Any, lidar_sd: Dict, global2lidar: np.ndarray,
         list[dict]: sweep dicts (see module docstring).
     """
     sweeps = []
-    current = lidar_sd
-    while len(sweeps) < max_sweeps and current['prev']:
-        current = get_record(nusc, 'sample_data', current['prev'],
-                             f"sample_data {current['token']} prev")
+    for current, cs, pose in previous_sample_data(nusc, lidar_sd, max_sweeps):
         token = current['token']
-        cs = get_record(nusc, 'calibrated_sensor', current['calibrated_sensor_token'],
-                        f'sample_data {token} calibrated_sensor_token')
-        pose = get_record(nusc, 'ego_pose', current['ego_pose_token'],
-                          f'sample_data {token} ego_pose_token')
         if check_files:
             check_point_cloud_file(nusc.get_sample_data_path(token), num_features)
         sweep2ego = record_to_matrix(cs)

@@ -7,7 +7,7 @@ that refers to it.
 """
 import logging
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 logger = logging.getLogger(__name__)
 
@@ -75,3 +75,35 @@ def get_record(nusc: Any, table: str, token: str, referrer: str) -> Dict:
         raise NuScenesInfoError(
             f'broken token: {referrer} = {token!r} does not exist in '
             f'{nusc.version}/{table}.json') from err
+
+
+def previous_sample_data(nusc: Any, sample_data: Dict,
+                         count: int) -> Iterator[Tuple[Dict, Dict, Dict]]:
+    """Walk ``sample_data.prev`` back from a frame, newest first.
+
+    Args:
+        nusc (nuscenes.NuScenes): loaded tables.
+        sample_data (dict): the frame to start from (not yielded).
+        count (int): at most this many earlier frames (fewer at the start
+            of a scene).
+
+    Yields:
+        tuple[dict, dict, dict]: each earlier frame's ``sample_data``
+        record, its ``calibrated_sensor`` and its ``ego_pose``.
+
+    Raises:
+        NuScenesInfoError: a ``prev``, calibration or pose token is broken.
+    """
+    current = sample_data
+    for _ in range(count):
+        if not current['prev']:
+            return
+        current = get_record(nusc, 'sample_data', current['prev'],
+                             f"sample_data {current['token']} prev")
+        token = current['token']
+        calibration = get_record(nusc, 'calibrated_sensor',
+                                 current['calibrated_sensor_token'],
+                                 f'sample_data {token} calibrated_sensor_token')
+        pose = get_record(nusc, 'ego_pose', current['ego_pose_token'],
+                          f'sample_data {token} ego_pose_token')
+        yield current, calibration, pose
