@@ -2,8 +2,7 @@
 
 Every camera pipeline of this project (NS-MAE's BEVFusion-style
 ``NSMAEImageAug3D``, the BEVDet-compatible ``BEVDetImageAug`` and MIM4D's
-``MIM4DSweepImageAug``) draws its parameters its own way but maps pixels the
-same way, composed here once:
+``MIM4DSweepImageAug``) maps pixels the same way, composed here once:
 
 ``[u', v'] = R_rot @ F_flip @ (s * [u, v] - [x0, y0])``
 
@@ -19,12 +18,15 @@ The result is the 4x4 ``img_aug_matrix`` of BEVFusion / BEVDet: original
 pixels ``(u, v, d, 1)`` -> augmented ``(u', v', d, 1)`` (the depth ``d``,
 metres, passes unchanged), consumed by
 :func:`render_pretrain.camera_geometry.compose_lidar2img`.
+
+The two BEVFusion-style transforms also draw their parameters with
+:func:`draw_resize_crop_flip` (BEVDet draws its own way).
 """
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import numpy as np
 
-__all__ = ['image_aug_matrices', 'crop_to_canvas']
+__all__ = ['image_aug_matrices', 'crop_to_canvas', 'draw_resize_crop_flip']
 
 
 def image_aug_matrices(scale, crop, flip, angle, final_hw: Sequence[int]) -> np.ndarray:
@@ -93,3 +95,49 @@ def crop_to_canvas(image: np.ndarray, x0: int, y0: int, final_hw: Sequence[int])
     dst_y, dst_x = max(-y0, 0), max(-x0, 0)
     canvas[dst_y:dst_y + src.shape[0], dst_x:dst_x + src.shape[1]] = src
     return canvas
+
+
+def draw_resize_crop_flip(rng: np.random.Generator, image_hw: Sequence[int],
+                          final_hw: Sequence[int], resize_lim: Sequence[float],
+                          bot_pct_lim: Sequence[float], rand_flip: bool, is_train: bool,
+                          resize_relative: bool = False) -> Tuple[float, int, int, bool]:
+    """Draw BEVFusion-style resize / crop / flip parameters for one image.
+
+    Training draws, in this order, ``s ~ U(resize_lim)``, the bottom crop
+    fraction ``b ~ U(bot_pct_lim)``, the crop column ``x0 ~ U(0, W' -
+    W_out)`` and (with ``rand_flip``) a fair coin for the flip; testing uses
+    the means, a centred column and no flip. The crop keeps the bottom of
+    the resized image (size ``W' x H'``): ``y0 = int((1 - b) H') - H_out``.
+
+    Args:
+        rng (np.random.Generator): Randomness source (training only).
+        image_hw (Sequence[int]): (H, W) of the input image, pixels.
+        final_hw (Sequence[int]): (H_out, W_out) of the output image.
+        resize_lim (Sequence[float]): Range of ``s``.
+        bot_pct_lim (Sequence[float]): Range of ``b``.
+        rand_flip (bool): Draw a horizontal flip.
+        is_train (bool): Draw (True) or use the deterministic test values.
+        resize_relative (bool): Multiply ``s`` by ``W_out / W`` (the limits
+            are then relative to an image already as wide as the output).
+
+    Returns:
+        tuple[float, int, int, bool]: ``s``, crop corner ``x0`` and ``y0``
+        (resized pixels, for :func:`crop_to_canvas` and
+        :func:`image_aug_matrices`), flip.
+    """
+    height, width = int(image_hw[0]), int(image_hw[1])
+    final_h, final_w = int(final_hw[0]), int(final_hw[1])
+    if is_train:
+        scale = float(rng.uniform(*resize_lim))
+        bot_pct = float(rng.uniform(*bot_pct_lim))
+    else:
+        scale = float(np.mean(resize_lim))
+        bot_pct = float(np.mean(bot_pct_lim))
+    if resize_relative:
+        scale *= final_w / width
+    new_w, new_h = int(width * scale), int(height * scale)
+    y0 = int((1 - bot_pct) * new_h) - final_h
+    x0 = (int(rng.uniform(0, max(0, new_w - final_w))) if is_train
+          else max(0, new_w - final_w) // 2)
+    flip = bool(is_train and rand_flip and rng.uniform() < 0.5)
+    return scale, x0, y0, flip

@@ -3,7 +3,8 @@ import mmcv
 import numpy as np
 import pytest
 
-from render_pretrain.image_augmentation import crop_to_canvas, image_aug_matrices
+from render_pretrain.image_augmentation import (crop_to_canvas, draw_resize_crop_flip,
+                                                image_aug_matrices)
 
 
 def _step_by_step(u, v, scale, x0, y0, flip, angle, final_hw):
@@ -57,3 +58,26 @@ def test_crop_to_canvas_pads_outside_the_image():
 def test_bad_output_size_raises():
     with pytest.raises(ValueError, match='final_hw'):
         image_aug_matrices([1.0], [(0, 0)], [False], [0.0], (0, 5))
+
+
+def test_draw_resize_crop_flip_test_mode_and_training_ranges():
+    """Test mode: mean scale, centred column, bottom-aligned crop, no flip; training
+    draws inside the limits, and the crop window stays inside the resized width."""
+    rng = np.random.default_rng(0)
+    # 900 x 1600 -> s = 0.5 -> 450 x 800; b = 0.1: y0 = int(0.9 * 450) - 256 = 149,
+    # x0 = (800 - 704) // 2 = 48.
+    assert draw_resize_crop_flip(rng, (900, 1600), (256, 704), (0.4, 0.6), (0.0, 0.2),
+                                 True, False) == (0.5, 48, 149, False)
+    # Relative resize: the limits apply to an image already 704 wide.
+    scale, x0, _, _ = draw_resize_crop_flip(rng, (900, 1600), (256, 704), (1.0, 1.0),
+                                            (0.0, 0.0), False, False, resize_relative=True)
+    assert scale == pytest.approx(704 / 1600) and x0 == 0
+    flips = []
+    for _ in range(200):
+        scale, x0, y0, flip = draw_resize_crop_flip(rng, (900, 1600), (256, 704),
+                                                    (0.38, 0.55), (0.0, 0.0), True, True)
+        new_w, new_h = int(1600 * scale), int(900 * scale)
+        assert 0.38 <= scale <= 0.55
+        assert 0 <= x0 <= max(0, new_w - 704) and y0 == new_h - 256
+        flips.append(flip)
+    assert 60 < sum(flips) < 140

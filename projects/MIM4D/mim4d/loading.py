@@ -8,7 +8,8 @@ from mmcv.transforms import BaseTransform
 from mmengine.fileio import get
 
 from mmdet3d.registry import TRANSFORMS
-from render_pretrain.image_augmentation import crop_to_canvas, image_aug_matrices
+from render_pretrain.image_augmentation import (crop_to_canvas, draw_resize_crop_flip,
+                                                image_aug_matrices)
 
 _SWEEP_KEYS = ('img_path', 'timestamp', 'cam2img', 'cam2ego', 'lidar2cam')
 
@@ -219,24 +220,6 @@ class MIM4DSweepImageAug(BaseTransform):
         self.is_train = is_train
         self.rng = np.random.default_rng(seed)
 
-    def _draw(self, height: int, width: int) -> Tuple[float, int, int, bool]:
-        """Draw (scale, crop x0, crop y0 in resized pixels, flip) for one camera."""
-        final_h, final_w = self.final_dim
-        if self.is_train:
-            scale = float(self.rng.uniform(*self.resize_lim))
-            bot_pct = float(self.rng.uniform(*self.bot_pct_lim))
-        else:
-            scale = float(np.mean(self.resize_lim))
-            bot_pct = float(np.mean(self.bot_pct_lim))
-        if self.resize_relative:
-            scale *= final_w / width
-        new_w, new_h = int(width * scale), int(height * scale)
-        y0 = int((1 - bot_pct) * new_h) - final_h
-        x0 = (int(self.rng.uniform(0, max(0, new_w - final_w))) if self.is_train
-              else max(0, new_w - final_w) // 2)
-        flip = bool(self.is_train and self.rand_flip and self.rng.uniform() < 0.5)
-        return scale, x0, y0, flip
-
     def transform(self, results: dict) -> dict:
         """Augment all views (see the class docstring)."""
         for key in ('img', 'num_cams', 'img_aug_matrix'):
@@ -246,7 +229,10 @@ class MIM4DSweepImageAug(BaseTransform):
         imgs, num_cams = results['img'], int(results['num_cams'])
         if len(imgs) % num_cams:
             raise ValueError(f'{len(imgs)} images are not a multiple of num_cams={num_cams}')
-        params = [self._draw(*imgs[n].shape[:2]) for n in range(num_cams)]
+        params = [draw_resize_crop_flip(self.rng, imgs[n].shape[:2], self.final_dim,
+                                        self.resize_lim, self.bot_pct_lim, self.rand_flip,
+                                        self.is_train, self.resize_relative)
+                  for n in range(num_cams)]
         out_imgs = []
         for view, img in enumerate(imgs):
             scale, x0, y0, flip = params[view % num_cams]

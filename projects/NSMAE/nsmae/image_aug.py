@@ -6,7 +6,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmdet3d.registry import TRANSFORMS
-from render_pretrain.image_augmentation import crop_to_canvas, image_aug_matrices
+from render_pretrain.image_augmentation import (crop_to_canvas, draw_resize_crop_flip,
+                                                image_aug_matrices)
 
 
 @TRANSFORMS.register_module()
@@ -67,23 +68,9 @@ class NSMAEImageAug3D(BaseTransform):
                        width: int) -> Tuple[float, Tuple[int, int], bool,
                                             float]:
         """Draw (scale, crop (x0, y0) in pixels, flip, angle in degrees)."""
-        final_h, final_w = self.final_dim
-        if self.is_train:
-            scale = self.rng.uniform(*self.resize_lim)
-            bot_pct = self.rng.uniform(*self.bot_pct_lim)
-        else:
-            scale = float(np.mean(self.resize_lim))
-            bot_pct = float(np.mean(self.bot_pct_lim))
-        if self.resize_relative:
-            scale *= final_w / width
-        new_w, new_h = int(width * scale), int(height * scale)
-        crop_h = int((1 - bot_pct) * new_h) - final_h
-        if self.is_train:
-            crop_w = int(self.rng.uniform(0, max(0, new_w - final_w)))
-        else:
-            crop_w = int(max(0, new_w - final_w) / 2)
-        flip = bool(self.is_train and self.rand_flip
-                    and self.rng.uniform() < 0.5)
+        scale, crop_w, crop_h, flip = draw_resize_crop_flip(
+            self.rng, (height, width), self.final_dim, self.resize_lim, self.bot_pct_lim,
+            self.rand_flip, self.is_train, self.resize_relative)
         angle = float(self.rng.uniform(*self.rot_lim)) if self.is_train \
             else 0.0
         return scale, (crop_w, crop_h), flip, angle
