@@ -13,10 +13,12 @@ from mmdet3d.registry import MODELS
 from .conftest import build_dataset, dataset_config
 
 
-def _build_model(cfg, seed: int = 0):
+def _build_model(cfg, seed: int = 0, attention: str = None):
     torch.manual_seed(seed)
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.seed = seed
+    if attention is not None:
+        model_cfg.temporal_predictor.attention = attention
     model = MODELS.build(model_cfg)
     return model
 
@@ -36,9 +38,10 @@ def batch_of_two(dataset):
     return pseudo_collate([dataset[i] for i in _full_history(dataset)[:2]])
 
 
+@pytest.mark.parametrize('attention', ['window', 'deformable'])
 def test_loss_and_backward_on_two_samples_with_three_sweeps(tiny_cfg, batch_of_two,
-                                                            single_thread):
-    model = _build_model(tiny_cfg)
+                                                            single_thread, attention):
+    model = _build_model(tiny_cfg, attention=attention)
     model.train()
     data = model.data_preprocessor(copy.deepcopy(batch_of_two), True)
     assert data['inputs']['imgs'].shape == (2, 18, 3, 64, 176)

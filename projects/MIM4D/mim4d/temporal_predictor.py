@@ -1,5 +1,6 @@
 """Temporal predictor: predict a withheld frame's volume from the other frames."""
-from typing import Optional, Tuple
+import math
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +34,126 @@ class _PredictorLayer(nn.Module):
         return query + self.ffn(self.norm_ffn(query))
 
 
+def voxel_centres(spatial: Sequence[int], device=None, dtype=None) -> Tensor:
+    """Normalised (x, y, z) centres (V, 3) of a (Z, Y, X) grid, ``grid_sample`` order.
+
+    ``align_corners=False`` convention: centre ``i`` of an axis of ``N``
+    voxels sits at ``(2 i + 1) / N - 1``. Voxels are flattened z-major
+    (``(z * Y + y) * X + x``), as ``volume.flatten(2)``.
+    """
+    axes = [(torch.arange(n, device=device, dtype=dtype) * 2 + 1) / n - 1 for n in spatial]
+    grid_z, grid_y, grid_x = torch.meshgrid(*axes, indexing='ij')
+    return torch.stack([grid_x, grid_y, grid_z], dim=-1).reshape(-1, 3)
+
+
+class DeformableTemporalAttention(nn.Module):
+    """Multi-head deformable cross-attention from target voxels to context volumes.
+
+    Deformable DETR's attention in 3D, over frames instead of feature
+    levels: every query (a target voxel) predicts, per head, ``num_points``
+    sampling offsets (voxel units, x / y / z) around its own centre in each
+    context frame and one attention weight per (frame, point), normalised
+    over all frames and points of the head. The (value-projected) context
+    volumes are sampled there by trilinear interpolation
+    (``F.grid_sample``, zeros outside the grid; invalid voxels of a warped
+    frame are zeroed first) and the weighted samples are summed. The query
+    of frame ``f`` is the voxel query plus that frame's time embedding, so
+    offsets and weights depend on the time offset.
+
+    Initialisation as Deformable DETR: offsets start on a per-head ray in
+    the (x, y) plane at 1 ... ``num_points`` voxels, weights uniform.
+
+    Args:
+        channels (int): C, query / value channels.
+        num_heads (int): Heads (must divide C).
+        num_points (int): Sampling points per head and frame.
+    """
+
+    def __init__(self, channels: int, num_heads: int, num_points: int) -> None:
+        super().__init__()
+        if channels % num_heads:
+            raise ValueError(f'num_heads={num_heads} must divide channels={channels}')
+        self.channels, self.num_heads, self.num_points = channels, num_heads, num_points
+        self.value_proj = nn.Linear(channels, channels)
+        self.sampling_offsets = nn.Linear(channels, num_heads * num_points * 3)
+        self.attention_weights = nn.Linear(channels, num_heads * num_points)
+        self.output_proj = nn.Linear(channels, channels)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Offsets on per-head rays in the (x, y) plane, uniform weights."""
+        nn.init.zeros_(self.sampling_offsets.weight)
+        angle = torch.arange(self.num_heads, dtype=torch.float32) * (2 * math.pi / self.num_heads)
+        ray = torch.stack([angle.cos(), angle.sin(), torch.zeros_like(angle)], -1)
+        ray = ray / ray.abs().max(-1, keepdim=True).values
+        steps = torch.arange(1, self.num_points + 1, dtype=torch.float32)
+        with torch.no_grad():
+            self.sampling_offsets.bias.copy_((ray[:, None] * steps[None, :, None]).flatten())
+        nn.init.zeros_(self.attention_weights.weight)
+        nn.init.zeros_(self.attention_weights.bias)
+        for layer in (self.value_proj, self.output_proj):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, query: Tensor, values: Tensor, valid: Tensor, time: Tensor) -> Tensor:
+        """Attend from every voxel query to the context frames.
+
+        Args:
+            query (Tensor): (B, V, C) queries, V = Z * Y * X voxels (z-major).
+            values (Tensor): (B, F, C, Z, Y, X) context volumes (target frame).
+            valid (Tensor): (B, F, Z, Y, X) bool, voxels holding data.
+            time (Tensor): (B, F, C) time embedding of each frame.
+
+        Returns:
+            Tensor: (B, V, C) attended features (after the output projection).
+        """
+        bsz, frames, chans = values.shape[:3]
+        spatial = values.shape[3:]
+        num_vox = query.shape[1]
+        heads, points = self.num_heads, self.num_points
+        head_dim = chans // heads
+        frame_query = query.unsqueeze(1) + time.unsqueeze(2)  # (B, F, V, C)
+        offsets = self.sampling_offsets(frame_query).view(bsz, frames, num_vox, heads, points, 3)
+        logits = self.attention_weights(frame_query).view(bsz, frames, num_vox, heads, points)
+        weights = logits.permute(0, 2, 3, 1, 4).reshape(bsz, num_vox, heads, frames * points)
+        weights = weights.softmax(-1)
+        value = values * valid.unsqueeze(2).to(values.dtype)
+        value = self.value_proj(value.movedim(2, -1)).movedim(-1, 2)
+        value = value.reshape(bsz * frames * heads, head_dim, *spatial)
+        # Voxel offsets -> normalised offsets: 2 / N per axis (x, y, z).
+        scale = values.new_tensor([2.0 / spatial[2], 2.0 / spatial[1], 2.0 / spatial[0]])
+        centres = voxel_centres(spatial, values.device, values.dtype)
+        grid = centres.view(1, 1, num_vox, 1, 1, 3) + offsets * scale
+        grid = grid.permute(0, 1, 3, 2, 4, 5).reshape(bsz * frames * heads, num_vox, points, 1, 3)
+        sampled = F.grid_sample(value, grid, mode='bilinear', padding_mode='zeros',
+                                align_corners=False)  # (B F H, D, V, P, 1)
+        sampled = sampled.view(bsz, frames, heads, head_dim, num_vox, points)
+        sampled = sampled.permute(0, 4, 2, 1, 5, 3).reshape(bsz, num_vox, heads,
+                                                            frames * points, head_dim)
+        out = (sampled * weights.unsqueeze(-1)).sum(3)  # (B, V, H, D)
+        return self.output_proj(out.reshape(bsz, num_vox, chans))
+
+
+class _DeformablePredictorLayer(nn.Module):
+    """Short-term (nearest frame) and long-term (all frames) deformable attention, FFN."""
+
+    def __init__(self, channels: int, num_heads: int, num_points: int, ffn_ratio: int) -> None:
+        super().__init__()
+        self.norm_short = nn.LayerNorm(channels)
+        self.attn_short = DeformableTemporalAttention(channels, num_heads, num_points)
+        self.norm_long = nn.LayerNorm(channels)
+        self.attn_long = DeformableTemporalAttention(channels, num_heads, num_points)
+        self.norm_ffn = nn.LayerNorm(channels)
+        self.ffn = nn.Sequential(nn.Linear(channels, channels * ffn_ratio), nn.GELU(),
+                                 nn.Linear(channels * ffn_ratio, channels))
+
+    def forward(self, query: Tensor, near: Tuple[Tensor, Tensor, Tensor],
+                context: Tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        query = query + self.attn_short(self.norm_short(query), *near)
+        query = query + self.attn_long(self.norm_long(query), *context)
+        return query + self.ffn(self.norm_ffn(query))
+
+
 @MODELS.register_module()
 class MIM4DTemporalPredictor(BaseModule):
     """Predict the volume of a withheld frame from the other frames' volumes.
@@ -51,36 +172,56 @@ class MIM4DTemporalPredictor(BaseModule):
        ``dt``, seconds);
     3. a feed-forward block; pre-norm residual connections throughout.
 
-    Simplification vs. MIM4D's deformable temporal cross-attention decoders:
-    fixed local windows (short term) and per-voxel attention across frames
-    (long term) replace learned sampling offsets, so everything is plain
-    ``nn.MultiheadAttention`` (no CUDA op). Keys that fall outside a warped
-    source grid are masked; a learnable null token (key = value) keeps voxels with no
+    That is ``attention='window'``: fixed local windows (short term) and
+    per-voxel attention across frames (long term), plain
+    ``nn.MultiheadAttention``. Keys that fall outside a warped source grid
+    are masked; a learnable null token (key = value) keeps voxels with no
     valid key finite.
+
+    ``attention='deformable'`` is MIM4D's form: both branches are
+    :class:`DeformableTemporalAttention` (learned sampling offsets around
+    each voxel, trilinear sampling with ``F.grid_sample``, weights over
+    frames and points; short term: the nearest frame, long term: all
+    context frames), pure PyTorch as well.
 
     Args:
         channels (int): C, volume channels (MIM4D: 32).
         num_layers (int): Decoder layers (paper: 2).
         num_heads (int): Attention heads (must divide C).
-        window (int): Odd side of the short-term (y, x) window, voxels.
+        window (int): Odd side of the short-term (y, x) window, voxels
+            (``'window'`` only).
         ffn_ratio (int): Hidden width of the FFN as a multiple of C.
+        attention (str): ``'window'`` or ``'deformable'``.
+        num_points (int): Sampling points per head and frame
+            (``'deformable'`` only).
         init_cfg (dict, optional): Initialisation config.
     """
 
     def __init__(self, channels: int = 32, num_layers: int = 2, num_heads: int = 4,
-                 window: int = 3, ffn_ratio: int = 2, init_cfg: Optional[dict] = None) -> None:
+                 window: int = 3, ffn_ratio: int = 2, attention: str = 'window',
+                 num_points: int = 4, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if attention not in ('window', 'deformable'):
+            raise ValueError(f"attention must be 'window' or 'deformable', got {attention!r}")
         if window % 2 != 1:
             raise ValueError(f'window must be odd, got {window}')
+        if num_points < 1:
+            raise ValueError(f'num_points must be >= 1, got {num_points}')
         self.channels = channels
-        self.window = window
+        self.attention = attention
         self.query_proj = nn.Linear(channels, channels)
-        self.offset_embed = nn.Parameter(torch.zeros(window * window, channels))
         self.time_embed = nn.Sequential(nn.Linear(1, channels), nn.ReLU(inplace=True),
                                         nn.Linear(channels, channels))
-        self.null_token = nn.Parameter(torch.zeros(channels))
-        self.layers = nn.ModuleList(
-            _PredictorLayer(channels, num_heads, ffn_ratio) for _ in range(num_layers))
+        if attention == 'window':
+            self.window = window
+            self.offset_embed = nn.Parameter(torch.zeros(window * window, channels))
+            self.null_token = nn.Parameter(torch.zeros(channels))
+            self.layers = nn.ModuleList(
+                _PredictorLayer(channels, num_heads, ffn_ratio) for _ in range(num_layers))
+        else:
+            self.layers = nn.ModuleList(
+                _DeformablePredictorLayer(channels, num_heads, num_points, ffn_ratio)
+                for _ in range(num_layers))
         self.out_proj = nn.Linear(channels, channels)
 
     def _window_tokens(self, volume: Tensor, valid: Tensor) -> Tuple[Tensor, Tensor]:
@@ -127,6 +268,8 @@ class MIM4DTemporalPredictor(BaseModule):
         num_vox = spatial.numel()
         batch = torch.arange(bsz, device=context.device)
         nearest = time_offsets.abs().argmin(dim=1)
+        if self.attention == 'deformable':
+            return self._forward_deformable(context, valid, time_offsets, nearest)
         near_vol, near_valid = context[batch, nearest], valid[batch, nearest]
         short_kv, short_invalid = self._with_null(*self._window_tokens(near_vol, near_valid))
         # Long term: (B, F, C, V) -> (B * V, F, C) plus the time embedding.
@@ -140,3 +283,17 @@ class MIM4DTemporalPredictor(BaseModule):
             query = layer(query, short_kv, short_invalid, long_kv, long_invalid)
         out = self.out_proj(query).view(bsz, num_vox, chans).transpose(1, 2)
         return out.reshape(bsz, chans, *spatial)
+
+    def _forward_deformable(self, context: Tensor, valid: Tensor, time_offsets: Tensor,
+                            nearest: Tensor) -> Tensor:
+        """:meth:`forward` with deformable attention (queries from the nearest frame)."""
+        bsz, _, chans = context.shape[:3]
+        spatial = context.shape[3:]
+        batch = torch.arange(bsz, device=context.device)
+        time = self.time_embed(time_offsets.to(context.dtype).unsqueeze(-1))  # (B, F, C)
+        near = (context[batch, nearest].unsqueeze(1), valid[batch, nearest].unsqueeze(1),
+                time[batch, nearest].unsqueeze(1))
+        query = self.query_proj(near[0][:, 0].flatten(2).transpose(1, 2))  # (B, V, C)
+        for layer in self.layers:
+            query = layer(query, near, (context, valid, time))
+        return self.out_proj(query).transpose(1, 2).reshape(bsz, chans, *spatial)
