@@ -80,14 +80,16 @@ def _attention_with_offset(offset):
 
 def test_deformable_zero_offsets_average_the_frames_at_each_voxel():
     """Zero offsets and the initial (uniform) weights: every point reads the query's own
-    voxel, so the output is the projected mean over frames of the valid values there."""
+    voxel, so the output is the mean over frames of the projected values there (zero where
+    a frame's voxel is invalid)."""
     attn = _attention_with_offset([0.0, 0.0, 0.0])
     values = torch.randn(2, 3, 8, 2, 4, 5)
     valid = torch.rand(2, 3, 2, 4, 5) > 0.3
     query = torch.randn(2, 40, 8)
     out = attn(query, values, valid, torch.randn(2, 3, 8))
-    masked = (values * valid.unsqueeze(2)).flatten(3).transpose(2, 3)  # (B, F, V, C)
-    projected = masked @ attn.value_proj.weight.t() + attn.value_proj.bias
+    flat = values.flatten(3).transpose(2, 3)  # (B, F, V, C)
+    projected = (flat @ attn.value_proj.weight.t() + attn.value_proj.bias) \
+        * valid.flatten(2).unsqueeze(-1)  # invalid voxels read as zero
     expected = attn.output_proj(projected.mean(1))
     assert torch.allclose(out, expected, atol=1e-5)
 

@@ -56,7 +56,8 @@ class DeformableTemporalAttention(nn.Module):
     over all frames and points of the head. The (value-projected) context
     volumes are sampled there by trilinear interpolation
     (``F.grid_sample``, zeros outside the grid; invalid voxels of a warped
-    frame are zeroed first) and the weighted samples are summed. The query
+    frame are zeroed after the value projection) and the weighted samples
+    are summed. The query
     of frame ``f`` is the voxel query plus that frame's time embedding, so
     offsets and weights depend on the time offset.
 
@@ -117,8 +118,9 @@ class DeformableTemporalAttention(nn.Module):
         logits = self.attention_weights(frame_query).view(bsz, frames, num_vox, heads, points)
         weights = logits.permute(0, 2, 3, 1, 4).reshape(bsz, num_vox, heads, frames * points)
         weights = weights.softmax(-1)
-        value = values * valid.unsqueeze(2).to(values.dtype)
-        value = self.value_proj(value.movedim(2, -1)).movedim(-1, 2)
+        # Invalid voxels read as zero after the projection, like samples outside the grid.
+        value = self.value_proj(values.movedim(2, -1)) * valid.unsqueeze(-1).to(values.dtype)
+        value = value.movedim(-1, 2)
         value = value.reshape(bsz * frames * heads, head_dim, *spatial)
         # Voxel offsets -> normalised offsets: 2 / N per axis (x, y, z).
         scale = values.new_tensor([2.0 / spatial[2], 2.0 / spatial[1], 2.0 / spatial[0]])
