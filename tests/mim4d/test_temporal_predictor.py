@@ -5,7 +5,8 @@ import torch
 
 import projects.MIM4D.mim4d  # noqa: F401
 from projects.MIM4D.mim4d import MIM4DTemporalPredictor
-from projects.MIM4D.mim4d.temporal_predictor import DeformableTemporalAttention, voxel_centres
+from projects.MIM4D.mim4d.temporal_predictor import DeformableTemporalAttention
+from render_pretrain.volume_warping import voxel_centers
 
 ATTENTIONS = ['window', 'deformable']
 
@@ -58,8 +59,10 @@ def test_deformable_predictor_trains_its_sampling_offsets():
         assert attn.attention_weights.weight.grad.abs().sum() > 0
 
 
-def test_voxel_centres_match_grid_sample_convention():
-    centres = voxel_centres((2, 3, 4))
+def test_normalised_voxel_centres_match_grid_sample_convention():
+    """The deformable attention's reference points: voxel_centers over the box [-1, 1]^3."""
+    centres = voxel_centers(torch.tensor([-1.0, -1.0, -1.0, 1.0, 1.0, 1.0]), (2, 3, 4))
+    centres = centres.reshape(-1, 3)
     assert centres.shape == (24, 3)
     # voxel (z, y, x) = (1, 2, 3) is row (1 * 3 + 2) * 4 + 3 = 23;
     # centres x = 7/4 - 1, y = 5/3 - 1, z = 3/2 - 1

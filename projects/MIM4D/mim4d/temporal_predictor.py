@@ -1,6 +1,6 @@
 """Temporal predictor: predict a withheld frame's volume from the other frames."""
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -8,42 +8,43 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
+from render_pretrain.volume_warping import voxel_centers
+
+
+class _KeyAttention(nn.MultiheadAttention):
+    """Multi-head attention of one query per row to its own keys (window form).
+
+    ``forward(query (N, C), keys (N, K, C), invalid (N, K))``: keys are also
+    the values; invalid keys are masked.
+    """
+
+    def __init__(self, channels: int, num_heads: int) -> None:
+        super().__init__(channels, num_heads, batch_first=True)
+
+    def forward(self, query: Tensor, keys: Tensor, invalid: Tensor) -> Tensor:
+        out = super().forward(query.unsqueeze(1), keys, keys, key_padding_mask=invalid,
+                              need_weights=False)[0]
+        return out.squeeze(1)
 
 
 class _PredictorLayer(nn.Module):
-    """Short-term window attention, long-term frame attention, FFN (pre-norm)."""
+    """Short-term attention, long-term attention, FFN (pre-norm residuals)."""
 
-    def __init__(self, channels: int, num_heads: int, ffn_ratio: int) -> None:
+    def __init__(self, channels: int, ffn_ratio: int, attn_short: nn.Module,
+                 attn_long: nn.Module) -> None:
         super().__init__()
         self.norm_short = nn.LayerNorm(channels)
-        self.attn_short = nn.MultiheadAttention(channels, num_heads, batch_first=True)
+        self.attn_short = attn_short
         self.norm_long = nn.LayerNorm(channels)
-        self.attn_long = nn.MultiheadAttention(channels, num_heads, batch_first=True)
+        self.attn_long = attn_long
         self.norm_ffn = nn.LayerNorm(channels)
         self.ffn = nn.Sequential(nn.Linear(channels, channels * ffn_ratio), nn.GELU(),
                                  nn.Linear(channels * ffn_ratio, channels))
 
-    def forward(self, query: Tensor, short_kv: Tensor, short_mask: Tensor, long_kv: Tensor,
-                long_mask: Tensor) -> Tensor:
-        q = self.norm_short(query).unsqueeze(1)
-        query = query + self.attn_short(q, short_kv, short_kv, key_padding_mask=short_mask,
-                                        need_weights=False)[0].squeeze(1)
-        q = self.norm_long(query).unsqueeze(1)
-        query = query + self.attn_long(q, long_kv, long_kv, key_padding_mask=long_mask,
-                                       need_weights=False)[0].squeeze(1)
+    def forward(self, query: Tensor, short: tuple, long: tuple) -> Tensor:
+        query = query + self.attn_short(self.norm_short(query), *short)
+        query = query + self.attn_long(self.norm_long(query), *long)
         return query + self.ffn(self.norm_ffn(query))
-
-
-def voxel_centres(spatial: Sequence[int], device=None, dtype=None) -> Tensor:
-    """Normalised (x, y, z) centres (V, 3) of a (Z, Y, X) grid, ``grid_sample`` order.
-
-    ``align_corners=False`` convention: centre ``i`` of an axis of ``N``
-    voxels sits at ``(2 i + 1) / N - 1``. Voxels are flattened z-major
-    (``(z * Y + y) * X + x``), as ``volume.flatten(2)``.
-    """
-    axes = [(torch.arange(n, device=device, dtype=dtype) * 2 + 1) / n - 1 for n in spatial]
-    grid_z, grid_y, grid_x = torch.meshgrid(*axes, indexing='ij')
-    return torch.stack([grid_x, grid_y, grid_z], dim=-1).reshape(-1, 3)
 
 
 class DeformableTemporalAttention(nn.Module):
@@ -124,7 +125,8 @@ class DeformableTemporalAttention(nn.Module):
         value = value.reshape(bsz * frames * heads, head_dim, *spatial)
         # Voxel offsets -> normalised offsets: 2 / N per axis (x, y, z).
         scale = values.new_tensor([2.0 / spatial[2], 2.0 / spatial[1], 2.0 / spatial[0]])
-        centres = voxel_centres(spatial, values.device, values.dtype)
+        # Voxel centres in normalised coordinates: a grid tiling the box [-1, 1]^3.
+        centres = voxel_centers(values.new_tensor([-1.0, -1.0, -1.0, 1.0, 1.0, 1.0]), spatial)
         grid = centres.view(1, 1, num_vox, 1, 1, 3) + offsets * scale
         grid = grid.permute(0, 1, 3, 2, 4, 5).reshape(bsz * frames * heads, num_vox, points, 1, 3)
         sampled = F.grid_sample(value, grid, mode='bilinear', padding_mode='zeros',
@@ -134,26 +136,6 @@ class DeformableTemporalAttention(nn.Module):
                                                             frames * points, head_dim)
         out = (sampled * weights.unsqueeze(-1)).sum(3)  # (B, V, H, D)
         return self.output_proj(out.reshape(bsz, num_vox, chans))
-
-
-class _DeformablePredictorLayer(nn.Module):
-    """Short-term (nearest frame) and long-term (all frames) deformable attention, FFN."""
-
-    def __init__(self, channels: int, num_heads: int, num_points: int, ffn_ratio: int) -> None:
-        super().__init__()
-        self.norm_short = nn.LayerNorm(channels)
-        self.attn_short = DeformableTemporalAttention(channels, num_heads, num_points)
-        self.norm_long = nn.LayerNorm(channels)
-        self.attn_long = DeformableTemporalAttention(channels, num_heads, num_points)
-        self.norm_ffn = nn.LayerNorm(channels)
-        self.ffn = nn.Sequential(nn.Linear(channels, channels * ffn_ratio), nn.GELU(),
-                                 nn.Linear(channels * ffn_ratio, channels))
-
-    def forward(self, query: Tensor, near: Tuple[Tensor, Tensor, Tensor],
-                context: Tuple[Tensor, Tensor, Tensor]) -> Tensor:
-        query = query + self.attn_short(self.norm_short(query), *near)
-        query = query + self.attn_long(self.norm_long(query), *context)
-        return query + self.ffn(self.norm_ffn(query))
 
 
 @MODELS.register_module()
@@ -218,12 +200,14 @@ class MIM4DTemporalPredictor(BaseModule):
             self.window = window
             self.offset_embed = nn.Parameter(torch.zeros(window * window, channels))
             self.null_token = nn.Parameter(torch.zeros(channels))
-            self.layers = nn.ModuleList(
-                _PredictorLayer(channels, num_heads, ffn_ratio) for _ in range(num_layers))
-        else:
-            self.layers = nn.ModuleList(
-                _DeformablePredictorLayer(channels, num_heads, num_points, ffn_ratio)
-                for _ in range(num_layers))
+
+        def branch() -> nn.Module:
+            if attention == 'window':
+                return _KeyAttention(channels, num_heads)
+            return DeformableTemporalAttention(channels, num_heads, num_points)
+
+        self.layers = nn.ModuleList(
+            _PredictorLayer(channels, ffn_ratio, branch(), branch()) for _ in range(num_layers))
         self.out_proj = nn.Linear(channels, channels)
 
     def _window_tokens(self, volume: Tensor, valid: Tensor) -> Tuple[Tensor, Tensor]:
@@ -270,32 +254,21 @@ class MIM4DTemporalPredictor(BaseModule):
         num_vox = spatial.numel()
         batch = torch.arange(bsz, device=context.device)
         nearest = time_offsets.abs().argmin(dim=1)
-        if self.attention == 'deformable':
-            return self._forward_deformable(context, valid, time_offsets, nearest)
         near_vol, near_valid = context[batch, nearest], valid[batch, nearest]
-        short_kv, short_invalid = self._with_null(*self._window_tokens(near_vol, near_valid))
-        # Long term: (B, F, C, V) -> (B * V, F, C) plus the time embedding.
         time = self.time_embed(time_offsets.to(context.dtype).unsqueeze(-1))  # (B, F, C)
-        tokens = context.flatten(3).permute(0, 3, 1, 2) + time.unsqueeze(1)
-        long_kv, long_invalid = self._with_null(
-            tokens.reshape(bsz * num_vox, num_frames, chans),
-            ~valid.flatten(2).permute(0, 2, 1).reshape(bsz * num_vox, num_frames))
-        query = self.query_proj(near_vol.flatten(2).transpose(1, 2).reshape(-1, chans))
+        query = self.query_proj(near_vol.flatten(2).transpose(1, 2))  # (B, V, C)
+        if self.attention == 'deformable':
+            short = (near_vol.unsqueeze(1), near_valid.unsqueeze(1), time[batch, nearest, None])
+            long = (context, valid, time)
+        else:
+            short = self._with_null(*self._window_tokens(near_vol, near_valid))
+            # Long term: (B, F, C, V) -> (B * V, F, C) plus the time embedding.
+            tokens = context.flatten(3).permute(0, 3, 1, 2) + time.unsqueeze(1)
+            long = self._with_null(
+                tokens.reshape(bsz * num_vox, num_frames, chans),
+                ~valid.flatten(2).permute(0, 2, 1).reshape(bsz * num_vox, num_frames))
+            query = query.reshape(-1, chans)  # one row per voxel
         for layer in self.layers:
-            query = layer(query, short_kv, short_invalid, long_kv, long_invalid)
+            query = layer(query, short, long)
         out = self.out_proj(query).view(bsz, num_vox, chans).transpose(1, 2)
         return out.reshape(bsz, chans, *spatial)
-
-    def _forward_deformable(self, context: Tensor, valid: Tensor, time_offsets: Tensor,
-                            nearest: Tensor) -> Tensor:
-        """:meth:`forward` with deformable attention (queries from the nearest frame)."""
-        bsz, _, chans = context.shape[:3]
-        spatial = context.shape[3:]
-        batch = torch.arange(bsz, device=context.device)
-        time = self.time_embed(time_offsets.to(context.dtype).unsqueeze(-1))  # (B, F, C)
-        near = (context[batch, nearest].unsqueeze(1), valid[batch, nearest].unsqueeze(1),
-                time[batch, nearest].unsqueeze(1))
-        query = self.query_proj(near[0][:, 0].flatten(2).transpose(1, 2))  # (B, V, C)
-        for layer in self.layers:
-            query = layer(query, near, (context, valid, time))
-        return self.out_proj(query).transpose(1, 2).reshape(bsz, chans, *spatial)
