@@ -4,8 +4,10 @@ PyTorch parallelises each CPU op over its elements, which scales poorly for
 the many small ops of a ray renderer (skinny GEMMs, gathers, sorts, and the
 Python between them). Rendering independent ray chunks in concurrent
 threads, each op on one core, keeps both cores busy instead: on the 2-core
-development machine the MIM4D render step (forward + backward) is about a
-quarter faster than with two intra-op threads.
+development machine the MIM4D render step (forward + backward) was a
+quarter faster than with two intra-op threads on 2026-12-03 and about 10 %
+faster in interleaved runs on 2026-12-04 (after the single-thread ops got
+faster); it varies with the machine's load.
 
 :func:`parallel_chunks` is exact: the outputs are the concatenated chunk
 outputs and the backward pass is the sum of the chunks' vector-Jacobian

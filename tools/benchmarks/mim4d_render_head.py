@@ -22,9 +22,9 @@ OpenMP threads otherwise slow the step several-fold.
 
 By default the ray chunks are rendered in as many worker threads as torch
 has threads (``--workers``, :func:`render_pretrain.parallel_chunks.parallel_chunks`,
-the render head's ``ray_workers``): on the 2-core development VM that is
-about a quarter faster than one chunk at a time with 2 intra-op threads
-(``--workers 1``). The step is bound by memory traffic and by the
+the render head's ``ray_workers``): on the 2-core development VM that was
+5-25 % faster than one chunk at a time with 2 intra-op threads
+(``--workers 1``) in runs on 2026-12-03/04. The step is bound by memory traffic and by the
 exponentials / logarithms of the Softplus layers; glibc malloc tuning
 (``MALLOC_ARENA_MAX``, ``MALLOC_TRIM_THRESHOLD_``) removes the page faults
 of the first steps but changes the steady-state step by less than the
