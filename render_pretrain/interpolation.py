@@ -327,7 +327,7 @@ class TableRowGroups:
             order = torch.sort(flat).indices
             counts = torch.bincount(flat, minlength=self.num_rows)
             offsets = (counts.cumsum(0) - counts).to(flat.dtype)
-            self._groups = order, (order // 8).to(flat.dtype), offsets
+            self._groups = order, (order >> 3).to(flat.dtype), offsets  # pair // 8
         return self._groups
 
     def scatter(self, source: Tensor, pair_weights: Tensor) -> Tensor:

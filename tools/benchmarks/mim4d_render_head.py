@@ -42,7 +42,7 @@ import time
 
 import torch
 
-from render_pretrain.parallel_chunks import parallel_chunks
+from render_pretrain.parallel_chunks import parallel_chunks, tune_malloc_for_threads
 from render_pretrain.ray_generation import sample_camera_rays
 from render_pretrain.ray_sampling import intersect_rays_aabb
 from render_pretrain.reconstruction_losses import masked_l1
@@ -176,6 +176,7 @@ def main():
         upsample_steps=args.upsample_steps, volume=[1, args.channels, *args.grid],
         chunk=args.chunk or num_rays, field_chunk_samples=args.field_chunk_samples,
         threads=torch.get_num_threads(), workers=args.workers,
+        malloc_tuned=args.workers > 1 and tune_malloc_for_threads(),
         ray_generation_s=round(raygen, 4), render_step_s=round(render, 4),
         render_step_min_s=round(min(t[2] for t in times), 4),
         rays_per_s=round(num_rays / render, 1), process_cpu_s=round(cpu, 3),
