@@ -25,24 +25,17 @@ checks the chunk graphs and raises instead.
 
 Memory: every op of a ray chunk writes a fresh output of a few MB. With
 glibc's defaults each worker thread gets its own arena whose free memory
-is returned to the kernel eagerly, and blocks above a dynamic threshold
-are mmap-ed and unmapped one by one, so the workers keep faulting in new
-pages, and page faults of threads in one process serialise on the
-process's memory map lock (two single-threaded *processes* rendering
-chunks do not slow each other down; two threads of one process did, by
-10-40 % per chunk). :func:`tune_malloc_for_threads`, applied once per
-process when the first worker threads start, keeps freed memory in one
-heap for reuse: the MIM4D render step at 2 workers went from 1.17 / 1.16 s
-to 0.96 / 0.99 s (process CPU 2.2 -> 1.9 s) in interleaved runs on
-2026-12-04. Set ``RENDER_PRETRAIN_TUNE_MALLOC=0`` to leave malloc alone.
-
-Denormals: the worker threads flush float32 denormals (magnitudes below
-1.2e-38) to zero (``torch.set_flush_denormal``, a per-thread CPU flag, so
-the calling thread is unaffected), as GPU kernels commonly do. NeuS's
-Softplus(beta=100) layers push some inputs below -87 / beta, where
-``exp`` returns denormals that take the CPU's slow path; flushing made a
-MIM4D render chunk about 5 % faster. Results differ from the
-one-thread path only where a value would have been a denormal.
+is returned to the kernel eagerly, and large blocks are mmap-ed and
+unmapped one by one, so the workers keep faulting in fresh pages (and
+page faults of threads in one process serialise on the process's memory
+map lock). :func:`tune_malloc_for_threads`, applied once per process when
+the first worker threads start, keeps freed memory in one heap for reuse.
+Measured on the 2-core development VM on 2026-12-04 with two threads each
+rendering MIM4D chunks: kernel time per chunk 35-52 ms -> 11-16 ms and a
+third of the page faults; the whole render step (2 workers) 1.05 / 1.20 /
+0.97 / 0.93 s against 1.06 / 1.13 / 1.06 / 1.00 s without, interleaved
+(about 4 %, within this VM's run-to-run spread). Set
+``RENDER_PRETRAIN_TUNE_MALLOC=0`` to leave malloc alone.
 """
 import ctypes
 import ctypes.util
@@ -104,9 +97,7 @@ def tune_malloc_for_threads() -> bool:
 def _pool(workers: int) -> ThreadPoolExecutor:
     if workers not in _POOLS:
         tune_malloc_for_threads()  # before the new threads allocate (M_ARENA_MAX)
-        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix='parallel_chunks',
-                                             initializer=torch.set_flush_denormal,
-                                             initargs=(True, ))
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix='parallel_chunks')
     return _POOLS[workers]
 
 

@@ -66,19 +66,6 @@ def test_undeclared_tensor_requiring_grad_raises():
         parallel_chunks(_func(weight, rows), 37, 0, [table], [weight])
 
 
-def test_workers_flush_denormals_and_the_calling_thread_does_not():
-    tiny = torch.full((6, 1), 1e-20, requires_grad=True)
-
-    def func(chunk, x):
-        return (x[chunk] * 1e-20, )  # 1e-40: a float32 denormal
-
-    out, = parallel_chunks(func, 6, 2, [tiny], workers=2)
-    assert torch.equal(out, torch.zeros(6, 1))
-    serial, = parallel_chunks(func, 6, 2, [tiny], workers=1)
-    assert (serial > 0).all() and (serial < 1.2e-38).all()
-    assert ((torch.tensor([1e-20]) * 1e-20) > 0).all()  # this thread keeps denormals
-
-
 _FAULTS_SCRIPT = '''
 import resource, threading, torch
 from render_pretrain.parallel_chunks import tune_malloc_for_threads

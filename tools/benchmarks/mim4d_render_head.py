@@ -24,11 +24,15 @@ By default the ray chunks are rendered in as many worker threads as torch
 has threads (``--workers``, :func:`render_pretrain.parallel_chunks.parallel_chunks`,
 the render head's ``ray_workers``): on the 2-core development VM that was
 5-25 % faster than one chunk at a time with 2 intra-op threads
-(``--workers 1``) in runs on 2026-12-03/04. The step is bound by memory traffic and by the
-exponentials / logarithms of the Softplus layers; glibc malloc tuning
-(``MALLOC_ARENA_MAX``, ``MALLOC_TRIM_THRESHOLD_``) removes the page faults
-of the first steps but changes the steady-state step by less than the
-run-to-run noise, and ``torch.compile`` of the MLP gave no gain on CPU.
+(``--workers 1``) in runs on 2026-12-03/04. The workers switch glibc malloc
+to one heap that keeps freed memory
+(:func:`render_pretrain.parallel_chunks.tune_malloc_for_threads`, reported
+as ``malloc_tuned``; ``RENDER_PRETRAIN_TUNE_MALLOC=0`` to compare): that
+cuts the workers' page faults and kernel time, about 4 % of the step in
+interleaved runs on 2026-12-04.
+The step is then bound by memory traffic and by the exponentials /
+logarithms of the Softplus layers (about a fifth of a chunk's time);
+``torch.compile`` of the MLP gave no gain on CPU.
 
 Prints one JSON line per measurement, e.g.::
 
