@@ -237,7 +237,9 @@ def trilinear_corner_weights(points: Tensor,
         derivatives (bool): Also return the derivative weights.
 
     Returns:
-        tuple[Tensor, Tensor]: ``corner_idx`` (P, 8) int64 table rows, and
+        tuple[Tensor, Tensor]: ``corner_idx`` (P, 8) table rows (int32 when
+        the rows of B = max(batch_idx) + 1 items fit, as the gathers and the
+        sort of :class:`TableRowGroups` are faster on them; else int64), and
         ``weights`` (K, P, 8) in the points' dtype, K = 1 (value) or 4
         (value, d/dx, d/dy, d/dz with respect to the normalised coordinates).
         K leads so that each row k is contiguous.
@@ -246,7 +248,7 @@ def trilinear_corner_weights(points: Tensor,
         >>> idx, w = trilinear_corner_weights(torch.zeros(1, 3), torch.zeros(1).long(),
         ...                                   (2, 2, 2), align_corners=True)
         >>> idx
-        tensor([[0, 1, 2, 3, 4, 5, 6, 7]])
+        tensor([[0, 1, 2, 3, 4, 5, 6, 7]], dtype=torch.int32)
         >>> w[0, 0]
         tensor([0.1250, 0.1250, 0.1250, 0.1250, 0.1250, 0.1250, 0.1250, 0.1250])
     """
@@ -260,6 +262,8 @@ def trilinear_corner_weights(points: Tensor,
         raise ValueError(f'grid_size must be (Z, Y, X), got {tuple(grid_size)}')
     size_z, size_y, size_x = (int(v) for v in grid_size)
     points = points.detach()
+    num_items = int(batch_idx.max()) + 1 if batch_idx.numel() else 1
+    index_dtype = torch.int32 if num_items * size_z * size_y * size_x < 2**31 else torch.int64
     # Per axis, the two corners lie along a leading dim of 2 and the points
     # along the last (contiguous) dim, so the outer products below vectorise.
     factors, slopes, indices = [], [], []
@@ -270,7 +274,8 @@ def trilinear_corner_weights(points: Tensor,
         coord = raw.clamp(0, size + 1)
         base = coord.floor().clamp(max=size)
         frac = coord - base
-        corner = base.long() + torch.arange(2, device=points.device).unsqueeze(1)  # (2, P)
+        corner = base.to(index_dtype) + torch.arange(
+            2, dtype=index_dtype, device=points.device).unsqueeze(1)  # (2, P)
         inside = ((corner >= 1) & (corner <= size)).to(points.dtype)
         factors.append(torch.stack([1 - frac, frac]) * inside)
         if derivatives:
@@ -279,7 +284,7 @@ def trilinear_corner_weights(points: Tensor,
             slopes.append(torch.stack([-scale, scale]) * inside)
         indices.append((corner - 1).clamp(0, size - 1))
     index_x, index_y, index_z = indices
-    row_z = batch_idx.long() * size_z + index_z  # (2, P)
+    row_z = batch_idx.to(index_dtype) * size_z + index_z  # (2, P)
     row_zy = row_z[:, None] * size_y + index_y[None, :]
     corner_idx = (row_zy[:, :, None] * size_x + index_x[None, None, :]).reshape(8, -1).t()
     w_x, w_y, w_z = factors
@@ -479,7 +484,7 @@ def interpolate_table(table: Tensor,
 
     Args:
         table (Tensor): (N, C) rows of a channel-last volume (B, Z, Y, X, C).
-        corner_idx (Tensor): (P, 8) int64 rows, from
+        corner_idx (Tensor): (P, 8) int32 or int64 rows, from
             :func:`trilinear_corner_weights`.
         weights (Tensor): (K, P, 8) value (k = 0) and derivative weights.
         derivative_channels (int, optional): D, the leading channels whose

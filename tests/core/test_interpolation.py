@@ -154,7 +154,13 @@ def test_table_values_and_derivatives_match_autograd_of_the_gather_path(align_co
 def test_corner_weights_worked_example_and_partition_of_unity():
     idx, w = trilinear_corner_weights(torch.tensor([[0.5, 0.0, -0.5]]), torch.zeros(1).long(),
                                       (2, 2, 2), align_corners=True, derivatives=True)
-    torch.testing.assert_close(idx, torch.arange(8).view(1, 8))
+    assert idx.dtype == torch.int32  # the table's rows fit
+    torch.testing.assert_close(idx, torch.arange(8, dtype=torch.int32).view(1, 8))
+    # Rows past 2**31 (batch item 2**28 of a 2 x 2 x 2 grid) switch to int64, no overflow.
+    far_idx, _ = trilinear_corner_weights(torch.zeros(1, 3), torch.tensor([2**28]), (2, 2, 2),
+                                          align_corners=True)
+    assert far_idx.dtype == torch.int64
+    torch.testing.assert_close(far_idx, 2**31 + torch.arange(8).view(1, 8))
     # x = 0.75, y = 0.5, z = 0.25 between the two voxel centres of each axis.
     fx, fy, fz = torch.tensor([0.25, 0.75]), torch.tensor([0.5, 0.5]), torch.tensor([0.75, 0.25])
     expected = (fz[:, None, None] * fy[None, :, None] * fx[None, None, :]).reshape(8)
