@@ -89,8 +89,8 @@ def tune_malloc_for_threads() -> bool:
                 mallopt = None
             if mallopt is not None:
                 mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-                _MALLOC_TUNED = all(
-                    mallopt(param, value) == 1 for param, value in MALLOC_SETTINGS.values())
+                accepted = [mallopt(param, value) == 1 for param, value in MALLOC_SETTINGS.values()]
+                _MALLOC_TUNED = all(accepted)
     return _MALLOC_TUNED
 
 
