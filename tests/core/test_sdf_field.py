@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from render_pretrain.interpolation import normalize_points_to_aabb, trilinear_interpolate_packed
 from render_pretrain.ray_sampling import intersect_rays_aabb
 from render_pretrain.reconstruction_losses import masked_l1
-from render_pretrain.sdf_field import InverseStd, SDFField
+from render_pretrain.sdf_field import InverseStd, SDFField, _SDFNetworkWithGradient
 from render_pretrain.sdf_rendering import eikonal_loss, render_neus
 
 AABB = (-8.0, -6.0, -2.0, 8.0, 6.0, 2.0)
@@ -261,3 +261,34 @@ def test_packed_batch_render_equals_per_item_render():
                                  num_upsample_steps=2, valid=valid[sel])
             for key in ('rgb', 'depth', 'opacity', 't_mid'):
                 torch.testing.assert_close(packed[key][sel], single[key])
+
+
+
+@pytest.mark.parametrize('outputs', [(0, 1), (0, ), (1, )])
+@pytest.mark.parametrize('num_hidden,with_positions', [(1, True), (4, True), (3, False)])
+def test_fused_sdf_network_backward_matches_finite_differences(num_hidden, with_positions,
+                                                               outputs):
+    # The hand-written backward of the fused SDF MLP + cotangent node, for each output alone
+    # (the other's gradient absent) and both, w.r.t. the features and every parameter.
+    gen = torch.Generator().manual_seed(num_hidden)
+
+    def rand(*shape, scale):
+        return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).requires_grad_()
+
+    hidden, out_dim = 5, 4
+    positions = (torch.rand(6, 3, generator=gen, dtype=torch.float64) * 2 - 1
+                 if with_positions else None)
+    tensors = [rand(6, hidden, scale=0.02), rand(hidden, scale=0.01)]  # features, first bias
+    if with_positions:
+        tensors.append(rand(hidden, 3, scale=0.01))
+    for k in range(num_hidden):  # beta h stays in Softplus' smooth range (|beta h| < 20)
+        rows = out_dim if k == num_hidden - 1 else hidden
+        tensors += [rand(rows, hidden, scale=0.5), rand(rows, scale=0.01)]
+
+    def fused(features, first_bias, *rest):
+        position_weight, layers = (rest[0], rest[1:]) if with_positions else (None, rest)
+        outs = _SDFNetworkWithGradient.apply(features, positions, 100.0, 20.0, first_bias,
+                                             position_weight, *layers)
+        return tuple(outs[i] for i in outputs)
+
+    assert torch.autograd.gradcheck(fused, tuple(tensors))
