@@ -144,7 +144,9 @@ class _SDFNetworkWithGradient(torch.autograd.Function):
         if grad_h is not None:
             grad_first_bias = grad_h.sum(0)
             if ctx.has_positions:
-                grad_position = grad_h.t() @ positions
+                # (P, 3)^T (P, H), transposed: several times faster on CPU than
+                # (P, H)^T (P, 3) for the skinny output.
+                grad_position = (positions.t() @ grad_h).t()
         layer_grads = [g for pair in zip(grad_weights, grad_biases) for g in pair]
         return (grad_h, None, None, None, grad_first_bias, grad_position, *layer_grads)
 
@@ -430,8 +432,12 @@ class SDFField(nn.Module):
         grad_normalized = interpolate_table_gradient(sdf_table, corner_idx, weights[1:],
                                                      cotangent, groups)
         if self.use_position:
-            grad_normalized = grad_normalized + cotangent @ self.sdf_layers[0].weight[
-                :, self.in_channels:]
+            # cotangent (P, H) @ position columns (H, 3), computed as the transpose of
+            # (3, H) @ (H, P): a (P, H) x (H, 3) product and its weight gradient are
+            # several times slower on CPU (8.5 vs 3.7 ms forward + backward at 98k).
+            position_weight = self.sdf_layers[0].weight[:, self.in_channels:]
+            grad_normalized = grad_normalized + torch.mm(position_weight.t().contiguous(),
+                                                         cotangent.t()).t()
         gradients = grad_normalized * self._points_scale(grid_size, grad_normalized.dtype)
         if not create_graph:
             gradients = gradients.detach()
