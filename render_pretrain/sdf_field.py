@@ -22,9 +22,9 @@ Implementation notes (exact, not approximations):
   commutes with it: ``W [interp(V)(p); rest] + b = interp(W_V V)(p) + W_r
   rest + b``. The field projects the volume once per call with both first
   layers' feature columns (C -> hidden and C -> colour hidden channels,
-  1x1x1 convolutions) into two channel-last row tables and interpolates
-  those (:func:`render_pretrain.interpolation.interpolate_table`: one fused
-  gather + weighted sum per point). The parameters are exactly those of the
+  1x1x1 convolutions) into a channel-last row table and interpolates it
+  (:func:`render_pretrain.interpolation.interpolate_table`: one fused
+  gather + weighted sum per point for both MLPs). The parameters are exactly those of the
   plain MLPs on ``[feature, ...]`` inputs.
 * The SDF gradient w.r.t. the sample points is analytic instead of
   ``torch.autograd.grad(create_graph=True)``: the interpolant's spatial
@@ -304,11 +304,12 @@ class SDFField(nn.Module):
 
         Returns:
             tuple[Tensor, Tensor]: Row tables of the projected channel-last
-            volume (no bias added): the SDF MLP's (B * Z * Y * X, H) and the
-            colour MLP's (B * Z * Y * X, H_c). Two tables rather than one
-            with H + H_c columns: the SDF table alone is read by the SDF-only
-            passes and by the spatial-gradient gather, and its gradient
-            needs no zero padding.
+            volume (no bias added): ``sdf_table`` (B * Z * Y * X, H), the SDF
+            MLP's columns, and ``feature_table`` (B * Z * Y * X, H + H_c),
+            both MLPs' columns. The field interpolates ``feature_table`` once
+            per sample for both first layers (one gather, and one scatter in
+            the backward pass); the SDF-only passes and the spatial-gradient
+            gather read the contiguous ``sdf_table``.
         """
         channels = self.in_channels
         if volume.dim() != 5 or volume.shape[1] != channels:
@@ -316,12 +317,10 @@ class SDFField(nn.Module):
                              f'got {tuple(volume.shape)}')
         weight = torch.cat([self.sdf_layers[0].weight[:, :channels],
                             self.color_net[0].weight[:, :channels]]).to(volume)
-        # One GEMM for both (its backward is one GEMM too), then two
-        # contiguous tables for the gathers.
-        table = volume.permute(0, 2, 3, 4, 1).reshape(-1, channels) @ weight.t()
-        sdf_table, color_table = table.split(
-            [self.sdf_layers[0].out_features, self.color_net[0].out_features], dim=1)
-        return sdf_table.contiguous(), color_table.contiguous()
+        # One GEMM for both (its backward is one GEMM too).
+        feature_table = volume.permute(0, 2, 3, 4, 1).reshape(-1, channels) @ weight.t()
+        sdf_table = feature_table[:, :self.sdf_layers[0].out_features].contiguous()
+        return sdf_table, feature_table
 
     def _corners(self, points: Tensor, grid_size: Sequence[int], batch_idx: Tensor,
                  derivatives: bool, dtype: torch.dtype):
@@ -415,13 +414,14 @@ class SDFField(nn.Module):
         if create_graph is None:
             create_graph = torch.is_grad_enabled()
         num_rays, num_samples = points.shape[:2]
-        sdf_table, color_table = tables
+        sdf_table, feature_table = tables
         normalized, corner_idx, weights = self._corners(points, grid_size, batch_idx, True,
                                                         sdf_table.dtype)
-        # One grouping of the corners by row serves the three backward scatters.
+        # One grouping of the corners by row serves both backward scatters.
         groups = TableRowGroups(corner_idx, sdf_table.shape[0])
-        sdf_values, _ = interpolate_table(sdf_table, corner_idx, weights[:1], 0, groups)
-        color_values, _ = interpolate_table(color_table, corner_idx, weights[:1], 0, groups)
+        values, _ = interpolate_table(feature_table, corner_idx, weights[:1], 0, groups)
+        sdf_values, color_values = values.split([sdf_table.shape[1], values.shape[1]
+                                                 - sdf_table.shape[1]], dim=1)
         # out = [sdf, geometry features]; cotangent = d sdf / d h_0 (the first layer's
         # output), by a hand-written reverse pass through the MLP (softplus' = sigmoid(beta x)).
         out, cotangent = self._sdf_network(sdf_values, normalized)
@@ -523,7 +523,7 @@ class SDFField(nn.Module):
         """
         num_rows = volume[:, 0].numel()
         expected = ((num_rows, self.sdf_layers[0].out_features),
-                    (num_rows, self.color_net[0].out_features))
+                    (num_rows, self.sdf_layers[0].out_features + self.color_net[0].out_features))
         if tables is None:
             tables = self.project_volume(volume)
         elif len(tables) != 2 or tuple(tuple(t.shape) for t in tables) != expected:

@@ -119,10 +119,10 @@ def main():
         # loss over all rays, one backward pass (the chunks' in parallel).
         seeds = torch.randint(2**62, (math.ceil(near.shape[0] / chunk), ), generator=gen).tolist()
 
-        def render_rows(rows, sdf_table, color_table):
+        def render_rows(rows, sdf_table, feature_table):
             chunk_gen = torch.Generator().manual_seed(seeds[rows.start // chunk])
             sdf_fn, field_fn = field.callbacks(volume.detach(), rays.batch_idx[rows],
-                                               tables=(sdf_table, color_table))
+                                               tables=(sdf_table, feature_table))
             out = render_neus(rays.origins[rows], rays.directions[rows], near[rows], far[rows],
                               field_fn, field.inv_s(), sdf_fn, args.uniform, args.importance,
                               args.upsample_steps, jitter=True, generator=chunk_gen,

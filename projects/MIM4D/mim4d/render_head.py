@@ -177,13 +177,13 @@ class MIM4DNeuSRenderHead(BaseModule):
             2**62, (num_chunks, ), generator=generator, device=generator.device).tolist())
         shapes = volume.detach()  # the callbacks read only its shape
 
-        def render_rows(rows, sdf_table, color_table):
+        def render_rows(rows, sdf_table, feature_table):
             chunk_gen = None
             if seeds is not None:
                 chunk_gen = torch.Generator(device=generator.device)
                 chunk_gen.manual_seed(seeds[rows.start // chunk])
             sdf_fn, field_fn = self.field.callbacks(shapes, batch_idx[rows],
-                                                    tables=(sdf_table, color_table))
+                                                    tables=(sdf_table, feature_table))
             out = self._render(origins[rows], directions[rows], near[rows], far[rows],
                                valid[rows], sdf_fn, field_fn, chunk_gen)
             return tuple(out[key] for key in RENDER_KEYS)
