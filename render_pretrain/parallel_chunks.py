@@ -11,8 +11,10 @@ faster); it varies with the machine's load.
 
 :func:`parallel_chunks` is exact: the outputs are the concatenated chunk
 outputs and the backward pass is the sum of the chunks' vector-Jacobian
-products (summed in chunk order, so the result does not depend on thread
-timing). Torch ops release the GIL, so the threads overlap.
+products (each worker sums a fixed share of the chunks in chunk order and
+frees their graphs as it goes, then the workers' sums are added in worker
+order, so the result does not depend on thread timing). Torch ops release
+the GIL, so the threads overlap.
 
 The backward pass also runs the chunks in threads: a custom autograd
 function builds each chunk's graph in its forward pass (grad mode on) and
@@ -132,6 +134,17 @@ def _graph_leaves(outputs: Sequence[Tensor]) -> List[Tensor]:
     return leaves
 
 
+def _accumulate(totals: list, grads: Sequence[Optional[Tensor]], copy: bool) -> None:
+    """``totals[k] += grads[k]`` in place (the first gradient is cloned if ``copy``:
+    autograd may hand back a tensor that other code still reads)."""
+    for k, grad in enumerate(grads):
+        if grad is not None:
+            if totals[k] is None:
+                totals[k] = grad.clone() if copy else grad
+            else:
+                totals[k].add_(grad)
+
+
 class _ParallelChunks(torch.autograd.Function):
 
     @staticmethod
@@ -173,16 +186,24 @@ class _ParallelChunks(torch.autograd.Function):
             return torch.autograd.grad([p[0] for p in pairs], targets, [p[1] for p in pairs],
                                        allow_unused=True)
 
-        indices = range(len(ctx.chunk_outs))
-        results = _map(vjp, indices, ctx.workers)
-        ctx.chunk_outs = None  # free the chunk graphs
-        summed = []
-        for k in range(len(targets)):
-            total = None
-            for result in results:  # chunk order: independent of thread timing
-                if result[k] is not None:
-                    total = result[k].clone() if total is None else total.add_(result[k])
-            summed.append(total)
+        num_chunks = len(ctx.chunk_outs)
+        workers = min(ctx.workers, num_chunks)
+
+        def worker_sum(first):
+            # A fixed share of the chunks (first, first + workers, ...) summed in chunk
+            # order in the worker, then the workers' sums in worker order: the result
+            # does not depend on thread timing, and the main thread adds only
+            # ``workers`` partial sums.
+            totals = [None] * len(targets)
+            for index in range(first, num_chunks, workers):
+                _accumulate(totals, vjp(index), copy=True)
+                ctx.chunk_outs[index] = None  # free the chunk's graph
+            return totals
+
+        summed = [None] * len(targets)
+        for partial in _map(worker_sum, range(workers), workers):
+            _accumulate(summed, partial, copy=False)
+        ctx.chunk_outs = None
         by_id = {id(t): g for t, g in zip(targets, summed)}
         tensor_grads = [by_id.get(id(t)) for t in ctx.leaves + tuple(ctx.params)]
         return (None, None, None, None, *tensor_grads)
