@@ -134,8 +134,10 @@ class _SDFNetworkWithGradient(torch.autograd.Function):
             if grad_slopes[k] is not None:
                 # d slope / d h = beta s (1 - s); sigmoid_backward(g, s) = g s (1 - s).
                 term = torch.ops.aten.sigmoid_backward(grad_slopes[k], slopes[k])
-                grad_h = term.mul_(ctx.beta) if grad_h is None else grad_h.add_(term,
-                                                                              alpha=ctx.beta)
+                if grad_h is None:
+                    grad_h = term.mul_(ctx.beta)
+                else:
+                    grad_h.add_(term, alpha=ctx.beta)
         if grad_cotangent is not None:
             if grad_weights[-1] is None:
                 grad_weights[-1] = torch.zeros_like(weights[-1])
@@ -354,7 +356,7 @@ class SDFField(nn.Module):
         return F.linear(self.sdf_activation(h), last.weight[:1], last.bias[:1])
 
     def _sdf_network(self, h: Tensor, normalized: Tensor) -> Tuple[Tensor, Tensor]:
-        """SDF MLP output (P, 1 + G) and ``d sdf / d h_0`` (P, H) (:class:`_SDFNetworkWithGradient`)."""
+        """SDF MLP output (P, 1 + G) and ``d sdf / d h_0`` (P, H), one fused node."""
         first = self.sdf_layers[0]
         layers = [t for layer in self.sdf_layers[1:] for t in (layer.weight, layer.bias)]
         position_weight = first.weight[:, self.in_channels:] if self.use_position else None

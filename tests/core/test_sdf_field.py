@@ -263,7 +263,6 @@ def test_packed_batch_render_equals_per_item_render():
                 torch.testing.assert_close(packed[key][sel], single[key])
 
 
-
 @pytest.mark.parametrize('outputs', [(0, 1), (0, ), (1, )])
 @pytest.mark.parametrize('num_hidden,with_positions', [(1, True), (4, True), (3, False)])
 def test_fused_sdf_network_backward_matches_finite_differences(num_hidden, with_positions,
