@@ -24,13 +24,15 @@ Implementation notes (exact, not approximations):
   layers' feature columns (C -> hidden and C -> colour hidden channels,
   1x1x1 convolutions) into a channel-last row table and interpolates it
   (:func:`render_pretrain.interpolation.interpolate_table`: one fused
-  gather + weighted sum per point for both MLPs). The parameters are exactly those of the
-  plain MLPs on ``[feature, ...]`` inputs.
+  gather + weighted sum per point for both MLPs). The parameters are
+  exactly those of the plain MLPs on ``[feature, ...]`` inputs.
 * The SDF gradient w.r.t. the sample points is analytic instead of
   ``torch.autograd.grad(create_graph=True)``: the interpolant's spatial
   derivatives (derivative corner weights), plus the position columns,
   chained through a hand-written reverse pass of the SDF MLP
-  (``softplus' = sigmoid(beta x)``). Sample points carry no gradient, so
+  (``softplus' = sigmoid(beta x)``; the MLP, that reverse pass and their
+  backward form one autograd node, :class:`_SDFNetworkWithGradient`).
+  Sample points carry no gradient, so
   this is an ordinary function of the volume and the parameters, and the
   losses on the gradient (eikonal, NeuS cos, colour input) are trained with
   one backward pass instead of a double backward.
