@@ -212,7 +212,8 @@ def trilinear_corner_weights(points: Tensor,
                              batch_idx: Tensor,
                              grid_size: Sequence[int],
                              align_corners: bool = False,
-                             derivatives: bool = False) -> Tuple[Tensor, Tensor]:
+                             derivatives: bool = False,
+                             num_rows: Optional[int] = None) -> Tuple[Tensor, Tensor]:
     """Corner rows and trilinear weights of fixed points in a channel-last table.
 
     The table is the channel-last volume (B, Z, Y, X, C) reshaped to
@@ -235,11 +236,14 @@ def trilinear_corner_weights(points: Tensor,
         grid_size (Sequence[int]): Volume size (Z, Y, X).
         align_corners (bool): Same meaning as in ``F.grid_sample``.
         derivatives (bool): Also return the derivative weights.
+        num_rows (int, optional): Rows of the table (B * Z * Y * X); when
+            omitted, B = max(batch_idx) + 1 is read from ``batch_idx`` (a
+            device sync on GPU).
 
     Returns:
         tuple[Tensor, Tensor]: ``corner_idx`` (P, 8) table rows (int32 when
-        the rows of B = max(batch_idx) + 1 items fit, as the gathers and the
-        sort of :class:`TableRowGroups` are faster on them; else int64), and
+        the table's rows fit, as the gathers and the sort of
+        :class:`TableRowGroups` are faster on them; else int64), and
         ``weights`` (K, P, 8) in the points' dtype, K = 1 (value) or 4
         (value, d/dx, d/dy, d/dz with respect to the normalised coordinates).
         K leads so that each row k is contiguous.
@@ -262,8 +266,9 @@ def trilinear_corner_weights(points: Tensor,
         raise ValueError(f'grid_size must be (Z, Y, X), got {tuple(grid_size)}')
     size_z, size_y, size_x = (int(v) for v in grid_size)
     points = points.detach()
-    num_items = int(batch_idx.max()) + 1 if batch_idx.numel() else 1
-    index_dtype = torch.int32 if num_items * size_z * size_y * size_x < 2**31 else torch.int64
+    if num_rows is None:
+        num_rows = (int(batch_idx.max()) + 1 if batch_idx.numel() else 1) * size_z * size_y * size_x
+    index_dtype = torch.int32 if num_rows < 2**31 else torch.int64
     # Per axis, the two corners lie along a leading dim of 2 and the points
     # along the last (contiguous) dim, so the outer products below vectorise.
     factors, slopes, indices = [], [], []

@@ -327,14 +327,15 @@ class SDFField(nn.Module):
         return sdf_table, feature_table
 
     def _corners(self, points: Tensor, grid_size: Sequence[int], batch_idx: Tensor,
-                 derivatives: bool, dtype: torch.dtype):
-        """Normalised points (P, 3), corner rows (P, 8) and weights (K, P, 8)."""
+                 derivatives: bool, table: Tensor):
+        """Normalised points (P, 3), corner rows (P, 8) and weights (K, P, 8) for ``table``."""
         num_rays, num_samples = points.shape[:2]
         normalized = normalize_points_to_aabb(points.detach(), self.aabb, grid_size,
-                                              self.align_corners).reshape(-1, 3).to(dtype)
+                                              self.align_corners).reshape(-1, 3).to(table.dtype)
         sample_batch = batch_idx.view(-1, 1).expand(num_rays, num_samples).reshape(-1)
         corner_idx, weights = trilinear_corner_weights(normalized, sample_batch, grid_size,
-                                                       self.align_corners, derivatives)
+                                                       self.align_corners, derivatives,
+                                                       num_rows=table.shape[0])
         return normalized, corner_idx, weights
 
     def _points_scale(self, grid_size: Sequence[int], dtype: torch.dtype) -> Tensor:
@@ -346,17 +347,6 @@ class SDFField(nn.Module):
             extent = extent - extent / size_xyz
         return 2.0 / extent
 
-    def _sdf_mlp(self, h: Tensor, normalized: Tensor) -> Tensor:
-        """The sdf (P, 1) from the interpolated first-layer features (P, H), plain ops."""
-        first = self.sdf_layers[0]
-        h = h + first.bias
-        if self.use_position:
-            h = torch.addmm(h, normalized, first.weight[:, self.in_channels:].t())
-        for layer in self.sdf_layers[1:-1]:
-            h = layer(self.sdf_activation(h))
-        last = self.sdf_layers[-1]
-        return F.linear(self.sdf_activation(h), last.weight[:1], last.bias[:1])
-
     def _sdf_network(self, h: Tensor, normalized: Tensor) -> Tuple[Tensor, Tensor]:
         """SDF MLP output (P, 1 + G) and ``d sdf / d h_0`` (P, H), one fused node."""
         first = self.sdf_layers[0]
@@ -367,7 +357,7 @@ class SDFField(nn.Module):
             self.sdf_activation.threshold, first.bias, position_weight, *layers)
 
     def _sdf_without_grad(self, h: Tensor, normalized: Tensor) -> Tensor:
-        """The sdf (P, 1) of :meth:`_sdf_mlp` for inference, in two reused buffers.
+        """The sdf (P, 1) of :meth:`_sdf_network` for inference, in two reused buffers.
 
         Up-sampling evaluates the SDF at every coarse sample without
         gradient; writing each layer into the same two (P, H) buffers keeps
@@ -403,10 +393,10 @@ class SDFField(nn.Module):
                         batch_idx: Tensor) -> Tensor:
         """sdf (R, S) from a table (N, hidden_dim) of the projected SDF channels."""
         normalized, corner_idx, weights = self._corners(points, grid_size, batch_idx, False,
-                                                        table.dtype)
+                                                        table)
         values, _ = interpolate_table(table, corner_idx, weights, 0)
         if torch.is_grad_enabled():
-            out = self._sdf_mlp(values, normalized)
+            out = self._sdf_network(values, normalized)[0][:, :1]  # rarely used: no fast path
         else:
             out = self._sdf_without_grad(values, normalized)
         return out.view(points.shape[:2])
@@ -420,7 +410,7 @@ class SDFField(nn.Module):
         num_rays, num_samples = points.shape[:2]
         sdf_table, feature_table = tables
         normalized, corner_idx, weights = self._corners(points, grid_size, batch_idx, True,
-                                                        sdf_table.dtype)
+                                                        sdf_table)
         # One grouping of the corners by row serves both backward scatters.
         groups = TableRowGroups(corner_idx, sdf_table.shape[0])
         values, _ = interpolate_table(feature_table, corner_idx, weights[:1], 0, groups)

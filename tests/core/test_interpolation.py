@@ -161,6 +161,11 @@ def test_corner_weights_worked_example_and_partition_of_unity():
                                           align_corners=True)
     assert far_idx.dtype == torch.int64
     torch.testing.assert_close(far_idx, 2**31 + torch.arange(8).view(1, 8))
+    # A caller that states the table's rows decides the dtype without reading batch_idx.
+    big_idx, _ = trilinear_corner_weights(torch.zeros(1, 3), torch.zeros(1).long(), (2, 2, 2),
+                                          align_corners=True, num_rows=2**31)
+    assert big_idx.dtype == torch.int64
+    torch.testing.assert_close(big_idx, torch.arange(8).view(1, 8))
     # x = 0.75, y = 0.5, z = 0.25 between the two voxel centres of each axis.
     fx, fy, fz = torch.tensor([0.25, 0.75]), torch.tensor([0.5, 0.5]), torch.tensor([0.75, 0.25])
     expected = (fz[:, None, None] * fy[None, :, None] * fx[None, None, :]).reshape(8)
