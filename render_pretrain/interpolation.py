@@ -376,9 +376,9 @@ class _TableInterpolation(torch.autograd.Function):
         values = F.embedding_bag(corner_idx, table, per_sample_weights=weights[0], mode='sum')
         if num_rows > 1 and derivative_channels > 0:
             sub = table[:, :derivative_channels].contiguous()
-            bags = corner_idx.repeat(num_rows - 1, 1)
-            derivs = F.embedding_bag(bags, sub, per_sample_weights=weights[1:].reshape(-1, 8),
-                                     mode='sum').view(num_rows - 1, num, derivative_channels)
+            derivs = torch.stack([
+                F.embedding_bag(corner_idx, sub, per_sample_weights=weights[k], mode='sum')
+                for k in range(1, num_rows)])
         else:
             derivs = table.new_zeros(num_rows - 1, num, derivative_channels)
         ctx.save_for_backward(weights)
@@ -395,7 +395,7 @@ class _TableInterpolation(torch.autograd.Function):
             return None, None, None, None, None
         weights, = ctx.saved_tensors
         groups = ctx.row_groups
-        num_rows, num = weights.shape[:2]
+        num_rows = weights.shape[0]
         split = ctx.derivative_channels if num_rows > 1 else 0
         grad_table = None
         if grad_values is not None:
@@ -415,15 +415,16 @@ class _TableGradientContraction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, table: Tensor, corner_idx: Tensor, weights: Tensor, vectors: Tensor,
                 row_groups: TableRowGroups) -> Tensor:
-        num_axes, num = weights.shape[:2]
+        num_axes = weights.shape[0]
         channels = vectors.shape[1]
         sub = table[:, :channels].contiguous() if channels < table.shape[1] else table
-        derivs = F.embedding_bag(corner_idx.repeat(num_axes, 1), sub,
-                                 per_sample_weights=weights.reshape(-1, 8), mode='sum')
-        derivs = derivs.view(num_axes, num, channels)
-        # One (P, D) product per axis: the single broadcast (A, P, D) * (P, D)
-        # product, reduced and transposed, is several times slower on CPU.
-        out = torch.stack([(derivs[axis] * vectors).sum(-1) for axis in range(num_axes)], 1)
+        # One gather and one (P, D) product per axis, each used while in cache:
+        # 18 % faster on CPU than one gather of the repeated corners into an
+        # (A, P, D) tensor (2026-12-05, P = 98k, D = 16), and several times
+        # faster than a broadcast (A, P, D) * (P, D) product.
+        out = torch.stack([
+            (F.embedding_bag(corner_idx, sub, per_sample_weights=weights[axis], mode='sum')
+             * vectors).sum(-1) for axis in range(num_axes)], 1)
         ctx.save_for_backward(sub, corner_idx, weights, vectors)
         ctx.row_groups = row_groups
         ctx.table_channels = table.shape[1]
