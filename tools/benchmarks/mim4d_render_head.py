@@ -24,15 +24,18 @@ By default the ray chunks are rendered in as many worker threads as torch
 has threads (``--workers``, :func:`render_pretrain.parallel_chunks.parallel_chunks`,
 the render head's ``ray_workers``): on the 2-core development VM that was
 5-25 % faster than one chunk at a time with 2 intra-op threads
-(``--workers 1``) in runs on 2026-12-03/04. The workers switch glibc malloc
+(``--workers 1``) in runs on 2026-12-03/04, 32 % on 2026-12-05. The workers switch glibc malloc
 to one heap that keeps freed memory
 (:func:`render_pretrain.parallel_chunks.tune_malloc_for_threads`, reported
 as ``malloc_tuned``; ``RENDER_PRETRAIN_TUNE_MALLOC=0`` to compare): that
 cuts the workers' page faults and kernel time, about 4 % of the step in
 interleaved runs on 2026-12-04.
-The step is then bound by memory traffic and by the exponentials /
-logarithms of the Softplus layers (about a fifth of a chunk's time);
-``torch.compile`` of the MLP gave no gain on CPU.
+The step is then bound by memory traffic (a chunk's (P, 16) tensors do
+not stay in cache between its forward and backward passes, so most
+element-wise ops and GEMMs run at DRAM speed) and by the exponentials /
+logarithms of the Softplus layers (about a tenth of a chunk's time);
+``torch.compile`` of the MLP, smaller chunks (256 / 512 rays) and flushing
+denormals gave no gain on CPU.
 
 Prints one JSON line per measurement, e.g.::
 
