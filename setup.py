@@ -18,7 +18,8 @@ setup(
     # ``projects/`` folder, so that ``projects.NSMAE`` and an mmdet3d
     # checkout's ``projects.BEVFusion`` import side by side.
     packages=(find_packages(include=['render_pretrain', 'render_pretrain.*'])
-              + find_namespace_packages(include=['projects.*'], exclude=['*.configs', '*.configs.*'])),
+              + find_namespace_packages(include=['projects.*'],
+                                        exclude=['*.configs', '*.configs.*'])),
     include_package_data=True,
     install_requires=['numpy<2', 'tqdm', 'matplotlib', 'pillow'],
     extras_require={'tests': ['pytest', 'pytest-timeout', 'tensorboard']},

@@ -16,7 +16,7 @@ from render_pretrain import compat  # noqa: F401  (spconv/mmengine shims for eve
 # slower training-loop tests under load). Benchmarks set their own threads.
 torch.set_num_threads(1)
 
-from render_pretrain.paths import manifests_dir, real_frame_dir, REPO_ROOT
+from render_pretrain.paths import manifests_dir, real_frame_dir, REPO_ROOT  # noqa: E402
 
 
 @pytest.fixture(scope='session')

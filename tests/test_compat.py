@@ -23,7 +23,8 @@ def test_all_shims_applied():
     }
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason='the spconv stream problem exists only without CUDA')
+@pytest.mark.skipif(torch.cuda.is_available(),
+                    reason='the spconv stream problem exists only without CUDA')
 def test_spconv_cpu_backward_needs_the_stream_shim():
     import spconv.pytorch as spconv
     from spconv.pytorch import ops

@@ -15,7 +15,8 @@ INIT_CONFIGS = {
          'checkpoints/mim4d_r50_to_bevdet.pth'),
 }
 # BEVFusion's (stock base from an mmdetection3d checkout): test_bevfusion_configs.py.
-SUBSET_CONFIGS = sorted(str(p.relative_to(REPO_ROOT)) for p in REPO_ROOT.glob('configs/*/*pct-3d.py')
+SUBSET_CONFIGS = sorted(str(p.relative_to(REPO_ROOT))
+                        for p in REPO_ROOT.glob('configs/*/*pct-3d.py')
                         if p.parent.name != 'bevfusion')
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from render_pretrain.nuscenes_infos import NuScenesInfoError, create_nuscenes_infos
-from render_pretrain.nuscenes_infos.subsets import parse_percents
+from render_pretrain.nuscenes_infos import NuScenesInfoError, create_nuscenes_infos  # noqa: E402
+from render_pretrain.nuscenes_infos.subsets import parse_percents  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -1,8 +1,9 @@
-"""Train a model with mmengine's Runner (mmdet3d's flags).
+r"""Train a model with mmengine's Runner (mmdet3d's flags).
 
 Examples:
     python tools/train.py projects/NSMAE/configs/CONFIG.py --work-dir work_dirs/x
-    python tools/train.py mmdet3d::centerpoint/centerpoint_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py
+    python tools/train.py \
+        mmdet3d::centerpoint/centerpoint_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py
     tools/dist_train.sh CONFIG 8 --amp
 """
 import argparse
@@ -21,7 +22,8 @@ from projects.common import (apply_common_overrides, load_config,  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a 3D detector or pre-training model')
-    parser.add_argument('config', help='config file, or package::path (e.g. mmdet3d::centerpoint/...py)')
+    parser.add_argument('config',
+                        help='config file, or package::path (e.g. mmdet3d::centerpoint/...py)')
     parser.add_argument('--work-dir', help='directory for logs and checkpoints')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument('--auto-scale-lr', action='store_true',

@@ -41,7 +41,8 @@ def check_mmcv_voxelization() -> str:
         raise CheckFailed(
             f'mmcv ops do not load ({err}): mmcv must be built with ops against the '
             f'installed torch (MMCV_WITH_OPS=1, --no-build-isolation); {FIX_INSTALL}') from err
-    points = torch.tensor([[0.05, 0.05, 0.05, 1.0], [0.06, 0.06, 0.06, 1.0], [0.55, 0.05, 0.05, 1.0]])
+    points = torch.tensor([[0.05, 0.05, 0.05, 1.0], [0.06, 0.06, 0.06, 1.0],
+                           [0.55, 0.05, 0.05, 1.0]])
     voxelize = Voxelization(voxel_size=[0.5, 0.5, 0.5], point_cloud_range=[0, 0, 0, 1, 1, 1],
                             max_num_points=4, max_voxels=10)
     voxels, coors, counts = voxelize(points)
@@ -70,7 +71,8 @@ def check_spconv_backward() -> str:
     except (AssertionError, RuntimeError) as err:
         raise CheckFailed(
             f'spconv backward fails on this machine ({err}); the render_pretrain.compat '
-            'shim should have fixed the CPU stream problem: check that spconv==2.3.8 is installed') from err
+            'shim should have fixed the CPU stream problem: check that spconv==2.3.8 is '
+            'installed') from err
     if conv.weight.grad is None or not torch.isfinite(conv.weight.grad).all():
         raise CheckFailed('spconv backward produced no finite weight gradient')
     return f'spconv SubMConv3d forward+backward on {len(coords)} voxels'
@@ -96,10 +98,11 @@ def check_registered_modules() -> str:
         except Exception as err:
             raise CheckFailed(f'importing {package} failed: {err!r}') from err
         missing = [name for name in getattr(module, '__all__', [])
-                   if not any(getattr(registries, reg).get(name) is not None for reg in REGISTRY_NAMES)]
+                   if not any(getattr(registries, reg).get(name) is not None
+                              for reg in REGISTRY_NAMES)]
         if missing:
-            raise CheckFailed(f'{package} exports {missing} but they are not in any mmdet3d registry '
-                              f'({", ".join(REGISTRY_NAMES)})')
+            raise CheckFailed(f'{package} exports {missing} but they are not in any mmdet3d '
+                              f'registry ({", ".join(REGISTRY_NAMES)})')
         counts.append(f'{package}: {len(getattr(module, "__all__", []))} registered')
     return '; '.join(counts)
 

@@ -167,7 +167,7 @@ def test_script_runs(tmp_path):
 
 
 TINY_NSMAE_LIDAR = 'projects/NSMAE/configs/nsmae_second_1xb1-2e_synthetic-pretrain.py'
-TINY_CENTERPOINT = 'configs/centerpoint/centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py'
+TINY_CENTERPOINT = 'configs/centerpoint/centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py'  # noqa: E501
 
 
 def _tiny_nsmae_lidar_state(**encoder_overrides):
@@ -191,7 +191,8 @@ def test_target_config_verifies_against_the_built_model(tmp_path, capsys):
     assert 'pts_middle_encoder' in out
     converted = torch.load(dst, weights_only=True)
     assert converted['meta']['dst_layout'] == 'mmdet3d-centerpoint'
-    assert converted['state_dict']['pts_middle_encoder.conv_out.0.weight'].shape == (128, 3, 1, 1, 128)
+    conv_out = converted['state_dict']['pts_middle_encoder.conv_out.0.weight']
+    assert conv_out.shape == (128, 3, 1, 1, 128)
 
 
 def test_target_config_rejects_a_different_encoder_width(tmp_path, capsys):

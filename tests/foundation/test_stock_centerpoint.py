@@ -12,7 +12,7 @@ from mmengine.structures import InstanceData
 
 from projects.common import load_config
 
-TINY_CENTERPOINT = 'configs/centerpoint/centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py'
+TINY_CENTERPOINT = 'configs/centerpoint/centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py'  # noqa: E501
 
 
 def make_scene(generator: torch.Generator, num_points: int = 4000):
@@ -31,7 +31,8 @@ def make_scene(generator: torch.Generator, num_points: int = 4000):
         inside.append(torch.cat([xy, local[:, 2:] + box[2] + box[5] / 2], dim=1))
     xyz = torch.cat([ground] + inside)
     extra = torch.rand(len(xyz), 2, generator=generator)
-    gt = InstanceData(bboxes_3d=LiDARInstance3DBoxes(boxes, box_dim=9), labels_3d=torch.tensor([0, 8]))
+    gt = InstanceData(bboxes_3d=LiDARInstance3DBoxes(boxes, box_dim=9),
+                      labels_3d=torch.tensor([0, 8]))
     sample = Det3DDataSample(metainfo=dict(box_type_3d=LiDARInstance3DBoxes))
     sample.gt_instances_3d = gt
     return torch.cat([xyz, extra], dim=1), sample

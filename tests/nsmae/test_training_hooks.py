@@ -38,7 +38,8 @@ def test_render_images_and_hook_files(tmp_path):
     assert len(backend_files) == len(images)
     # 8-pixel-high renderings are enlarged by a nearest-neighbour factor (>= 128 px)
     import mmcv
-    rendered = mmcv.imread(str(tmp_path / 'nsmae_vis' / 'val_0000003_0_rendered_rgb.png'))[..., ::-1]
+    rendered_png = tmp_path / 'nsmae_vis' / 'val_0000003_0_rendered_rgb.png'
+    rendered = mmcv.imread(str(rendered_png))[..., ::-1]
     assert rendered.shape == (8 * 16, 2 * 22 * 16, 3)
     assert np.array_equal(rendered[::16, ::16], images['rendered_rgb'])
 

@@ -1,4 +1,4 @@
-"""Convert a pre-trained checkpoint to a stock detector's key layout.
+r"""Convert a pre-trained checkpoint to a stock detector's key layout.
 
 Example::
 
@@ -10,7 +10,8 @@ Example::
     # verify against the very model a config builds (file or mmdet3d::path)
     python tools/model_converters/convert_checkpoint.py SRC DST --src-layout nsmae \
         --dst-layout mmdet3d-centerpoint --modules pts_middle_encoder --strict \
-        --target-config configs/centerpoint/centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py
+        --target-config \
+        configs/centerpoint/centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py
 
 Prints a report per module (transferred / missing / unexpected / shape
 mismatches). ``--strict`` fails on any gap in the requested modules. On any
@@ -24,8 +25,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from render_pretrain.converters import (ConversionError, available_pairs, convert_checkpoint_file,
-                                        get_table)
+from render_pretrain.converters import (ConversionError, available_pairs,  # noqa: E402
+                                        convert_checkpoint_file, get_table)
 
 logger = logging.getLogger('convert_checkpoint')
 
