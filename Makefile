@@ -6,7 +6,7 @@ STAMP := $(VENV)/.render-pretrain-installed
 PYTEST_ARGS ?=
 export RENDER_PRETRAIN_SHARED ?= $(abspath ../shared)
 
-.PHONY: install test demo doctor bench transfer clean
+.PHONY: install test lint demo doctor bench transfer clean
 
 $(STAMP): setup.py tools/install.sh
 	VENV=$(VENV) bash tools/install.sh
@@ -19,6 +19,10 @@ doctor: install
 
 test: install
 	$(PY) -m pytest tests -q --durations=20 $(PYTEST_ARGS)
+
+# Style check (settings in setup.cfg).
+lint: install
+	$(PY) -m flake8
 
 demo: install
 	VENV=$(VENV) bash tools/demo.sh

@@ -22,6 +22,6 @@ setup(
                                         exclude=['*.configs', '*.configs.*'])),
     include_package_data=True,
     install_requires=['numpy<2', 'tqdm', 'matplotlib', 'pillow'],
-    extras_require={'tests': ['pytest', 'pytest-timeout', 'tensorboard']},
+    extras_require={'tests': ['pytest', 'pytest-timeout', 'tensorboard', 'flake8']},
     license='Apache-2.0',
 )
