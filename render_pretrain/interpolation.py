@@ -366,6 +366,11 @@ def _row_groups(corner_idx: Tensor, num_rows: int,
     return row_groups
 
 
+def _weighted_rows(table: Tensor, corner_idx: Tensor, weights: Tensor) -> Tensor:
+    """``out[p] = sum_j weights[p, j] * table[corner_idx[p, j]]`` as one fused gather."""
+    return F.embedding_bag(corner_idx, table, per_sample_weights=weights, mode='sum')
+
+
 class _TableInterpolation(torch.autograd.Function):
     """Weighted sums of table rows; the gradient flows to the table only."""
 
@@ -373,12 +378,11 @@ class _TableInterpolation(torch.autograd.Function):
     def forward(ctx, table: Tensor, corner_idx: Tensor, weights: Tensor,
                 derivative_channels: int, row_groups: TableRowGroups) -> Tuple[Tensor, Tensor]:
         num_rows, num = weights.shape[:2]
-        values = F.embedding_bag(corner_idx, table, per_sample_weights=weights[0], mode='sum')
+        values = _weighted_rows(table, corner_idx, weights[0])
         if num_rows > 1 and derivative_channels > 0:
             sub = table[:, :derivative_channels].contiguous()
-            derivs = torch.stack([
-                F.embedding_bag(corner_idx, sub, per_sample_weights=weights[k], mode='sum')
-                for k in range(1, num_rows)])
+            derivs = torch.stack([_weighted_rows(sub, corner_idx, weights[k])
+                                  for k in range(1, num_rows)])
         else:
             derivs = table.new_zeros(num_rows - 1, num, derivative_channels)
         ctx.save_for_backward(weights)
@@ -422,9 +426,8 @@ class _TableGradientContraction(torch.autograd.Function):
         # 18 % faster on CPU than one gather of the repeated corners into an
         # (A, P, D) tensor (2026-12-05, P = 98k, D = 16), and several times
         # faster than a broadcast (A, P, D) * (P, D) product.
-        out = torch.stack([
-            (F.embedding_bag(corner_idx, sub, per_sample_weights=weights[axis], mode='sum')
-             * vectors).sum(-1) for axis in range(num_axes)], 1)
+        out = torch.stack([(_weighted_rows(sub, corner_idx, weights[axis]) * vectors).sum(-1)
+                           for axis in range(num_axes)], 1)
         ctx.save_for_backward(sub, corner_idx, weights, vectors)
         ctx.row_groups = row_groups
         ctx.table_channels = table.shape[1]
@@ -449,7 +452,7 @@ class _TableGradientContraction(torch.autograd.Function):
                 grad_table = part.new_zeros(part.shape[0], ctx.table_channels)
                 grad_table[:, :part.shape[1]] = part
         if ctx.needs_input_grad[3]:
-            grad_vectors = F.embedding_bag(corner_idx, sub, per_sample_weights=pair, mode='sum')
+            grad_vectors = _weighted_rows(sub, corner_idx, pair)
         return grad_table, None, None, grad_vectors, None
 
 
