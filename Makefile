@@ -36,7 +36,9 @@ bench: install
 transfer: install
 	$(PY) tools/benchmarks/transfer.py --world-dir data/transfer-world --work-dir work_dirs/transfer \
 	  --out work_dirs/transfer/results.json
-	$(PY) tools/benchmarks/transfer.py --table work_dirs/transfer/results.json --readme README.md
+	$(PY) tools/benchmarks/transfer.py --table work_dirs/transfer/results.json --readme README.md \
+	  --history docs/results/transfer_history.jsonl
+	cp work_dirs/transfer/results.json docs/results/transfer_results.json
 
 clean:
 	rm -rf work_dirs data/synthetic-demo

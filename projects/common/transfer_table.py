@@ -6,7 +6,10 @@ the paper's numbers beside them (``ChainSpec.paper_reference``, stored in the
 results). A header line states the seed, the schedule, the world size and
 the wall time. :func:`replace_readme_block` puts the table between the
 ``<!-- transfer-table:start -->`` / ``<!-- transfer-table:end -->`` markers.
+:func:`append_history` keeps every rendered run, one JSON line each with its
+commit, so numbers replaced in the README stay on record.
 """
+import json
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -127,3 +130,68 @@ def replace_readme_block(readme: Path, block: str) -> Path:
     head = text[:start + len(START_MARKER)]
     readme.write_text(head + '\n' + block.rstrip('\n') + '\n' + text[end:])
     return readme
+
+
+def summarize_run(results: dict) -> dict:
+    """The history record of one experiment run.
+
+    Args:
+        results (dict): Output of ``run_experiment`` (or its JSON).
+
+    Returns:
+        dict: ``created``, ``git`` (commit, dirty), ``settings`` (seed,
+        epochs, world size, jobs), ``wall_s``, per chain its specification
+        and pre-training loss / wall time, and one ``cells`` entry per
+        (chain, fraction) with the scratch and pre-trained metrics.
+    """
+    settings = results['settings']
+    keep = ('seed', 'scenes', 'keyframes', 'resolution', 'pretrain_epochs', 'finetune_epochs',
+            'fractions', 'subset_by', 'jobs', 'threads')
+    cells = [dict(chain=chain, fraction=fraction,
+                  scratch=runs['scratch']['metrics'], pretrained=runs['pretrained']['metrics'])
+             for chain, fraction, runs in pair_runs(results)]
+    chains = {name: dict(pretrain_config=info['spec']['pretrain_config'],
+                         downstream_config=info['spec']['downstream_config'],
+                         modules=list(info['spec']['modules']),
+                         pretrain_loss=[info['pretrain']['loss_first'],
+                                        info['pretrain']['loss_last']],
+                         pretrain_wall_s=info['pretrain']['wall_s'])
+              for name, info in results['chains'].items()}
+    return dict(created=results.get('created'), git=results.get('git'),
+                settings={key: settings[key] for key in keep if key in settings},
+                world=dict(train_frames=results['world']['train_frames'],
+                           val_frames=results['world']['val_frames']),
+                wall_s=results['wall_s'], chains=chains, cells=cells)
+
+
+def append_history(history: Path, results: dict) -> bool:
+    """Append the run's record to a JSON-lines history unless it is there.
+
+    A run is identified by its ``created`` time stamp and commit, so
+    rendering the same results twice adds one line.
+
+    Args:
+        history (Path): The ``.jsonl`` file (created if missing).
+        results (dict): Output of ``run_experiment`` (or its JSON).
+
+    Returns:
+        bool: True if a line was added.
+
+    Raises:
+        TransferTableError: If an existing line is not JSON (names the line).
+    """
+    history = Path(history)
+    record = summarize_run(results)
+    key = (record['created'], (record['git'] or {}).get('commit'))
+    lines = history.read_text().splitlines() if history.exists() else []
+    for number, line in enumerate(lines, 1):
+        try:
+            old = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise TransferTableError(f'{history}:{number}: not JSON ({err})') from err
+        if (old.get('created'), (old.get('git') or {}).get('commit')) == key:
+            return False
+    history.parent.mkdir(parents=True, exist_ok=True)
+    with history.open('a') as stream:
+        stream.write(json.dumps(record, sort_keys=True) + '\n')
+    return True

@@ -21,7 +21,7 @@ from projects.common.transfer_experiment import (CHAINS, INITS, RESULTS_SCHEMA,
                                                  check_results, parse_metrics, run_experiment,
                                                  save_results, stretch_schedule)
 from projects.common.transfer_table import (END_MARKER, START_MARKER, TransferTableError,
-                                            render_table, replace_readme_block)
+                                            append_history, render_table, replace_readme_block)
 
 FRACTION = 10
 
@@ -176,6 +176,29 @@ def test_readme_block_is_replaced(tmp_path):
     readme.write_text('# no markers\n')
     with pytest.raises(TransferTableError, match='transfer-table:start'):
         replace_readme_block(readme, 'x')
+
+
+def test_history_keeps_each_run_once(tmp_path):
+    history = tmp_path / 'results' / 'history.jsonl'
+    first = hand_results()
+    first.update(created='2026-12-03T19:56:47+00:00', git=dict(commit='a' * 40, dirty=False))
+    assert append_history(history, first) is True
+    assert append_history(history, first) is False  # same run rendered again
+    second = copy.deepcopy(first)
+    second.update(created='2026-12-05T18:00:00+00:00', git=dict(commit='b' * 40, dirty=False))
+    second['runs'][0]['metrics']['mAP'] = 0.5
+    assert append_history(history, second) is True
+    records = [json.loads(line) for line in history.read_text().splitlines()]
+    assert [r['git']['commit'] for r in records] == ['a' * 40, 'b' * 40]
+    # every (chain, fraction) cell with both inits, values as in the runs
+    for record, results in zip(records, (first, second)):
+        expected = {(r['chain'], r['fraction'], r['init']): r['metrics'] for r in results['runs']}
+        got = {(c['chain'], c['fraction'], init): c[init]
+               for c in record['cells'] for init in ('scratch', 'pretrained')}
+        assert got == expected
+    history.write_text(history.read_text() + 'not json\n')
+    with pytest.raises(TransferTableError, match='history.jsonl:3'):
+        append_history(history, hand_results())
 
 
 def test_tiny_negative_delta_is_not_minus_zero():

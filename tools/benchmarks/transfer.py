@@ -13,8 +13,9 @@ Examples:
     # the full run (about 42 min on 2 cores, see the sizing in the module)
     python tools/benchmarks/transfer.py --world-dir data/transfer-world \
         --work-dir work_dirs/transfer --out work_dirs/transfer/results.json
-    # the README table from the results (and rewrite README.md's block)
-    python tools/benchmarks/transfer.py --table work_dirs/transfer/results.json --readme README.md
+    # the README table from the results (rewrite README.md's block, keep the run in the history)
+    python tools/benchmarks/transfer.py --table work_dirs/transfer/results.json --readme README.md \
+        --history docs/results/transfer_history.jsonl
 """
 import argparse
 import json
@@ -28,8 +29,8 @@ from projects.common.subprocess_steps import StepError  # noqa: E402
 from projects.common.transfer_experiment import (CHAINS, ExperimentSettings,  # noqa: E402
                                                  check_results, parse_fractions, run_experiment,
                                                  save_results)
-from projects.common.transfer_table import (TransferTableError, render_table,  # noqa: E402
-                                            replace_readme_block)
+from projects.common.transfer_table import (TransferTableError, append_history,  # noqa: E402
+                                            render_table, replace_readme_block)
 
 DEFAULTS = ExperimentSettings(world_dir=Path('.'), work_dir=Path('.'))
 
@@ -63,6 +64,9 @@ def parse_args(argv=None):
                         help='only render the README table from this results file')
     parser.add_argument('--readme', type=Path,
                         help='with --table: rewrite the transfer-table block of this README')
+    parser.add_argument('--history', type=Path,
+                        help='with --table: append the run to this JSON-lines history '
+                        '(once per run; e.g. docs/results/transfer_history.jsonl)')
     return parser.parse_args(argv)
 
 
@@ -73,6 +77,8 @@ def table_mode(args) -> int:
         block = render_table(results)
         if args.readme:
             replace_readme_block(args.readme, block)
+        if args.history and append_history(args.history, results):
+            sys.stderr.write(f'added the run of {results.get("created")} to {args.history}\n')
     except (StepError, TransferTableError) as err:
         sys.stderr.write(f'error: {args.table}: {err}\n')
         return 1
