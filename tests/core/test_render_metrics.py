@@ -21,6 +21,7 @@ def test_masked_abs_error_counts_valid_only():
     target = torch.tensor([[0.0, 10.0], [20.0, 0.0]])
     total, count = masked_abs_error_sum(pred, target, target > 0)
     assert (total, count) == (4.0, 2)  # |11 - 10| + |17 - 20|
-    assert masked_abs_error_sum(pred, target, torch.zeros_like(target, dtype=torch.bool)) == (0.0, 0)
+    none = torch.zeros_like(target, dtype=torch.bool)
+    assert masked_abs_error_sum(pred, target, none) == (0.0, 0)
     with pytest.raises(ValueError, match='shapes differ'):
         masked_abs_error_sum(pred, target[:1], target[:1] > 0)
