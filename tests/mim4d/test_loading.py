@@ -3,8 +3,6 @@ import numpy as np
 import pytest
 import torch
 
-from render_pretrain.camera_geometry import project_points_to_image
-
 from .conftest import build_dataset
 
 
@@ -13,6 +11,24 @@ def dataset(tiny_cfg, synthetic_infos):
     # Training augmentation with random flips (seeded): the matrices must
     # follow the images.
     return build_dataset(tiny_cfg, synthetic_infos, is_train=True)
+
+
+def _numpy_projection(points: np.ndarray, meta: dict):
+    """Independent projection of (P, 3) key-frame LiDAR points into every view.
+
+    ``cam2img @ lidar2cam``, division by the depth, then the 2D pixel map of
+    the augmentation (``img_aug_matrix``: ``A[:2, :2] @ (u, v) + A[:2, 3]``).
+
+    Returns:
+        tuple: (V, P, 2) augmented pixels (u, v) and (V, P) depths, metres.
+    """
+    hom = np.concatenate([points, np.ones((len(points), 1))], 1)
+    cam = np.einsum('vij,pj->vpi', np.asarray(meta['lidar2cam'], np.float64), hom)[..., :3]
+    proj = np.einsum('vij,vpj->vpi', np.asarray(meta['cam2img'], np.float64)[:, :3, :3], cam)
+    depth = proj[..., 2]
+    uv = proj[..., :2] / np.maximum(depth, 1e-6)[..., None]
+    aug = np.asarray(meta['img_aug_matrix'], np.float64)
+    return np.einsum('vij,vpj->vpi', aug[:, :2, :2], uv) + aug[:, None, :2, 3], depth
 
 
 def _colour_differences(sample, sweep: int, ignore_ego_motion: bool) -> torch.Tensor:
@@ -27,10 +43,8 @@ def _colour_differences(sample, sweep: int, ignore_ego_motion: bool) -> torch.Te
     points = sample['inputs']['points'][:, :3]
     num_cams = meta['num_cams']
     height, width = imgs.shape[-2:]
-    lidar2img = torch.as_tensor(meta['img_aug_matrix'] @ meta['cam2img'] @ meta['lidar2cam'],
-                                dtype=torch.float32)
-    uv, depth = project_points_to_image(points, lidar2img)
-    pix = uv.round().long()
+    uv, depth = _numpy_projection(points.double().numpy(), meta)
+    pix, depth = torch.as_tensor(uv).round().long(), torch.as_tensor(depth)
     inside = ((depth > 1.0) & (pix[..., 0] >= 0) & (pix[..., 0] < width) & (pix[..., 1] >= 0)
               & (pix[..., 1] < height))
     static = (points[:, 2] > -1.0) & (points[:, 0].abs() > 10.2)

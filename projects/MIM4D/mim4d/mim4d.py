@@ -10,7 +10,8 @@ from torch import Tensor
 from mmdet3d.models import Base3DDetector
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
-from render_pretrain.camera_geometry import intrinsics_to_4x4, render_depth_map_from_points
+from render_pretrain.camera_geometry import (compose_lidar2img, intrinsics_to_4x4,
+                                             render_depth_map_from_points)
 from render_pretrain.volume_warping import warp_volume
 
 _REQUIRED_META = ('cam2img', 'lidar2cam', 'img_aug_matrix', 'sweep2lidar', 'sweep_time_offsets',
@@ -229,7 +230,20 @@ class MIM4D(Base3DDetector):
     # rendering
     # ------------------------------------------------------------------ #
     def _target_geometry(self, batch_inputs: dict, meta: dict, target: int):
-        """Points (P, 3) + batch index in the target frame, and its lidar2img."""
+        """Key-frame LiDAR points moved into a target frame, and its projections.
+
+        Args:
+            batch_inputs (dict): ``points`` (list of (P_b, C_pt) key-frame
+                LiDAR points, metres).
+            meta (dict): Output of :meth:`_meta`.
+            target (int): Sweep index of the target frame.
+
+        Returns:
+            tuple: ``xyz`` (P, 3) points in the target frame's own LiDAR
+            frame (metres, packed over the batch), ``batch_idx`` (P,) int64,
+            ``lidar2img`` (B, N_cam, 4, 4) target frame -> AUGMENTED image
+            pixels (``render_pretrain.camera_geometry.compose_lidar2img``).
+        """
         points = batch_inputs.get('points')
         if points is None:
             raise KeyError('MIM4D needs batch_inputs["points"] (key-frame LiDAR points)')
@@ -239,32 +253,46 @@ class MIM4D(Base3DDetector):
         frame_from_key = torch.linalg.inv(meta['sweep2lidar'][:, target])  # (B, 4, 4)
         rot, trans = frame_from_key[batch_idx, :3, :3], frame_from_key[batch_idx, :3, 3]
         xyz = (rot @ xyz.unsqueeze(-1)).squeeze(-1) + trans
-        # target frame -> camera -> augmented image
-        lidar2img = (meta['img_aug_matrix'][:, target] @ meta['cam2img'][:, target]
-                     @ meta['lidar2cam'][:, target] @ meta['sweep2lidar'][:, target:target + 1])
+        # target frame -> key-frame LiDAR -> camera -> original pixels -> augmented pixels;
+        # img_aug_matrix acts after the perspective division (compose_lidar2img).
+        lidar2img = compose_lidar2img(
+            meta['cam2img'][:, target],
+            meta['lidar2cam'][:, target] @ meta['sweep2lidar'][:, target:target + 1],
+            meta['img_aug_matrix'][:, target])
         return xyz, batch_idx, lidar2img
+
+    def _target_rays(self, batch_inputs: dict, data_samples, meta: dict, target: int):
+        """Draw the rays of one target frame and their colour targets.
+
+        Returns:
+            tuple: ``CameraRays`` (target frame, metres; on the images'
+            device) and the (R, 3) colour target of each ray in [0, 1], the
+            nearest pixel of the unmasked target image.
+        """
+        imgs = batch_inputs['imgs']
+        batch, num_sweeps, num_cams = meta['cam2img'].shape[:3]
+        img_h, img_w = self._image_size(data_samples, imgs)
+        pad_h, pad_w = imgs.shape[-2:]
+        cpu = torch.device('cpu')
+        xyz, point_batch, lidar2img = self._target_geometry(batch_inputs, meta, target)
+        # Rays are drawn on the CPU (the generator's device), then moved.
+        rays = self.render_head.sample_rays(xyz.to(cpu), point_batch.to(cpu),
+                                            lidar2img.to(cpu), (img_h, img_w),
+                                            self.generator(cpu))
+        rays = type(rays)(*(field.to(imgs.device) for field in rays))
+        target_imgs = self._images_to_unit_range(
+            imgs.view(batch, num_sweeps, num_cams, 3, pad_h, pad_w)[:, target])
+        cols = rays.pixels[:, 0].round().long().clamp(0, img_w - 1)
+        rows = rays.pixels[:, 1].round().long().clamp(0, img_h - 1)
+        return rays, target_imgs[rays.batch_idx, rays.cam_idx, :, rows, cols]
 
     def _render_losses(self, batch_inputs: dict, data_samples, feats: dict) -> Dict[str, Tensor]:
         """Draw rays of every target frame, render its predicted volume, average the losses."""
         imgs = batch_inputs['imgs']
         meta = feats['meta']
-        batch, num_sweeps, num_cams = meta['cam2img'].shape[:3]
-        img_h, img_w = self._image_size(data_samples, imgs)
-        pad_h, pad_w = imgs.shape[-2:]
-        cpu = torch.device('cpu')
         totals: Dict[str, Tensor] = dict()
         for target in self.target_frames:
-            xyz, point_batch, lidar2img = self._target_geometry(batch_inputs, meta, target)
-            # Rays are drawn on the CPU (the generator's device), then moved.
-            rays = self.render_head.sample_rays(xyz.to(cpu), point_batch.to(cpu),
-                                                lidar2img.to(cpu), (img_h, img_w),
-                                                self.generator(cpu))
-            rays = type(rays)(*(field.to(imgs.device) for field in rays))
-            target_imgs = self._images_to_unit_range(
-                imgs.view(batch, num_sweeps, num_cams, 3, pad_h, pad_w)[:, target])
-            cols = rays.pixels[:, 0].round().long().clamp(0, img_w - 1)
-            rows = rays.pixels[:, 1].round().long().clamp(0, img_h - 1)
-            rgb_target = target_imgs[rays.batch_idx, rays.cam_idx, :, rows, cols]
+            rays, rgb_target = self._target_rays(batch_inputs, data_samples, meta, target)
             rendered = self.render_head(feats['predicted'][target], rays.origins,
                                         rays.directions, rays.batch_idx,
                                         self.generator(imgs.device) if self.training else None)
