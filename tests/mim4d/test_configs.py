@@ -38,7 +38,7 @@ def test_config_builds_model(path):
     # The data pipeline declares what the model reads.
     pack = cfg.train_dataloader.dataset.pipeline[-1]
     for key in ('cam2img', 'lidar2cam', 'img_aug_matrix', 'sweep2lidar', 'sweep_time_offsets',
-                'num_sweeps'):
+                'sweep_source', 'num_sweeps'):
         assert key in pack.meta_keys
 
 

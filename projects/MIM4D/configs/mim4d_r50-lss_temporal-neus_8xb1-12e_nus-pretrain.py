@@ -104,9 +104,9 @@ model = dict(
     vis_stride=8)
 
 meta_keys = ('cam2img', 'lidar2cam', 'img_aug_matrix', 'sweep2lidar', 'sweep_time_offsets',
-             'sweep_repeated', 'num_sweeps', 'num_cams', 'num_views', 'camera_names',
-             'sample_idx', 'token', 'img_path', 'lidar_path', 'ori_shape', 'img_shape',
-             'pad_shape', 'box_type_3d')
+             'sweep_repeated', 'sweep_source', 'num_sweeps', 'num_cams', 'num_views',
+             'camera_names', 'sample_idx', 'token', 'img_path', 'lidar_path', 'ori_shape',
+             'img_shape', 'pad_shape', 'box_type_3d')
 train_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5,
          backend_args=backend_args),

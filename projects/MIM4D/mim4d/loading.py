@@ -44,8 +44,12 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
 
     Short history. Near the start of a scene a camera has fewer previous
     frames than needed: the OLDEST available one is repeated (the key frame
-    itself when there is none, e.g. the first frame of a scene), and
-    ``sweep_repeated[s, n]`` is True for the repeated copies.
+    itself when there is none, e.g. the first frame of a scene),
+    ``sweep_repeated[s, n]`` is True for the repeated copies and
+    ``sweep_source[s, n]`` names the sweep whose frame slot ``(s, n)`` holds
+    (``s`` itself unless repeated). The model uses it so that a context view
+    holding a copy of a target frame's image never reaches the encoder
+    (:class:`MIM4D`).
 
     Required keys: ``images`` (per camera ``img_path`` joined with its
     prefix by the dataset, ``cam2img``, ``cam2ego``, ``lidar2cam``,
@@ -64,7 +68,8 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
     - ``sweep2lidar`` (S, 4, 4) sweep LiDAR frame -> key-frame LiDAR frame.
     - ``sweep_time_offsets`` (S,) seconds of each sweep's reference camera
       relative to the key frame (<= 0).
-    - ``sweep_repeated`` (S, N_cam) bool; ``num_sweeps`` (int) = S,
+    - ``sweep_repeated`` (S, N_cam) bool; ``sweep_source`` (S, N_cam) int64,
+      the sweep index of the frame each slot holds; ``num_sweeps`` (int) = S,
       ``num_cams`` (int) = N_cam, ``camera_names`` (list of str).
 
     Args:
@@ -138,6 +143,10 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
         frames = [[per_cam[n][0][s] for n in range(len(cams))] for s in range(self.num_sweeps)]
         repeated = np.array([[per_cam[n][1][s] for n in range(len(cams))]
                              for s in range(self.num_sweeps)], dtype=bool)
+        # The sweep whose frame each slot holds: the newest non-repeated slot at or before it.
+        source = np.zeros(repeated.shape, dtype=np.int64)
+        for s in range(1, self.num_sweeps):
+            source[s] = np.where(repeated[s], source[s - 1], s)
         flat = [frame for sweep in frames for frame in sweep]
         paths = [frame['img_path'] for frame in flat]
         imgs = [mmcv.imfrombytes(get(path, backend_args=self.backend_args),
@@ -164,6 +173,7 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
             sweep_time_offsets=np.array([float(sweep[0]['timestamp']) - key_time
                                          for sweep in frames], dtype=np.float32),
             sweep_repeated=repeated,
+            sweep_source=source,
             num_sweeps=self.num_sweeps,
             num_cams=len(cams),
             camera_names=list(cams))
