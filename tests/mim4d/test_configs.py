@@ -40,6 +40,9 @@ def test_config_builds_model(path):
     for key in ('cam2img', 'lidar2cam', 'img_aug_matrix', 'sweep2lidar', 'sweep_time_offsets',
                 'sweep_source', 'num_sweeps'):
         assert key in pack.meta_keys
+    # One data root: the dataset's (the sweep loader has none of its own).
+    assert cfg.train_dataloader.dataset.type == 'MIM4DNuScenesDataset'
+    assert not any('data_root' in step for step in cfg.train_dataloader.dataset.pipeline)
 
 
 def test_tiny_config_only_shrinks_the_paper_one():

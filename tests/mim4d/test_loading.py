@@ -1,7 +1,11 @@
 """MIM4DLoadMultiViewSweeps + MIM4DSweepImageAug on the synthetic world."""
+import copy
+
 import numpy as np
 import pytest
 import torch
+
+from mmdet3d.registry import DATASETS
 
 from .conftest import build_dataset
 
@@ -116,3 +120,39 @@ def test_missing_camera_sweeps_raise_a_clear_error(dataset):
     loader = dataset.pipeline.transforms[1]
     with pytest.raises(KeyError, match='cam_sweeps'):
         loader(results)
+
+
+def _dataset_at(cfg, infos, data_root: str, dataset_type: str = None):
+    """The tiny config's training dataset with ONLY the dataset's root overridden."""
+    ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    ds_cfg.data_root = data_root
+    ds_cfg.ann_file = str(infos['train'])
+    if dataset_type is not None:
+        ds_cfg.type = dataset_type
+    return DATASETS.build(ds_cfg)
+
+
+def test_overriding_the_dataset_root_moves_key_frames_and_sweeps(tiny_cfg, synthetic_infos,
+                                                                 tmp_path):
+    # A second "world": the same files under another root.
+    other = tmp_path / 'other_world'
+    other.symlink_to(synthetic_infos['root'], target_is_directory=True)
+    dataset = _dataset_at(tiny_cfg, synthetic_infos, str(other) + '/')
+    meta = dataset[5]['data_samples'].metainfo
+    assert meta['num_sweeps'] == 3
+    assert '/sweeps/' in meta['img_path'][meta['num_cams']]
+    for path in meta['img_path']:
+        assert path.startswith(str(other) + '/'), path
+
+
+def test_a_missing_data_root_is_an_error_naming_it(tiny_cfg, synthetic_infos, tmp_path):
+    missing = str(tmp_path / 'no_such_world') + '/'
+    with pytest.raises(FileNotFoundError, match='no_such_world'):
+        _dataset_at(tiny_cfg, synthetic_infos, missing)
+
+
+def test_the_loader_needs_the_dataset_root(tiny_cfg, synthetic_infos):
+    dataset = _dataset_at(tiny_cfg, synthetic_infos, str(synthetic_infos['root']) + '/',
+                          dataset_type='NuScenesDataset')
+    with pytest.raises(KeyError, match='MIM4DNuScenesDataset'):
+        dataset[5]

@@ -54,8 +54,10 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
     Required keys: ``images`` (per camera ``img_path`` joined with its
     prefix by the dataset, ``cam2img``, ``cam2ego``, ``lidar2cam``,
     ``timestamp``), ``cam_sweeps`` (per camera, newest first, each with
-    ``img_path`` relative to ``data_root``, ``timestamp``, ``cam2img``,
-    ``cam2ego``, ``lidar2cam``) and ``lidar_points['lidar2ego']``.
+    ``img_path`` relative to the dataset root, ``timestamp``, ``cam2img``,
+    ``cam2ego``, ``lidar2cam``), ``data_root`` (the DATASET's root, set by
+    :class:`MIM4DNuScenesDataset`; there is no second root to keep in step)
+    and ``lidar_points['lidar2ego']``.
 
     Added keys (numpy, float32 unless stated):
 
@@ -74,8 +76,6 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
 
     Args:
         num_sweeps (int): S, frames per camera including the key frame (>= 1).
-        data_root (str): Root that sweep ``img_path`` values are relative to
-            (the dataset's ``data_root``).
         camera_names (Sequence[str], optional): Cameras to load, in order
             (default: all cameras of ``results['images']``).
         to_float32 (bool): Convert the images to float32.
@@ -85,7 +85,6 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
 
     def __init__(self,
                  num_sweeps: int,
-                 data_root: str,
                  camera_names: Optional[Sequence[str]] = None,
                  to_float32: bool = True,
                  color_type: str = 'color',
@@ -93,7 +92,6 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
         if num_sweeps < 1:
             raise ValueError(f'num_sweeps must be >= 1, got {num_sweeps}')
         self.num_sweeps = int(num_sweeps)
-        self.data_root = data_root
         self.camera_names = list(camera_names) if camera_names is not None else None
         self.to_float32 = to_float32
         self.color_type = color_type
@@ -120,7 +118,7 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
             if missing:
                 raise KeyError(f'MIM4DLoadMultiViewSweeps: cam_sweeps[{cam!r}] entry lacks '
                                f'{missing}')
-            frames.append(dict(sweep, img_path=osp.join(self.data_root, sweep['img_path'])))
+            frames.append(dict(sweep, img_path=osp.join(results['data_root'], sweep['img_path'])))
         repeated = [False] * len(frames)
         while len(frames) < self.num_sweeps:
             frames.append(frames[-1])
@@ -137,6 +135,10 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
             raise KeyError('MIM4DLoadMultiViewSweeps needs results["lidar_points"]'
                            '["lidar2ego"] (mmdet3d 1.x info file)')
         lidar2ego = np.asarray(lidar_points['lidar2ego'], dtype=np.float64)
+        if self.num_sweeps > 1 and results.get('data_root') is None:
+            raise KeyError('MIM4DLoadMultiViewSweeps needs results["data_root"], the dataset '
+                           'root that camera sweep paths are relative to: use '
+                           "dataset type 'MIM4DNuScenesDataset'")
         cams = self.camera_names or list(results['images'])
         per_cam = [self._frames_of_camera(results, cam) for cam in cams]
         # frames[s][n]: sweep-major order.
@@ -181,7 +183,7 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_sweeps={self.num_sweeps}, '
-                f'data_root={self.data_root!r}, camera_names={self.camera_names})')
+                f'camera_names={self.camera_names})')
 
 
 @TRANSFORMS.register_module()
