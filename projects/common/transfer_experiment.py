@@ -292,7 +292,7 @@ def point_at_data(cfg, data_root: Path, train_ann: Path, val_ann: Path) -> None:
     Args:
         cfg (mmengine.Config): Modified in place.
         data_root (Path): Data root (``data_root`` of datasets and of any
-            pipeline step that has one, e.g. ``MIM4DLoadMultiViewSweeps``).
+            pipeline step that has one).
         train_ann (Path): Training info file (absolute).
         val_ann (Path): Validation / test info file (absolute).
     """

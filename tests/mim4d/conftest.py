@@ -47,7 +47,6 @@ def dataset_config(cfg: Config, infos: dict, cameras=None, is_train: bool = True
     ds_cfg.ann_file = str(infos['train'])
     for step in ds_cfg.pipeline:
         if step.type == 'MIM4DLoadMultiViewSweeps':
-            step.data_root = root
             step.camera_names = cameras
         if step.type == 'MIM4DSweepImageAug':
             step.is_train = is_train

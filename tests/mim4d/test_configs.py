@@ -38,8 +38,11 @@ def test_config_builds_model(path):
     # The data pipeline declares what the model reads.
     pack = cfg.train_dataloader.dataset.pipeline[-1]
     for key in ('cam2img', 'lidar2cam', 'img_aug_matrix', 'sweep2lidar', 'sweep_time_offsets',
-                'num_sweeps'):
+                'sweep_source', 'num_sweeps'):
         assert key in pack.meta_keys
+    # One data root: the dataset's (the sweep loader has none of its own).
+    assert cfg.train_dataloader.dataset.type == 'MIM4DNuScenesDataset'
+    assert not any('data_root' in step for step in cfg.train_dataloader.dataset.pipeline)
 
 
 def test_tiny_config_only_shrinks_the_paper_one():

@@ -1,9 +1,11 @@
 """MIM4DLoadMultiViewSweeps + MIM4DSweepImageAug on the synthetic world."""
+import copy
+
 import numpy as np
 import pytest
 import torch
 
-from render_pretrain.camera_geometry import project_points_to_image
+from mmdet3d.registry import DATASETS
 
 from .conftest import build_dataset
 
@@ -13,6 +15,24 @@ def dataset(tiny_cfg, synthetic_infos):
     # Training augmentation with random flips (seeded): the matrices must
     # follow the images.
     return build_dataset(tiny_cfg, synthetic_infos, is_train=True)
+
+
+def _numpy_projection(points: np.ndarray, meta: dict):
+    """Independent projection of (P, 3) key-frame LiDAR points into every view.
+
+    ``cam2img @ lidar2cam``, division by the depth, then the 2D pixel map of
+    the augmentation (``img_aug_matrix``: ``A[:2, :2] @ (u, v) + A[:2, 3]``).
+
+    Returns:
+        tuple: (V, P, 2) augmented pixels (u, v) and (V, P) depths, metres.
+    """
+    hom = np.concatenate([points, np.ones((len(points), 1))], 1)
+    cam = np.einsum('vij,pj->vpi', np.asarray(meta['lidar2cam'], np.float64), hom)[..., :3]
+    proj = np.einsum('vij,vpj->vpi', np.asarray(meta['cam2img'], np.float64)[:, :3, :3], cam)
+    depth = proj[..., 2]
+    uv = proj[..., :2] / np.maximum(depth, 1e-6)[..., None]
+    aug = np.asarray(meta['img_aug_matrix'], np.float64)
+    return np.einsum('vij,vpj->vpi', aug[:, :2, :2], uv) + aug[:, None, :2, 3], depth
 
 
 def _colour_differences(sample, sweep: int, ignore_ego_motion: bool) -> torch.Tensor:
@@ -27,10 +47,8 @@ def _colour_differences(sample, sweep: int, ignore_ego_motion: bool) -> torch.Te
     points = sample['inputs']['points'][:, :3]
     num_cams = meta['num_cams']
     height, width = imgs.shape[-2:]
-    lidar2img = torch.as_tensor(meta['img_aug_matrix'] @ meta['cam2img'] @ meta['lidar2cam'],
-                                dtype=torch.float32)
-    uv, depth = project_points_to_image(points, lidar2img)
-    pix = uv.round().long()
+    uv, depth = _numpy_projection(points.double().numpy(), meta)
+    pix, depth = torch.as_tensor(uv).round().long(), torch.as_tensor(depth)
     inside = ((depth > 1.0) & (pix[..., 0] >= 0) & (pix[..., 0] < width) & (pix[..., 1] >= 0)
               & (pix[..., 1] < height))
     static = (points[:, 2] > -1.0) & (points[:, 0].abs() > 10.2)
@@ -102,3 +120,39 @@ def test_missing_camera_sweeps_raise_a_clear_error(dataset):
     loader = dataset.pipeline.transforms[1]
     with pytest.raises(KeyError, match='cam_sweeps'):
         loader(results)
+
+
+def _dataset_at(cfg, infos, data_root: str, dataset_type: str = None):
+    """The tiny config's training dataset with ONLY the dataset's root overridden."""
+    ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    ds_cfg.data_root = data_root
+    ds_cfg.ann_file = str(infos['train'])
+    if dataset_type is not None:
+        ds_cfg.type = dataset_type
+    return DATASETS.build(ds_cfg)
+
+
+def test_overriding_the_dataset_root_moves_key_frames_and_sweeps(tiny_cfg, synthetic_infos,
+                                                                 tmp_path):
+    # A second "world": the same files under another root.
+    other = tmp_path / 'other_world'
+    other.symlink_to(synthetic_infos['root'], target_is_directory=True)
+    dataset = _dataset_at(tiny_cfg, synthetic_infos, str(other) + '/')
+    meta = dataset[5]['data_samples'].metainfo
+    assert meta['num_sweeps'] == 3
+    assert '/sweeps/' in meta['img_path'][meta['num_cams']]
+    for path in meta['img_path']:
+        assert path.startswith(str(other) + '/'), path
+
+
+def test_a_missing_data_root_is_an_error_naming_it(tiny_cfg, synthetic_infos, tmp_path):
+    missing = str(tmp_path / 'no_such_world') + '/'
+    with pytest.raises(FileNotFoundError, match='no_such_world'):
+        _dataset_at(tiny_cfg, synthetic_infos, missing)
+
+
+def test_the_loader_needs_the_dataset_root(tiny_cfg, synthetic_infos):
+    dataset = _dataset_at(tiny_cfg, synthetic_infos, str(synthetic_infos['root']) + '/',
+                          dataset_type='NuScenesDataset')
+    with pytest.raises(KeyError, match='MIM4DNuScenesDataset'):
+        dataset[5]

@@ -45,14 +45,14 @@ model = dict(
 
 train_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-    dict(type='MIM4DLoadMultiViewSweeps', num_sweeps=3, data_root=data_root, to_float32=True),
+    dict(type='MIM4DLoadMultiViewSweeps', num_sweeps=3, to_float32=True),
     dict(type='MIM4DSweepImageAug', final_dim=image_size, resize_lim=[1.0, 1.0],
          resize_relative=True, rand_flip=True, is_train=True),
     dict(type='Pack3DDetInputs', keys=['points', 'img'], meta_keys={{_base_.meta_keys}})
 ]
 test_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-    dict(type='MIM4DLoadMultiViewSweeps', num_sweeps=3, data_root=data_root, to_float32=True),
+    dict(type='MIM4DLoadMultiViewSweeps', num_sweeps=3, to_float32=True),
     dict(type='MIM4DSweepImageAug', final_dim=image_size, resize_lim=[1.0, 1.0],
          resize_relative=True, is_train=False),
     dict(type='Pack3DDetInputs', keys=['points', 'img'], meta_keys={{_base_.meta_keys}})

@@ -25,7 +25,7 @@ class_names = [
     'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone'
 ]
 metainfo = dict(classes=class_names)
-dataset_type = 'NuScenesDataset'
+dataset_type = 'MIM4DNuScenesDataset'  # NuScenesDataset + its data_root per sample
 data_root = 'data/nuscenes/'
 info_prefix = 'nuscenes'
 input_modality = dict(use_lidar=True, use_camera=True)
@@ -104,14 +104,15 @@ model = dict(
     vis_stride=8)
 
 meta_keys = ('cam2img', 'lidar2cam', 'img_aug_matrix', 'sweep2lidar', 'sweep_time_offsets',
-             'sweep_repeated', 'num_sweeps', 'num_cams', 'num_views', 'camera_names',
-             'sample_idx', 'token', 'img_path', 'lidar_path', 'ori_shape', 'img_shape',
-             'pad_shape', 'box_type_3d')
+             'sweep_repeated', 'sweep_source', 'num_sweeps', 'num_cams', 'num_views',
+             'camera_names', 'sample_idx', 'token', 'img_path', 'lidar_path', 'ori_shape',
+             'img_shape', 'pad_shape', 'box_type_3d')
 train_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5,
          backend_args=backend_args),
-    dict(type='MIM4DLoadMultiViewSweeps', num_sweeps=num_sweeps, data_root=data_root,
-         to_float32=True, backend_args=backend_args),
+    # sweep paths are joined with the DATASET's data_root (MIM4DNuScenesDataset)
+    dict(type='MIM4DLoadMultiViewSweeps', num_sweeps=num_sweeps, to_float32=True,
+         backend_args=backend_args),
     dict(type='MIM4DSweepImageAug', final_dim=image_size, resize_lim=[0.47, 0.53],
          bot_pct_lim=[0.0, 0.0], rand_flip=True, is_train=True),
     dict(type='Pack3DDetInputs', keys=['points', 'img'], meta_keys=meta_keys)
@@ -119,8 +120,9 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5,
          backend_args=backend_args),
-    dict(type='MIM4DLoadMultiViewSweeps', num_sweeps=num_sweeps, data_root=data_root,
-         to_float32=True, backend_args=backend_args),
+    # sweep paths are joined with the DATASET's data_root (MIM4DNuScenesDataset)
+    dict(type='MIM4DLoadMultiViewSweeps', num_sweeps=num_sweeps, to_float32=True,
+         backend_args=backend_args),
     dict(type='MIM4DSweepImageAug', final_dim=image_size, resize_lim=[0.47, 0.53],
          bot_pct_lim=[0.0, 0.0], is_train=False),
     dict(type='Pack3DDetInputs', keys=['points', 'img'], meta_keys=meta_keys)

@@ -1,11 +1,13 @@
 """MIM4D glue for mmdet3d 1.x; importing this package registers every module.
 
 Registered: models ``MIM4D``, ``MIM4DImageMasker``, ``MIM4DVolumeTransform``,
-``MIM4DTemporalPredictor``, ``MIM4DNeuSRenderHead``; transforms
+``MIM4DTemporalPredictor``, ``MIM4DNeuSRenderHead``; dataset
+``MIM4DNuScenesDataset``; transforms
 ``MIM4DLoadMultiViewSweeps``, ``MIM4DSweepImageAug``; hook
 ``MIM4DRenderVisualizationHook``.
 """
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
+from .dataset import MIM4DNuScenesDataset
 from .image_masker import MIM4DImageMasker
 from .loading import MIM4DLoadMultiViewSweeps, MIM4DSweepImageAug
 from .mim4d import MIM4D
@@ -17,5 +19,5 @@ from .volume_transform import MIM4DVolumeTransform
 __all__ = [
     'MIM4D', 'MIM4DImageMasker', 'MIM4DVolumeTransform', 'MIM4DTemporalPredictor',
     'MIM4DNeuSRenderHead', 'MIM4DLoadMultiViewSweeps', 'MIM4DSweepImageAug',
-    'MIM4DRenderVisualizationHook'
+    'MIM4DRenderVisualizationHook', 'MIM4DNuScenesDataset'
 ]

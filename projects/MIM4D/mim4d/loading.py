@@ -44,14 +44,20 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
 
     Short history. Near the start of a scene a camera has fewer previous
     frames than needed: the OLDEST available one is repeated (the key frame
-    itself when there is none, e.g. the first frame of a scene), and
-    ``sweep_repeated[s, n]`` is True for the repeated copies.
+    itself when there is none, e.g. the first frame of a scene),
+    ``sweep_repeated[s, n]`` is True for the repeated copies and
+    ``sweep_source[s, n]`` names the sweep whose frame slot ``(s, n)`` holds
+    (``s`` itself unless repeated). The model uses it so that a context view
+    holding a copy of a target frame's image never reaches the encoder
+    (:class:`MIM4D`).
 
     Required keys: ``images`` (per camera ``img_path`` joined with its
     prefix by the dataset, ``cam2img``, ``cam2ego``, ``lidar2cam``,
     ``timestamp``), ``cam_sweeps`` (per camera, newest first, each with
-    ``img_path`` relative to ``data_root``, ``timestamp``, ``cam2img``,
-    ``cam2ego``, ``lidar2cam``) and ``lidar_points['lidar2ego']``.
+    ``img_path`` relative to the dataset root, ``timestamp``, ``cam2img``,
+    ``cam2ego``, ``lidar2cam``), ``data_root`` (the DATASET's root, set by
+    :class:`MIM4DNuScenesDataset`; there is no second root to keep in step)
+    and ``lidar_points['lidar2ego']``.
 
     Added keys (numpy, float32 unless stated):
 
@@ -64,13 +70,12 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
     - ``sweep2lidar`` (S, 4, 4) sweep LiDAR frame -> key-frame LiDAR frame.
     - ``sweep_time_offsets`` (S,) seconds of each sweep's reference camera
       relative to the key frame (<= 0).
-    - ``sweep_repeated`` (S, N_cam) bool; ``num_sweeps`` (int) = S,
+    - ``sweep_repeated`` (S, N_cam) bool; ``sweep_source`` (S, N_cam) int64,
+      the sweep index of the frame each slot holds; ``num_sweeps`` (int) = S,
       ``num_cams`` (int) = N_cam, ``camera_names`` (list of str).
 
     Args:
         num_sweeps (int): S, frames per camera including the key frame (>= 1).
-        data_root (str): Root that sweep ``img_path`` values are relative to
-            (the dataset's ``data_root``).
         camera_names (Sequence[str], optional): Cameras to load, in order
             (default: all cameras of ``results['images']``).
         to_float32 (bool): Convert the images to float32.
@@ -80,7 +85,6 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
 
     def __init__(self,
                  num_sweeps: int,
-                 data_root: str,
                  camera_names: Optional[Sequence[str]] = None,
                  to_float32: bool = True,
                  color_type: str = 'color',
@@ -88,7 +92,6 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
         if num_sweeps < 1:
             raise ValueError(f'num_sweeps must be >= 1, got {num_sweeps}')
         self.num_sweeps = int(num_sweeps)
-        self.data_root = data_root
         self.camera_names = list(camera_names) if camera_names is not None else None
         self.to_float32 = to_float32
         self.color_type = color_type
@@ -115,7 +118,7 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
             if missing:
                 raise KeyError(f'MIM4DLoadMultiViewSweeps: cam_sweeps[{cam!r}] entry lacks '
                                f'{missing}')
-            frames.append(dict(sweep, img_path=osp.join(self.data_root, sweep['img_path'])))
+            frames.append(dict(sweep, img_path=osp.join(results['data_root'], sweep['img_path'])))
         repeated = [False] * len(frames)
         while len(frames) < self.num_sweeps:
             frames.append(frames[-1])
@@ -132,12 +135,20 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
             raise KeyError('MIM4DLoadMultiViewSweeps needs results["lidar_points"]'
                            '["lidar2ego"] (mmdet3d 1.x info file)')
         lidar2ego = np.asarray(lidar_points['lidar2ego'], dtype=np.float64)
+        if self.num_sweeps > 1 and results.get('data_root') is None:
+            raise KeyError('MIM4DLoadMultiViewSweeps needs results["data_root"], the dataset '
+                           'root that camera sweep paths are relative to: use '
+                           "dataset type 'MIM4DNuScenesDataset'")
         cams = self.camera_names or list(results['images'])
         per_cam = [self._frames_of_camera(results, cam) for cam in cams]
         # frames[s][n]: sweep-major order.
         frames = [[per_cam[n][0][s] for n in range(len(cams))] for s in range(self.num_sweeps)]
         repeated = np.array([[per_cam[n][1][s] for n in range(len(cams))]
                              for s in range(self.num_sweeps)], dtype=bool)
+        # The sweep whose frame each slot holds: the newest non-repeated slot at or before it.
+        source = np.zeros(repeated.shape, dtype=np.int64)
+        for s in range(1, self.num_sweeps):
+            source[s] = np.where(repeated[s], source[s - 1], s)
         flat = [frame for sweep in frames for frame in sweep]
         paths = [frame['img_path'] for frame in flat]
         imgs = [mmcv.imfrombytes(get(path, backend_args=self.backend_args),
@@ -164,6 +175,7 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
             sweep_time_offsets=np.array([float(sweep[0]['timestamp']) - key_time
                                          for sweep in frames], dtype=np.float32),
             sweep_repeated=repeated,
+            sweep_source=source,
             num_sweeps=self.num_sweeps,
             num_cams=len(cams),
             camera_names=list(cams))
@@ -171,7 +183,7 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_sweeps={self.num_sweeps}, '
-                f'data_root={self.data_root!r}, camera_names={self.camera_names})')
+                f'camera_names={self.camera_names})')
 
 
 @TRANSFORMS.register_module()

@@ -10,11 +10,12 @@ from torch import Tensor
 from mmdet3d.models import Base3DDetector
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
-from render_pretrain.camera_geometry import intrinsics_to_4x4, render_depth_map_from_points
+from render_pretrain.camera_geometry import (compose_lidar2img, intrinsics_to_4x4,
+                                             render_depth_map_from_points)
 from render_pretrain.volume_warping import warp_volume
 
 _REQUIRED_META = ('cam2img', 'lidar2cam', 'img_aug_matrix', 'sweep2lidar', 'sweep_time_offsets',
-                  'num_sweeps')
+                  'sweep_source', 'num_sweeps')
 
 
 @MODELS.register_module()
@@ -27,9 +28,12 @@ class MIM4D(Base3DDetector):
 
     1. spatial masking of every image (``img_masker``, learnable token at the
        normalised input);
-    2. per frame: ``img_backbone`` -> ``img_neck`` -> ``view_transform``
-       (depth net, LSS lifting into a voxel volume in the frame's OWN LiDAR
-       frame, reduction to 32 channels);
+    2. per frame, one frame at a time (training-mode BatchNorm statistics
+       never mix frames): ``img_backbone`` -> ``img_neck`` ->
+       ``view_transform`` (depth net, LSS lifting into a voxel volume in the
+       frame's OWN LiDAR frame, reduction to 32 channels); a context view
+       that holds a copy of a target frame's image (scene starts, see
+       ``sweep_source``) is fully masked before the backbone;
     3. temporal masking: each frame of ``target_frames`` (default the key
        frame, 0) is withheld; the other frames' volumes are warped into it by
        their metric ego-motion (``sweep2lidar``, from each camera sweep's own
@@ -105,7 +109,7 @@ class MIM4D(Base3DDetector):
     # inputs
     # ------------------------------------------------------------------ #
     def _meta(self, data_samples: Sequence[Det3DDataSample], ref: Tensor) -> Dict[str, Tensor]:
-        """Stack the sweep metas: matrices (B, S, N, 4, 4), (B, S, 4, 4), (B, S)."""
+        """Stack the sweep metas: matrices (B, S, N, 4, 4), (B, S, 4, 4), (B, S), (B, S, N)."""
         for key in _REQUIRED_META:
             if any(key not in sample.metainfo for sample in data_samples):
                 raise KeyError(f'data sample meta has no {key!r}: load with '
@@ -129,12 +133,18 @@ class MIM4D(Base3DDetector):
             raise ValueError(f'{views} views per sample are not a multiple of num_sweeps='
                              f'{num_sweeps}')
         shape = (len(data_samples), num_sweeps, views // num_sweeps, 4, 4)
+        source = torch.as_tensor(np.stack([np.asarray(s.metainfo['sweep_source'], dtype=np.int64)
+                                           for s in data_samples]), device=ref.device)
+        if source.shape != shape[:3]:
+            raise ValueError(f'sweep_source must be (S, N_cam) = {shape[1:3]} per sample, got '
+                             f'{tuple(source.shape[1:])}')
         return dict(
             cam2img=intrinsics_to_4x4(stack('cam2img')).view(shape),
             lidar2cam=stack('lidar2cam').view(shape),
             img_aug_matrix=stack('img_aug_matrix').view(shape),
             sweep2lidar=stack('sweep2lidar'),
             time=stack('sweep_time_offsets'),
+            source=source,
             num_sweeps=num_sweeps)
 
     def _images_to_unit_range(self, imgs: Tensor) -> Tensor:
@@ -155,9 +165,38 @@ class MIM4D(Base3DDetector):
     # ------------------------------------------------------------------ #
     # features
     # ------------------------------------------------------------------ #
+    def _hidden_views(self, meta: Dict[str, Tensor], frames: List[int]) -> Tensor:
+        """Views of the encoded frames that hold a copy of a target frame's image.
+
+        At the start of a scene the loader repeats the key frame into the
+        empty context slots (``sweep_source``). Slot ``(f, n)`` is hidden
+        when some target frame ``t != f`` holds the same frame of camera
+        ``n`` (``source[t, n] == source[f, n]``): encoding it would show the
+        withheld target to its own context.
+
+        Returns:
+            Tensor: (B, F, N_cam) bool, True = hidden.
+        """
+        source = meta['source']
+        frame_ids = torch.as_tensor(frames, device=source.device)
+        target_ids = torch.as_tensor(self.target_frames, device=source.device)
+        same = source[:, frame_ids].unsqueeze(2) == source[:, target_ids].unsqueeze(1)
+        other = (frame_ids.view(-1, 1) != target_ids.view(1, -1)).view(1, len(frames), -1, 1)
+        return (same & other).any(dim=2)
+
     def _encode(self, imgs: Tensor, meta: Dict[str, Tensor], frames: List[int],
                 generator: torch.Generator) -> dict:
-        """Mask and lift the given frames: volumes (B, F, C, Z, Y, X)."""
+        """Mask and lift the given frames: volumes (B, F, C, Z, Y, X).
+
+        Views that hold a copy of a target frame's image
+        (:meth:`_hidden_views`, scene starts) are replaced by a fully masked
+        image (the mask token in every cell; zeros, the normalised mean,
+        without a masker) before the backbone, so neither their features nor
+        the batch statistics carry the target. Each frame goes through the
+        backbone, neck and view transform on its own: training-mode
+        BatchNorm statistics never mix frames, so with several target frames
+        a target's images do not normalise the context of another.
+        """
         batch, num_sweeps, num_cams = meta['cam2img'].shape[:3]
         index = torch.as_tensor(frames, device=imgs.device)
         frame_imgs = imgs.view(batch, num_sweeps, num_cams, *imgs.shape[2:])[:, index]
@@ -165,20 +204,28 @@ class MIM4D(Base3DDetector):
             masked, mask = self.img_masker(frame_imgs, generator)
         else:
             masked, mask = frame_imgs, None
-        feats = self.img_backbone(masked.flatten(0, 2))
-        feats = self.img_neck(feats)
-        if isinstance(feats, (list, tuple)):
-            feats = feats[0]
-        feats = feats.view(batch * len(frames), num_cams, *feats.shape[1:])
-        # camera -> the frame's own LiDAR frame: inv(sweep2lidar) @ cam2lidar
-        cam2frame = (torch.linalg.inv(meta['sweep2lidar'][:, index]).unsqueeze(2)
-                     @ torch.linalg.inv(meta['lidar2cam'][:, index]))
-        lifted = self.view_transform(feats, meta['cam2img'][:, index].flatten(0, 1),
-                                     cam2frame.flatten(0, 1),
-                                     meta['img_aug_matrix'][:, index].flatten(0, 1))
-        volume = lifted['volume']
-        return dict(volumes=volume.view(batch, len(frames), *volume.shape[1:]),
-                    masked_imgs=masked, img_mask=mask)
+        hidden = self._hidden_views(meta, frames).to(imgs.device)
+        if hidden.any():
+            if self.img_masker is not None:
+                cells = [size // self.img_masker.cell_size for size in imgs.shape[-2:]]
+                blank = self.img_masker.mask_token.repeat(1, *cells)
+                mask = mask | hidden[..., None, None]
+            else:
+                blank = imgs.new_zeros(imgs.shape[2:])
+            masked = torch.where(hidden[..., None, None, None], blank, masked)
+        volumes = []
+        for position, frame in enumerate(frames):
+            feats = self.img_neck(self.img_backbone(masked[:, position].flatten(0, 1)))
+            if isinstance(feats, (list, tuple)):
+                feats = feats[0]
+            feats = feats.view(batch, num_cams, *feats.shape[1:])
+            # camera -> the frame's own LiDAR frame: inv(sweep2lidar) @ cam2lidar
+            cam2frame = (torch.linalg.inv(meta['sweep2lidar'][:, frame]).unsqueeze(1)
+                         @ torch.linalg.inv(meta['lidar2cam'][:, frame]))
+            volumes.append(self.view_transform(feats, meta['cam2img'][:, frame], cam2frame,
+                                               meta['img_aug_matrix'][:, frame])['volume'])
+        return dict(volumes=torch.stack(volumes, dim=1), masked_imgs=masked, img_mask=mask,
+                    hidden_views=hidden)
 
     def extract_feat(self, batch_inputs: dict,
                      data_samples: Sequence[Det3DDataSample]) -> dict:
@@ -191,13 +238,15 @@ class MIM4D(Base3DDetector):
             data_samples (Sequence[Det3DDataSample]): metas ``cam2img``,
                 ``lidar2cam``, ``img_aug_matrix`` (S * N_cam, 4, 4),
                 ``sweep2lidar`` (S, 4, 4), ``sweep_time_offsets`` (S,),
-                ``num_sweeps``.
+                ``sweep_source`` (S, N_cam), ``num_sweeps``.
 
         Returns:
             dict: ``meta`` (stacked matrices), ``predicted`` (target frame ->
             (B, C, Z, Y, X) predicted volume), ``context_frames`` (list of
             encoded sweep indices), ``volumes`` (B, F, C, Z, Y, X),
-            ``masked_imgs`` (B, F, N_cam, 3, H, W), ``img_mask``.
+            ``masked_imgs`` (B, F, N_cam, 3, H, W), ``img_mask``,
+            ``hidden_views`` (B, F, N_cam) bool (fully masked copies of a
+            target frame).
         """
         imgs = batch_inputs.get('imgs')
         if imgs is None or imgs.dim() != 5:
@@ -229,7 +278,20 @@ class MIM4D(Base3DDetector):
     # rendering
     # ------------------------------------------------------------------ #
     def _target_geometry(self, batch_inputs: dict, meta: dict, target: int):
-        """Points (P, 3) + batch index in the target frame, and its lidar2img."""
+        """Key-frame LiDAR points moved into a target frame, and its projections.
+
+        Args:
+            batch_inputs (dict): ``points`` (list of (P_b, C_pt) key-frame
+                LiDAR points, metres).
+            meta (dict): Output of :meth:`_meta`.
+            target (int): Sweep index of the target frame.
+
+        Returns:
+            tuple: ``xyz`` (P, 3) points in the target frame's own LiDAR
+            frame (metres, packed over the batch), ``batch_idx`` (P,) int64,
+            ``lidar2img`` (B, N_cam, 4, 4) target frame -> AUGMENTED image
+            pixels (``render_pretrain.camera_geometry.compose_lidar2img``).
+        """
         points = batch_inputs.get('points')
         if points is None:
             raise KeyError('MIM4D needs batch_inputs["points"] (key-frame LiDAR points)')
@@ -239,32 +301,46 @@ class MIM4D(Base3DDetector):
         frame_from_key = torch.linalg.inv(meta['sweep2lidar'][:, target])  # (B, 4, 4)
         rot, trans = frame_from_key[batch_idx, :3, :3], frame_from_key[batch_idx, :3, 3]
         xyz = (rot @ xyz.unsqueeze(-1)).squeeze(-1) + trans
-        # target frame -> camera -> augmented image
-        lidar2img = (meta['img_aug_matrix'][:, target] @ meta['cam2img'][:, target]
-                     @ meta['lidar2cam'][:, target] @ meta['sweep2lidar'][:, target:target + 1])
+        # target frame -> key-frame LiDAR -> camera -> original pixels -> augmented pixels;
+        # img_aug_matrix acts after the perspective division (compose_lidar2img).
+        lidar2img = compose_lidar2img(
+            meta['cam2img'][:, target],
+            meta['lidar2cam'][:, target] @ meta['sweep2lidar'][:, target:target + 1],
+            meta['img_aug_matrix'][:, target])
         return xyz, batch_idx, lidar2img
+
+    def _target_rays(self, batch_inputs: dict, data_samples, meta: dict, target: int):
+        """Draw the rays of one target frame and their colour targets.
+
+        Returns:
+            tuple: ``CameraRays`` (target frame, metres; on the images'
+            device) and the (R, 3) colour target of each ray in [0, 1], the
+            nearest pixel of the unmasked target image.
+        """
+        imgs = batch_inputs['imgs']
+        batch, num_sweeps, num_cams = meta['cam2img'].shape[:3]
+        img_h, img_w = self._image_size(data_samples, imgs)
+        pad_h, pad_w = imgs.shape[-2:]
+        cpu = torch.device('cpu')
+        xyz, point_batch, lidar2img = self._target_geometry(batch_inputs, meta, target)
+        # Rays are drawn on the CPU (the generator's device), then moved.
+        rays = self.render_head.sample_rays(xyz.to(cpu), point_batch.to(cpu),
+                                            lidar2img.to(cpu), (img_h, img_w),
+                                            self.generator(cpu))
+        rays = type(rays)(*(field.to(imgs.device) for field in rays))
+        target_imgs = self._images_to_unit_range(
+            imgs.view(batch, num_sweeps, num_cams, 3, pad_h, pad_w)[:, target])
+        cols = rays.pixels[:, 0].round().long().clamp(0, img_w - 1)
+        rows = rays.pixels[:, 1].round().long().clamp(0, img_h - 1)
+        return rays, target_imgs[rays.batch_idx, rays.cam_idx, :, rows, cols]
 
     def _render_losses(self, batch_inputs: dict, data_samples, feats: dict) -> Dict[str, Tensor]:
         """Draw rays of every target frame, render its predicted volume, average the losses."""
         imgs = batch_inputs['imgs']
         meta = feats['meta']
-        batch, num_sweeps, num_cams = meta['cam2img'].shape[:3]
-        img_h, img_w = self._image_size(data_samples, imgs)
-        pad_h, pad_w = imgs.shape[-2:]
-        cpu = torch.device('cpu')
         totals: Dict[str, Tensor] = dict()
         for target in self.target_frames:
-            xyz, point_batch, lidar2img = self._target_geometry(batch_inputs, meta, target)
-            # Rays are drawn on the CPU (the generator's device), then moved.
-            rays = self.render_head.sample_rays(xyz.to(cpu), point_batch.to(cpu),
-                                                lidar2img.to(cpu), (img_h, img_w),
-                                                self.generator(cpu))
-            rays = type(rays)(*(field.to(imgs.device) for field in rays))
-            target_imgs = self._images_to_unit_range(
-                imgs.view(batch, num_sweeps, num_cams, 3, pad_h, pad_w)[:, target])
-            cols = rays.pixels[:, 0].round().long().clamp(0, img_w - 1)
-            rows = rays.pixels[:, 1].round().long().clamp(0, img_h - 1)
-            rgb_target = target_imgs[rays.batch_idx, rays.cam_idx, :, rows, cols]
+            rays, rgb_target = self._target_rays(batch_inputs, data_samples, meta, target)
             rendered = self.render_head(feats['predicted'][target], rays.origins,
                                         rays.directions, rays.batch_idx,
                                         self.generator(imgs.device) if self.training else None)
