@@ -179,9 +179,12 @@ def test_camera_only_and_lidar_only():
 def test_overfitting_one_sample_halves_losses():
     model = build_model(TINY_CL, seed=0)
     data = preprocess(model, [synthetic_item(seed=5)])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    # 40 steps: with the per-bin shared Conv2d(C, 4) head the colour must come
+    # through the frustum features (measured: RGB 1.74 -> 0.19, PV depth
+    # 0.25 -> 0.10, BEV 0.65 -> 0.03 at lr 1e-2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     history = []
-    for _ in range(20):
+    for _ in range(40):
         losses = model.loss(data['inputs'], data['data_samples'])
         history.append({k: float(v) for k, v in losses.items()})
         optimizer.zero_grad()
