@@ -42,7 +42,11 @@ data_prefix = dict(
 model = dict(
     type='NSMAE',
     data_preprocessor=dict(
-        type='Det3DDataPreprocessor',
+        # Det3DDataPreprocessor that shuffles the points (mask generator)
+        # before hard voxelisation, so that max_voxels / max_num_points do
+        # not systematically drop the older sweeps
+        type='NSMAEDataPreprocessor',
+        shuffle_points=True,
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
