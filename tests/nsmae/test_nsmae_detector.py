@@ -5,7 +5,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from projects.NSMAE.nsmae import NSMAEFreezeLiDAREncoderHook
 from render_pretrain.camera_geometry import render_depth_map_from_points
@@ -114,11 +113,12 @@ def test_synthetic_batch_masking_inputs_and_targets():
     assert torch.allclose(masked_input, torch.full_like(masked_input, 0.37))
     assert torch.equal(feats['img_input'].permute(0, 1, 3, 4, 2)[~pixel_mask],
                        imgs.permute(0, 1, 3, 4, 2)[~pixel_mask])
-    # RGB target: the UNMASKED image in [0, 1] at the feature stride
-    prep = model.data_preprocessor
-    unit = ((imgs * prep.std.view(3, 1, 1) + prep.mean.view(3, 1, 1)) / 255).clamp(0, 1)
-    expected = F.avg_pool2d(unit.flatten(0, 1), 8).view(2, 2, 3, 8, 22)
-    assert torch.allclose(feats['rgb_target'], expected, atol=1e-5)
+    # RGB target: the UNMASKED raw input image (BGR as loaded -> RGB) / 255,
+    # the mean of each 8 x 8 pixel block (numpy, from the items, not from the
+    # preprocessor's normalisation)
+    raw = np.stack([item['inputs']['img'].numpy() for item in items])[:, :, ::-1] / 255.0
+    expected = raw.reshape(2, 2, 3, 8, 8, 22, 8).mean((4, 6))
+    np.testing.assert_allclose(feats['rgb_target'].numpy(), expected, atol=1e-5)
     # voxels: 90 % dropped, absent from the encoder input
     coors = data['inputs']['voxels']['coors']
     kept, dropped = feats['kept_voxel_coors'], feats['dropped_voxel_coors']
@@ -179,9 +179,12 @@ def test_camera_only_and_lidar_only():
 def test_overfitting_one_sample_halves_losses():
     model = build_model(TINY_CL, seed=0)
     data = preprocess(model, [synthetic_item(seed=5)])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    # 40 steps: with the per-bin shared Conv2d(C, 4) head the colour must come
+    # through the frustum features (measured: RGB 1.74 -> 0.19, PV depth
+    # 0.25 -> 0.10, BEV 0.65 -> 0.03 at lr 1e-2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     history = []
-    for _ in range(20):
+    for _ in range(40):
         losses = model.loss(data['inputs'], data['data_samples'])
         history.append({k: float(v) for k, v in losses.items()})
         optimizer.zero_grad()

@@ -18,7 +18,9 @@ train_pipeline = [
     dict(type='PointsRangeFilter', point_cloud_range={{_base_.point_cloud_range}}),
     dict(type='Pack3DDetInputs', keys=['points'],
          meta_keys=('lidar_aug_matrix', 'num_pts_feats', 'sample_idx',
-                    'lidar_path', 'token', 'box_type_3d'))
+                    'lidar_path', 'token', 'box_type_3d', 'pcd_rotation',
+                    'pcd_scale_factor', 'pcd_trans', 'pcd_horizontal_flip',
+                    'pcd_vertical_flip', 'transformation_3d_flow'))
 ]
 train_dataloader = dict(
     dataset=dict(

@@ -34,9 +34,18 @@ train_pipeline = [
         type='Pack3DDetInputs',
         keys=['points'],
         meta_keys=('lidar_aug_matrix', 'num_pts_feats', 'sample_idx',
-                   'lidar_path', 'token', 'box_type_3d'))
+                   'lidar_path', 'token', 'box_type_3d', 'pcd_rotation',
+                   'pcd_scale_factor', 'pcd_trans', 'pcd_horizontal_flip',
+                   'pcd_vertical_flip', 'transformation_3d_flow'))
 ]
 train_dataloader = dict(
     dataset=dict(
         pipeline=train_pipeline,
         modality=dict(use_lidar=True, use_camera=False)))
+# No LiDAR-encoder freeze: with the camera branch gone it would stop the
+# whole encoder (the released early_stop_epoch belongs to the C+L run).
+custom_hooks = [
+    dict(type='NSMAERenderVisualizationHook', interval=1000, max_samples=1)
+]
+model_wrapper_cfg = dict(
+    type='MMDistributedDataParallel', find_unused_parameters=False)

@@ -10,3 +10,9 @@ model = dict(
     fusion_layer=None,
     depth_input='none',
     bev_render_head=dict(in_channels=80))
+# No LiDAR encoder, so no LiDAR-encoder freeze.
+custom_hooks = [
+    dict(type='NSMAERenderVisualizationHook', interval=1000, max_samples=1)
+]
+model_wrapper_cfg = dict(
+    type='MMDistributedDataParallel', find_unused_parameters=False)

@@ -1,6 +1,6 @@
 """NS-MAE glue for mmdet3d 1.x; importing registers every module.
 
-Registered: models ``NSMAE``, ``NSMAEGeneralizedLSSFPN``,
+Registered: models ``NSMAE``, ``NSMAEDataPreprocessor``, ``NSMAEGeneralizedLSSFPN``,
 ``NSMAEDepthLSSTransform``, ``NSMAESparseEncoder``, ``NSMAEConvFuser``,
 ``NSMAEImageMasker``, ``NSMAEPerspectiveRenderHead``, ``NSMAEBEVRenderHead``;
 transform ``NSMAEImageAug3D``; hooks ``NSMAEFreezeLiDAREncoderHook``,
@@ -8,6 +8,7 @@ transform ``NSMAEImageAug3D``; hooks ``NSMAEFreezeLiDAREncoderHook``,
 """
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
 from .conv_fuser import NSMAEConvFuser
+from .data_preprocessor import NSMAEDataPreprocessor
 from .depth_lss_transform import NSMAEDepthLSSTransform
 from .freeze_hook import NSMAEFreezeLiDAREncoderHook
 from .generalized_lss_fpn import NSMAEGeneralizedLSSFPN
@@ -19,7 +20,7 @@ from .sparse_encoder import NSMAESparseEncoder
 from .visualization_hook import NSMAERenderVisualizationHook
 
 __all__ = [
-    'NSMAE', 'NSMAEGeneralizedLSSFPN', 'NSMAEDepthLSSTransform',
+    'NSMAE', 'NSMAEDataPreprocessor', 'NSMAEGeneralizedLSSFPN', 'NSMAEDepthLSSTransform',
     'NSMAESparseEncoder', 'NSMAEConvFuser', 'NSMAEImageMasker',
     'NSMAEPerspectiveRenderHead', 'NSMAEBEVRenderHead', 'NSMAEImageAug3D',
     'NSMAEFreezeLiDAREncoderHook', 'NSMAERenderVisualizationHook'

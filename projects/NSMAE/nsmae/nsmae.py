@@ -22,6 +22,11 @@ from render_pretrain.voxel_pooling import compute_voxel_indices
 from .sparse_encoder import NSMAESparseEncoder
 
 LOSS_KEYS = ('rgb', 'pv_depth', 'bev_depth')
+#: Meta keys written by mmdet3d's global LiDAR augmentations
+#: (``GlobalRotScaleTrans``, ``RandomFlip3D`` and their BEVFusion variants).
+LIDAR_AUG_META_KEYS = ('pcd_rotation', 'pcd_scale_factor', 'pcd_trans',
+                       'pcd_horizontal_flip', 'pcd_vertical_flip',
+                       'transformation_3d_flow')
 
 
 def _build_optional(cfg: Optional[dict]):
@@ -351,6 +356,9 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
         self.bev_axes = bev_axes
         self.seed = seed
         self._generator: Optional[torch.Generator] = None
+        if hasattr(self.data_preprocessor, 'generator_fn'):
+            # NSMAEDataPreprocessor shuffles the points with the mask generator
+            self.data_preprocessor.generator_fn = self.generator
         self.lidar_frozen = False
         layer = self.data_preprocessor.voxel_layer
         self.point_cloud_range = [float(v) for v in layer.point_cloud_range]
@@ -415,6 +423,33 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
             imgs = imgs * prep.std.view(3, 1, 1) + prep.mean.view(3, 1, 1)
         return (imgs / 255.0).clamp(0.0, 1.0)
 
+    @staticmethod
+    def _refuse_lidar_augmentation(
+            data_samples: Sequence[Det3DDataSample]) -> None:
+        """Raise if the pipeline applied a global LiDAR augmentation.
+
+        NS-MAE pre-training (as released) uses none. The camera geometry,
+        the PV depth target and the BEV target only follow a LiDAR
+        augmentation through a correct ``lidar_aug_matrix``, which stock
+        ``GlobalRotScaleTrans`` / ``RandomFlip3D`` do not write (they would
+        leave it at identity: silently wrong targets), so any sign of one
+        (its meta keys, pack them with ``Pack3DDetInputs(meta_keys=...)``,
+        or a non-identity ``lidar_aug_matrix``) is an error.
+        """
+        for sample in data_samples:
+            meta = sample.metainfo
+            found = [key for key in LIDAR_AUG_META_KEYS if key in meta]
+            aug = meta.get('lidar_aug_matrix')
+            if aug is not None and not np.allclose(np.asarray(aug), np.eye(4)):
+                found.append('lidar_aug_matrix (not identity)')
+            if found:
+                raise ValueError(
+                    'NSMAE does not support global LiDAR augmentation '
+                    '(GlobalRotScaleTrans, RandomFlip3D, ...): the data '
+                    f'sample of {meta.get("lidar_path", "?")} has {found}. '
+                    'The frustum geometry, PV depth and BEV targets would not '
+                    'follow it; remove it from train_pipeline')
+
     # ------------------------------------------------------------------ #
     # feature extraction (shared by loss / predict / _forward)
     # ------------------------------------------------------------------ #
@@ -440,6 +475,7 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
             ``frustum_feats`` [B, N_cam, D, h, w, C], ``rgb_target``
             [B, N_cam, 3, h, w] and ``depth_target`` [B, N_cam, h, w].
         """
+        self._refuse_lidar_augmentation(data_samples)
         points: List[Tensor] = batch_inputs['points']
         voxels = batch_inputs.get('voxels')
         if voxels is None:

@@ -1,47 +1,98 @@
 """NS-MAE render heads: perspective RGB-D and BEV first-hit height."""
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
 from render_pretrain.reconstruction_losses import masked_l1, masked_mse
 from render_pretrain.volume_rendering import (bin_centres, render_bev_height,
-                                              render_depth_bins,
-                                              split_density_color)
+                                              render_depth_bins)
 
 
 @MODELS.register_module()
 class NSMAEPerspectiveRenderHead(BaseModule):
     """Render RGB and depth per camera from LSS frustum features.
 
-    A 1x1 conv maps the frustum features of each pixel, flattened over the
-    depth bins ([D * C] channels), to a density and an RGB colour per depth
-    bin ([D * 4] channels, channel-blocked, see
-    ``render_pretrain.volume_rendering.split_density_color``). The colours
-    go through a sigmoid; NeRF alpha compositing along the pixel's ray over
-    the bins (``render_depth_bins``, last interval open) gives an RGB image
-    in [0, 1] and an expected depth (metres) at the feature resolution.
+    One 1x1 conv, ``Conv2d(C, 4, 1)`` shared by all depth bins, maps the
+    frustum feature of every (bin, pixel) to a density and an RGB colour
+    (output channel 0: density, 1..3: colour): the released NS-MAE design,
+    applied to the frustum reshaped to [B * N_cam * D, C, h, w], so a bin's
+    density and colour come from that bin's feature only and rendering stays
+    tied to the LSS depth distribution (the released code then reshaped the
+    channels so that colour and density interleave across bins; here each
+    bin keeps its own four channels). The colours go through a sigmoid;
+    NeRF alpha compositing along the pixel's ray over the bins
+    (``render_depth_bins``, last interval open) gives an RGB image in
+    [0, 1] and an expected depth (metres) at the feature resolution.
 
     Args:
         in_channels (int): Context channels C of the frustum features.
         dbound (Sequence[float]): Depth bins (min, max, step), metres; the
             same as the view transform's.
+        density_bias_init (float, optional): Initial bias of the density
+            channel, 1/metre. None keeps PyTorch's default
+            U(-1/sqrt(C), 1/sqrt(C)) (released code): the one shared bias
+            is then negative for about half the seeds, and with the small
+            frustum features at init (softmax over D bins times context)
+            every density is clamped to 0 by the ReLU, every ray is
+            transparent and the head gets no gradient (measured on the tiny
+            config: rendered depth 0 everywhere, RGB loss constant over 20
+            steps). A positive value (e.g. 0.1, an initial expected depth
+            ~10 m beyond the first bin) starts every ray semi-opaque.
         init_cfg (dict, optional): Initialisation config.
     """
 
     def __init__(self,
                  in_channels: int,
                  dbound: Sequence[float],
+                 density_bias_init: Optional[float] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         depths = torch.arange(*[float(v) for v in dbound])
         self.register_buffer('bin_depths', depths, persistent=False)
         self.num_bins = depths.numel()
         self.in_channels = in_channels
-        self.render_conv = nn.Conv2d(self.num_bins * in_channels,
-                                     self.num_bins * 4, 1)
+        self.render_conv = nn.Conv2d(in_channels, 4, 1)
+        self.density_bias_init = density_bias_init
+        self._init_density_bias()
+
+    def _init_density_bias(self) -> None:
+        """Set the density bias to ``density_bias_init`` (if given)."""
+        if self.density_bias_init is not None:
+            with torch.no_grad():
+                self.render_conv.bias[0] = float(self.density_bias_init)
+
+    def init_weights(self) -> None:
+        """Run ``init_cfg`` (if any), then set the density bias."""
+        super().init_weights()
+        self._init_density_bias()
+
+    def decode_bins(self, frustum_feats: Tensor) -> Tuple[Tensor, Tensor]:
+        """Density and colour of every frustum sample, one bin at a time.
+
+        Args:
+            frustum_feats (Tensor): [B, N_cam, D, h, w, C] frustum features.
+
+        Returns:
+            tuple[Tensor, Tensor]: raw density [B * N_cam, D, h, w]
+            (1/metre, before the ReLU of the compositing) and colour
+            [B * N_cam, D, 3, h, w] in [0, 1] (sigmoid), both float32.
+        """
+        batch, num_cams, num_bins, feat_h, feat_w, channels = \
+            frustum_feats.shape
+        if (num_bins, channels) != (self.num_bins, self.in_channels):
+            raise ValueError(
+                f'frustum features have D={num_bins}, C={channels}; the head '
+                f'was built for D={self.num_bins}, C={self.in_channels}')
+        # the 1x1 conv over [B * N_cam * D, C, h, w], written as a linear
+        # map of the channel-last frustum (no permuted copy of the frustum)
+        raw = F.linear(frustum_feats, self.render_conv.weight.flatten(1),
+                       self.render_conv.bias).float()
+        raw = raw.flatten(0, 1).permute(0, 1, 4, 2, 3)  # [B*N, D, 4, h, w]
+        return raw[:, :, 0], raw[:, :, 1:].sigmoid()
 
     def forward(self, frustum_feats: Tensor) -> Dict[str, Tensor]:
         """Render every camera.
@@ -54,19 +105,11 @@ class NSMAEPerspectiveRenderHead(BaseModule):
             ``depth`` [B, N_cam, h, w] expected depth (metres) and
             ``opacity`` [B, N_cam, h, w] in [0, 1].
         """
-        batch, num_cams, num_bins, feat_h, feat_w, channels = \
-            frustum_feats.shape
-        if (num_bins, channels) != (self.num_bins, self.in_channels):
-            raise ValueError(
-                f'frustum features have D={num_bins}, C={channels}; the head '
-                f'was built for D={self.num_bins}, C={self.in_channels}')
-        x = frustum_feats.permute(0, 1, 2, 5, 3, 4).reshape(
-            batch * num_cams, num_bins * channels, feat_h, feat_w)
-        raw = self.render_conv(x).float()
+        batch, num_cams, _, feat_h, feat_w, _ = frustum_feats.shape
+        density, color = self.decode_bins(frustum_feats)
         # compositing (cumprod of transmittance) stays in float32 under AMP
-        with torch.autocast(device_type=raw.device.type, enabled=False):
-            density, color = split_density_color(raw, num_bins)
-            out = render_depth_bins(density, color.sigmoid(), self.bin_depths,
+        with torch.autocast(device_type=density.device.type, enabled=False):
+            out = render_depth_bins(density, color, self.bin_depths,
                                     bin_dim=1)
         return dict(
             rgb=out['rgb'].view(batch, num_cams, 3, feat_h, feat_w),
