@@ -2,10 +2,11 @@
 
 Registered: models ``MIM4D``, ``MIM4DImageMasker``, ``MIM4DVolumeTransform``,
 ``MIM4DTemporalPredictor``, ``MIM4DNeuSRenderHead``; transforms
-``MIM4DLoadMultiViewSweeps``, ``MIM4DSweepImageAug``; hook
-``MIM4DRenderVisualizationHook``.
+``MIM4DLoadMultiViewSweeps``, ``MIM4DSweepImageAug``; hooks
+``MIM4DRenderVisualizationHook`` and the shared ``SeededRandomnessHook``.
 """
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
+from projects.common.seeded_randomness_hook import SeededRandomnessHook
 from .image_masker import MIM4DImageMasker
 from .loading import MIM4DLoadMultiViewSweeps, MIM4DSweepImageAug
 from .mim4d import MIM4D
@@ -17,5 +18,5 @@ from .volume_transform import MIM4DVolumeTransform
 __all__ = [
     'MIM4D', 'MIM4DImageMasker', 'MIM4DVolumeTransform', 'MIM4DTemporalPredictor',
     'MIM4DNeuSRenderHead', 'MIM4DLoadMultiViewSweeps', 'MIM4DSweepImageAug',
-    'MIM4DRenderVisualizationHook'
+    'MIM4DRenderVisualizationHook', 'SeededRandomnessHook'
 ]
