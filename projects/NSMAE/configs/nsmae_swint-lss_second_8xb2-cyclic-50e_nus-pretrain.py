@@ -234,7 +234,10 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'))
+# SeededRandomnessHook: augmentation draws per (seed, rank, epoch, worker), masks per
+# (seed, rank, iteration): reproducible, different across workers / ranks, exact resume.
 custom_hooks = [
+    dict(type='SeededRandomnessHook'),
     dict(type='NSMAERenderVisualizationHook', interval=1000, max_samples=1)
 ]
 env_cfg = dict(
