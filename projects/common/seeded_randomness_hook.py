@@ -82,8 +82,10 @@ class SeededRandomnessHook(Hook):
     With a fixed ``num_workers`` every worker loads a fixed list of samples,
     so the same seed gives the same losses and a run resumed at an epoch
     boundary continues exactly as the uninterrupted run (nothing extra is
-    saved in the checkpoint). With an iteration-based loop the data key
-    stays at epoch 0 (the loader's iterator is created with the loop).
+    saved in the checkpoint). An iteration-based loop creates its data
+    iterator before any hook runs, so there the transforms keep their
+    fallback (per-worker seeds from mmengine) and only the model draws are
+    keyed.
     """
 
     priority = 'VERY_HIGH'
@@ -105,10 +107,13 @@ class SeededRandomnessHook(Hook):
         if not isinstance(runner.train_loop, EpochBasedTrainLoop) and not self._warned_iter_loop:
             self._warned_iter_loop = True
             runner.logger.warning(
-                'SeededRandomnessHook: the training loop is not epoch based; data '
-                'augmentation draws are keyed with epoch 0 for the whole run')
+                'SeededRandomnessHook: the training loop is not epoch based; its data '
+                'iterator starts before any hook, so augmentation draws use the '
+                'transforms\' fallback (workers seeded by mmengine), not the epoch key')
 
     def before_train_epoch(self, runner) -> None:
+        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
+            return  # the loop holds its own iterator: its workers must not be restarted
         loader = runner.train_dataloader
         transforms = find_seeded_transforms(loader.dataset)
         rank = get_rank()
