@@ -22,7 +22,7 @@ metres, passes unchanged), consumed by
 The two BEVFusion-style transforms also draw their parameters with
 :func:`draw_resize_crop_flip` (BEVDet draws its own way).
 """
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -97,7 +97,7 @@ def crop_to_canvas(image: np.ndarray, x0: int, y0: int, final_hw: Sequence[int])
     return canvas
 
 
-def draw_resize_crop_flip(rng: np.random.Generator, image_hw: Sequence[int],
+def draw_resize_crop_flip(rng: Optional[np.random.Generator], image_hw: Sequence[int],
                           final_hw: Sequence[int], resize_lim: Sequence[float],
                           bot_pct_lim: Sequence[float], rand_flip: bool, is_train: bool,
                           resize_relative: bool = False) -> Tuple[float, int, int, bool]:
@@ -110,7 +110,8 @@ def draw_resize_crop_flip(rng: np.random.Generator, image_hw: Sequence[int],
     the resized image (size ``W' x H'``): ``y0 = int((1 - b) H') - H_out``.
 
     Args:
-        rng (np.random.Generator): Randomness source (training only).
+        rng (np.random.Generator, optional): Randomness source (training
+            only; may be None at test time).
         image_hw (Sequence[int]): (H, W) of the input image, pixels.
         final_hw (Sequence[int]): (H_out, W_out) of the output image.
         resize_lim (Sequence[float]): Range of ``s``.

@@ -208,3 +208,6 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 auto_scale_lr = dict(enable=False, base_batch_size=64)
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+# BEVDetImageAug draws per (seed, rank, epoch, worker): reproducible, different across
+# workers and ranks, exact resume at epoch boundaries.
+custom_hooks = [dict(type='SeededRandomnessHook')]

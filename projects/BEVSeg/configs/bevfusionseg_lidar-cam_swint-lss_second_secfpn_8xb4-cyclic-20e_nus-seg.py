@@ -237,6 +237,9 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'))
+# NSMAEImageAug3D draws per (seed, rank, epoch, worker): reproducible, different across
+# workers and ranks, exact resume at epoch boundaries.
+custom_hooks = [dict(type='SeededRandomnessHook')]
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

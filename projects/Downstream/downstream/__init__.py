@@ -6,9 +6,12 @@ Importing this package registers, in mmdet3d's registries:
   ``BEVDetLSSViewTransformer`` (view transformer), ``BEVDetCustomResNet``
   and ``BEVDetFPNLSS`` (BEV encoder);
 - TRANSFORMS: ``BEVDetImageAug`` (multi-view resize/crop/flip/rotate that
-  records ``img_aug_matrix``).
+  records ``img_aug_matrix``);
+- HOOKS: the shared ``SeededRandomnessHook`` (seeded augmentation per
+  worker, epoch and rank).
 """
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
+from projects.common.seeded_randomness_hook import SeededRandomnessHook
 
 from .bevdet_compat import BEVDetCompat
 from .custom_fpn import BEVDetCustomFPN
@@ -19,5 +22,5 @@ from .lss_view_transformer import BEVDetLSSViewTransformer
 
 __all__ = [
     'BEVDetCompat', 'BEVDetCustomFPN', 'BEVDetCustomResNet', 'BEVDetFPNLSS', 'BEVDetImageAug',
-    'BEVDetLSSViewTransformer'
+    'BEVDetLSSViewTransformer', 'SeededRandomnessHook'
 ]

@@ -7,10 +7,11 @@ from mmcv.transforms import BaseTransform
 
 from mmdet3d.registry import TRANSFORMS
 from render_pretrain.image_augmentation import image_aug_matrices
+from render_pretrain.seeding import EpochSeededTransformMixin
 
 
 @TRANSFORMS.register_module()
-class BEVDetImageAug(BaseTransform):
+class BEVDetImageAug(EpochSeededTransformMixin, BaseTransform):
     """BEVDet-style image augmentation for every view, with its pixel matrix.
 
     For each view independently (parameters drawn per view, as in BEVDet's
@@ -36,6 +37,11 @@ class BEVDetImageAug(BaseTransform):
     ``cam2img`` is left untouched: the view transformer composes it with
     ``img_aug_matrix``.
 
+    Random parameters come from ``self.rng``, a generator per DataLoader
+    worker and epoch keyed by the run's seed and the rank
+    (:class:`render_pretrain.seeding.EpochSeededTransformMixin`, keyed by
+    ``SeededRandomnessHook``).
+
     Args:
         final_size (tuple[int, int]): Network input (H_in, W_in) in pixels.
         resize_lim (tuple[float, float]): Range of ``delta`` added to the
@@ -48,8 +54,8 @@ class BEVDetImageAug(BaseTransform):
         rand_flip (bool): Random horizontal flip (p = 0.5) in training.
         resize_test (float): ``delta`` at test time. Defaults to 0.0.
         test_mode (bool): Deterministic centred crop, no flip, no rotation.
-        seed (int, optional): Seed of a private numpy Generator; ``None`` uses
-            numpy's global RNG, which mmengine seeds per dataloader worker.
+        seed (int, optional): Replaces the run's seed in the key of the
+            draws (they still differ across workers, epochs and ranks).
     """
 
     def __init__(self,
@@ -71,7 +77,7 @@ class BEVDetImageAug(BaseTransform):
         self.rand_flip = rand_flip
         self.resize_test = resize_test
         self.test_mode = test_mode
-        self._rng = np.random.default_rng(seed) if seed is not None else None
+        self.init_randomness(seed)
 
     def sample_params(self, src_hw: np.ndarray) -> dict:
         """Draw the augmentation of every view.
@@ -83,7 +89,6 @@ class BEVDetImageAug(BaseTransform):
             dict: ``resize`` (N_cam,), ``crop`` (N_cam, 2) as (crop_w, crop_h)
             in resized pixels, ``flip`` (N_cam,) bool, ``rot`` (N_cam,) degrees.
         """
-        rng = self._rng if self._rng is not None else np.random
         n_cam = src_hw.shape[0]
         f_h, f_w = self.final_size
         base = f_w / src_hw[:, 1]
@@ -94,6 +99,7 @@ class BEVDetImageAug(BaseTransform):
             flip = np.zeros(n_cam, dtype=bool)
             rot = np.zeros(n_cam)
         else:
+            rng = self.rng
             resize = base + rng.uniform(*self.resize_lim, size=n_cam)
             bot_pct = rng.uniform(*self.bot_pct_lim, size=n_cam)
             crop_frac = rng.uniform(0.0, 1.0, size=n_cam)

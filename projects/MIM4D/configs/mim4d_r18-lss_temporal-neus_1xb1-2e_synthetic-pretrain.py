@@ -71,5 +71,8 @@ param_scheduler = [
          by_epoch=True, convert_to_iter_based=True)
 ]
 default_hooks = dict(logger=dict(interval=5))
-custom_hooks = [dict(type='MIM4DRenderVisualizationHook', interval=20, max_samples=1)]
+custom_hooks = [
+    dict(type='SeededRandomnessHook'),
+    dict(type='MIM4DRenderVisualizationHook', interval=20, max_samples=1)
+]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

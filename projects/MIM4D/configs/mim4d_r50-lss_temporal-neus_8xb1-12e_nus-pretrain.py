@@ -167,7 +167,13 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'))
-custom_hooks = [dict(type='MIM4DRenderVisualizationHook', interval=1000, max_samples=1)]
+# SeededRandomnessHook: augmentation draws per (seed, rank, epoch, worker), masks and
+# rays per (seed, rank, iteration): reproducible, different across workers / ranks,
+# exact resume.
+custom_hooks = [
+    dict(type='SeededRandomnessHook'),
+    dict(type='MIM4DRenderVisualizationHook', interval=1000, max_samples=1)
+]
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -3,10 +3,11 @@
 Registered: models ``MIM4D``, ``MIM4DImageMasker``, ``MIM4DVolumeTransform``,
 ``MIM4DTemporalPredictor``, ``MIM4DNeuSRenderHead``; dataset
 ``MIM4DNuScenesDataset``; transforms
-``MIM4DLoadMultiViewSweeps``, ``MIM4DSweepImageAug``; hook
-``MIM4DRenderVisualizationHook``.
+``MIM4DLoadMultiViewSweeps``, ``MIM4DSweepImageAug``; hooks
+``MIM4DRenderVisualizationHook`` and the shared ``SeededRandomnessHook``.
 """
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
+from projects.common.seeded_randomness_hook import SeededRandomnessHook
 from .dataset import MIM4DNuScenesDataset
 from .image_masker import MIM4DImageMasker
 from .loading import MIM4DLoadMultiViewSweeps, MIM4DSweepImageAug
@@ -19,5 +20,5 @@ from .volume_transform import MIM4DVolumeTransform
 __all__ = [
     'MIM4D', 'MIM4DImageMasker', 'MIM4DVolumeTransform', 'MIM4DTemporalPredictor',
     'MIM4DNeuSRenderHead', 'MIM4DLoadMultiViewSweeps', 'MIM4DSweepImageAug',
-    'MIM4DRenderVisualizationHook', 'MIM4DNuScenesDataset'
+    'MIM4DRenderVisualizationHook', 'MIM4DNuScenesDataset', 'SeededRandomnessHook'
 ]

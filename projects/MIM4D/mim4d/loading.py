@@ -10,6 +10,7 @@ from mmengine.fileio import get
 from mmdet3d.registry import TRANSFORMS
 from render_pretrain.image_augmentation import (crop_to_canvas, draw_resize_crop_flip,
                                                 image_aug_matrices)
+from render_pretrain.seeding import EpochSeededTransformMixin
 
 _SWEEP_KEYS = ('img_path', 'timestamp', 'cam2img', 'cam2ego', 'lidar2cam')
 
@@ -187,7 +188,7 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
 
 
 @TRANSFORMS.register_module()
-class MIM4DSweepImageAug(BaseTransform):
+class MIM4DSweepImageAug(EpochSeededTransformMixin, BaseTransform):
     """Resize, crop and flip every camera, identically for all its sweeps.
 
     One set of parameters (scale ``s`` from ``resize_lim``, crop offset, flip)
@@ -199,6 +200,10 @@ class MIM4DSweepImageAug(BaseTransform):
 
     Crop: the resized image keeps its bottom part (vertical offset from
     ``bot_pct_lim``); horizontally a random offset (train) or the centre.
+    Random parameters come from ``self.rng``, a generator per DataLoader
+    worker and epoch keyed by the run's seed and the rank
+    (:class:`render_pretrain.seeding.EpochSeededTransformMixin`, keyed by
+    ``SeededRandomnessHook``).
 
     Required keys: ``img`` (S * N_cam images, sweep-major), ``num_cams``,
     ``img_aug_matrix``. Updated: ``img``, ``img_shape``, ``pad_shape``,
@@ -213,7 +218,8 @@ class MIM4DSweepImageAug(BaseTransform):
             the bottom, range; mean at test time.
         rand_flip (bool): Random horizontal flip (train only).
         is_train (bool): Draw random parameters.
-        seed (int, optional): Seed of the transform's numpy Generator.
+        seed (int, optional): Replaces the run's seed in the key of the
+            draws (they still differ across workers, epochs and ranks).
     """
 
     def __init__(self,
@@ -230,7 +236,7 @@ class MIM4DSweepImageAug(BaseTransform):
         self.bot_pct_lim = tuple(float(v) for v in bot_pct_lim)
         self.rand_flip = rand_flip
         self.is_train = is_train
-        self.rng = np.random.default_rng(seed)
+        self.init_randomness(seed)
 
     def transform(self, results: dict) -> dict:
         """Augment all views (see the class docstring)."""
@@ -241,7 +247,8 @@ class MIM4DSweepImageAug(BaseTransform):
         imgs, num_cams = results['img'], int(results['num_cams'])
         if len(imgs) % num_cams:
             raise ValueError(f'{len(imgs)} images are not a multiple of num_cams={num_cams}')
-        params = [draw_resize_crop_flip(self.rng, imgs[n].shape[:2], self.final_dim,
+        rng = self.rng if self.is_train else None  # test time draws nothing
+        params = [draw_resize_crop_flip(rng, imgs[n].shape[:2], self.final_dim,
                                         self.resize_lim, self.bot_pct_lim, self.rand_flip,
                                         self.is_train, self.resize_relative)
                   for n in range(num_cams)]

@@ -12,6 +12,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 from render_pretrain.camera_geometry import (compose_lidar2img, intrinsics_to_4x4,
                                              render_depth_map_from_points)
+from render_pretrain.seeding import KeyedTorchGenerators
 from render_pretrain.volume_warping import warp_volume
 
 _REQUIRED_META = ('cam2img', 'lidar2cam', 'img_aug_matrix', 'sweep2lidar', 'sweep_time_offsets',
@@ -60,7 +61,8 @@ class MIM4D(Base3DDetector):
         target_frames (Sequence[int]): Sweep indices withheld and predicted
             (0 = key frame).
         vis_stride (int): Pixel step of the images rendered by ``predict``.
-        seed (int, optional): Seed of the generator drawing masks and rays.
+        seed (int, optional): Replaces the run's seed in the key of the
+            generators drawing masks and rays (:meth:`generator`).
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -87,23 +89,26 @@ class MIM4D(Base3DDetector):
         self.img_masker = MODELS.build(img_masker) if img_masker is not None else None
         self.target_frames = sorted({int(t) for t in target_frames})
         self.vis_stride = int(vis_stride)
-        self.seed = seed
-        self._generators: Dict[torch.device, torch.Generator] = dict()
+        self._generators = KeyedTorchGenerators(seed)
 
     def generator(self, device: torch.device) -> torch.Generator:
-        """The generator on ``device`` (seeded once with ``seed``).
+        """The generator on ``device`` of the current iteration.
 
         The CPU one draws the image masks and the rays (masks and rays are
         drawn on the CPU and moved, so they do not depend on the device);
         the one on the data's device jitters the samples along the rays.
+        ``SeededRandomnessHook`` re-derives them before every iteration from
+        (run seed, rank, phase, iteration) through :meth:`set_random_key`;
+        outside a Runner each is seeded once (``seed`` or torch's global RNG).
         """
-        device = torch.device(device)
-        if device not in self._generators:
-            generator = torch.Generator(device=device)
-            seed = self.seed if self.seed is not None else int(
-                torch.randint(0, 2**31 - 1, (1, )).item())
-            self._generators[device] = generator.manual_seed(seed)
-        return self._generators[device]
+        return self._generators.get(device)
+
+    def set_random_key(self, seed: int, *keys: int) -> None:
+        """Derive the generators from ``(seed, *keys)`` (the model's ``seed`` replaces ``seed``).
+
+        See :class:`render_pretrain.seeding.KeyedTorchGenerators`.
+        """
+        self._generators.set_key(seed, *keys)
 
     # ------------------------------------------------------------------ #
     # inputs

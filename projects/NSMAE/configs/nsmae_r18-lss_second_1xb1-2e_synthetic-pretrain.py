@@ -77,6 +77,7 @@ param_scheduler = [
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
 custom_hooks = [
+    dict(type='SeededRandomnessHook'),
     dict(type='NSMAERenderVisualizationHook', interval=10, max_samples=1)
 ]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

@@ -265,7 +265,10 @@ default_hooks = dict(
 # The released code's `early_stop_epoch`: the LiDAR encoder stops training
 # after 10 of 50 epochs (the released `require_grad` typo made it a no-op).
 freeze_epoch = 10
+# SeededRandomnessHook: augmentation draws per (seed, rank, epoch, worker), masks per
+# (seed, rank, iteration): reproducible, different across workers / ranks, exact resume.
 custom_hooks = [
+    dict(type='SeededRandomnessHook'),
     dict(type='NSMAERenderVisualizationHook', interval=1000, max_samples=1),
     dict(type='NSMAEFreezeLiDAREncoderHook', freeze_epoch=freeze_epoch)
 ]

@@ -4,9 +4,10 @@ Registered: models ``NSMAE``, ``NSMAEDataPreprocessor``, ``NSMAEGeneralizedLSSFP
 ``NSMAEDepthLSSTransform``, ``NSMAESparseEncoder``, ``NSMAEConvFuser``,
 ``NSMAEImageMasker``, ``NSMAEPerspectiveRenderHead``, ``NSMAEBEVRenderHead``;
 transform ``NSMAEImageAug3D``; hooks ``NSMAEFreezeLiDAREncoderHook``,
-``NSMAERenderVisualizationHook``.
+``NSMAERenderVisualizationHook`` and the shared ``SeededRandomnessHook``.
 """
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
+from projects.common.seeded_randomness_hook import SeededRandomnessHook
 from .conv_fuser import NSMAEConvFuser
 from .data_preprocessor import NSMAEDataPreprocessor
 from .depth_lss_transform import NSMAEDepthLSSTransform
@@ -23,5 +24,5 @@ __all__ = [
     'NSMAE', 'NSMAEDataPreprocessor', 'NSMAEGeneralizedLSSFPN', 'NSMAEDepthLSSTransform',
     'NSMAESparseEncoder', 'NSMAEConvFuser', 'NSMAEImageMasker',
     'NSMAEPerspectiveRenderHead', 'NSMAEBEVRenderHead', 'NSMAEImageAug3D',
-    'NSMAEFreezeLiDAREncoderHook', 'NSMAERenderVisualizationHook'
+    'NSMAEFreezeLiDAREncoderHook', 'NSMAERenderVisualizationHook', 'SeededRandomnessHook'
 ]

@@ -8,10 +8,11 @@ from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 from render_pretrain.image_augmentation import (crop_to_canvas, draw_resize_crop_flip,
                                                 image_aug_matrices)
+from render_pretrain.seeding import EpochSeededTransformMixin
 
 
 @TRANSFORMS.register_module()
-class NSMAEImageAug3D(BaseTransform):
+class NSMAEImageAug3D(EpochSeededTransformMixin, BaseTransform):
     """Resize, crop, flip and rotate every camera image; record the 2D map.
 
     Same semantics as BEVFusion's ``ImageAug3D`` (which is not in the
@@ -26,6 +27,11 @@ class NSMAEImageAug3D(BaseTransform):
 
     ``lidar_aug_matrix`` (4x4, identity when no 3D augmentation set it) is
     added if missing, and ``cam2img`` is padded to 4x4.
+
+    Random parameters come from ``self.rng``, a generator per DataLoader
+    worker and epoch keyed by the run's seed and the rank
+    (:class:`render_pretrain.seeding.EpochSeededTransformMixin`, keyed by
+    ``SeededRandomnessHook``).
 
     Required keys: ``img`` (list of H x W x 3 arrays), ``cam2img``.
     Added/updated keys: ``img``, ``img_shape``, ``img_aug_matrix``
@@ -43,7 +49,8 @@ class NSMAEImageAug3D(BaseTransform):
         resize_relative (bool): Multiply the drawn scale by ``W_out / W_in``,
             so that ``resize_lim=(1, 1)`` fits any input width to
             ``final_dim`` (as ``MIM4DSweepImageAug``).
-        seed (int, optional): Seed of the transform's own numpy Generator.
+        seed (int, optional): Replaces the run's seed in the key of the
+            draws (they still differ across workers, epochs and ranks).
     """
 
     def __init__(self,
@@ -62,17 +69,17 @@ class NSMAEImageAug3D(BaseTransform):
         self.rand_flip = rand_flip
         self.is_train = is_train
         self.resize_relative = resize_relative
-        self.rng = np.random.default_rng(seed)
+        self.init_randomness(seed)
 
     def _sample_params(self, height: int,
                        width: int) -> Tuple[float, Tuple[int, int], bool,
                                             float]:
         """Draw (scale, crop (x0, y0) in pixels, flip, angle in degrees)."""
+        rng = self.rng if self.is_train else None  # test time draws nothing
         scale, crop_w, crop_h, flip = draw_resize_crop_flip(
-            self.rng, (height, width), self.final_dim, self.resize_lim, self.bot_pct_lim,
+            rng, (height, width), self.final_dim, self.resize_lim, self.bot_pct_lim,
             self.rand_flip, self.is_train, self.resize_relative)
-        angle = float(self.rng.uniform(*self.rot_lim)) if self.is_train \
-            else 0.0
+        angle = float(rng.uniform(*self.rot_lim)) if self.is_train else 0.0
         return scale, (crop_w, crop_h), flip, angle
 
     def _augment(self, img: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

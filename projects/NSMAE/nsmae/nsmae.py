@@ -17,6 +17,7 @@ from render_pretrain.camera_geometry import (compose_lidar2img,
                                              render_depth_map_from_points)
 from render_pretrain.bev_targets import first_occupied_height
 from render_pretrain.masking import random_subset_mask, upsample_patch_mask
+from render_pretrain.seeding import KeyedTorchGenerators
 from render_pretrain.voxel_pooling import compute_voxel_indices
 
 from .sparse_encoder import NSMAESparseEncoder
@@ -297,7 +298,8 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
         loss_weights (dict): Weights of ``rgb``, ``pv_depth``, ``bev_depth``.
         bev_axes (str): Layout of all BEV maps, ``'xy'`` ([.., X, Y],
             BEVFusion) or ``'yx'`` ([.., Y, X], stock SparseEncoder).
-        seed (int, optional): Seed of the masking generator.
+        seed (int, optional): Replaces the run's seed in the key of the
+            masking generator (:meth:`generator`).
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -354,8 +356,7 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
                            f'expected {LOSS_KEYS}')
         self.loss_weights = weights
         self.bev_axes = bev_axes
-        self.seed = seed
-        self._generator: Optional[torch.Generator] = None
+        self._generators = KeyedTorchGenerators(seed)
         if hasattr(self.data_preprocessor, 'generator_fn'):
             # NSMAEDataPreprocessor shuffles the points with the mask generator
             self.data_preprocessor.generator_fn = self.generator
@@ -370,13 +371,20 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
         ]
 
     def generator(self) -> torch.Generator:
-        """The CPU generator that draws all masks (seeded once)."""
-        if self._generator is None:
-            self._generator = torch.Generator()
-            seed = self.seed if self.seed is not None else int(
-                torch.randint(0, 2**31 - 1, (1, )).item())
-            self._generator.manual_seed(seed)
-        return self._generator
+        """The CPU generator of the current iteration; it draws all masks.
+
+        ``SeededRandomnessHook`` re-derives it before every iteration from
+        (run seed, rank, phase, iteration) through :meth:`set_random_key`;
+        outside a Runner it is seeded once (``seed`` or torch's global RNG).
+        """
+        return self._generators.get('cpu')
+
+    def set_random_key(self, seed: int, *keys: int) -> None:
+        """Derive the generators from ``(seed, *keys)`` (the model's ``seed`` replaces ``seed``).
+
+        See :class:`render_pretrain.seeding.KeyedTorchGenerators`.
+        """
+        self._generators.set_key(seed, *keys)
 
     # ------------------------------------------------------------------ #
     # freezing
