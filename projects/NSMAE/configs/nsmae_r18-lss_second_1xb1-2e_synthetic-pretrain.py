@@ -69,8 +69,20 @@ train_dataloader = dict(
         ann_file='nuscenes_infos_train.pkl',
         pipeline=train_pipeline))
 
+# Held-out render quality (RenderQualityMetric) after every epoch; the
+# pipeline above draws nothing at random, so validation uses it as it is.
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        ann_file='nuscenes_infos_val.pkl',
+        pipeline=train_pipeline))
+test_dataloader = val_dataloader
+
 max_epochs = 2
-train_cfg = dict(max_epochs=max_epochs)
+train_cfg = dict(max_epochs=max_epochs, val_interval=1)
 param_scheduler = [
     dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end=2)
 ]

@@ -26,3 +26,8 @@ train_dataloader = dict(
     dataset=dict(
         pipeline=train_pipeline,
         modality=dict(use_lidar=True, use_camera=False)))
+val_dataloader = dict(
+    dataset=dict(
+        pipeline=train_pipeline,
+        modality=dict(use_lidar=True, use_camera=False)))
+test_dataloader = val_dataloader

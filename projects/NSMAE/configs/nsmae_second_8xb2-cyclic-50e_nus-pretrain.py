@@ -42,9 +42,15 @@ train_dataloader = dict(
     dataset=dict(
         pipeline=train_pipeline,
         modality=dict(use_lidar=True, use_camera=False)))
+val_dataloader = dict(
+    dataset=dict(
+        pipeline=train_pipeline,  # no random augmentation in it
+        modality=dict(use_lidar=True, use_camera=False)))
+test_dataloader = val_dataloader
 # No LiDAR-encoder freeze: with the camera branch gone it would stop the
 # whole encoder (the released early_stop_epoch belongs to the C+L run).
 custom_hooks = [
+    dict(type='SeededRandomnessHook'),
     dict(type='NSMAERenderVisualizationHook', interval=1000, max_samples=1)
 ]
 model_wrapper_cfg = dict(

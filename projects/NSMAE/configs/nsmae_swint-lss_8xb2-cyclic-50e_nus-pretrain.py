@@ -12,6 +12,7 @@ model = dict(
     bev_render_head=dict(in_channels=80))
 # No LiDAR encoder, so no LiDAR-encoder freeze.
 custom_hooks = [
+    dict(type='SeededRandomnessHook'),
     dict(type='NSMAERenderVisualizationHook', interval=1000, max_samples=1)
 ]
 model_wrapper_cfg = dict(

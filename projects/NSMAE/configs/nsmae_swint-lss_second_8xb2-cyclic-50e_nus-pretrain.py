@@ -199,16 +199,44 @@ train_dataloader = dict(
         filter_empty_gt=False,  # pre-training uses no boxes
         box_type_3d='LiDAR',
         backend_args=backend_args))
-val_dataloader = None
-val_cfg = None
-val_evaluator = None
-test_dataloader = None
-test_cfg = None
-test_evaluator = None
+# Held-out pre-training quality: the val frames are masked and rendered as in
+# training (test-time image resize, no flip / rotation) and RenderQualityMetric
+# reports render/psnr (rendered RGB, dB), render/depth_abs_err (perspective
+# depth on LiDAR pixels, m) and render/bev_height_abs_err (m).
+test_pipeline = train_pipeline[:3] + [
+    dict(
+        type='NSMAEImageAug3D',
+        final_dim=image_size,
+        resize_lim=[0.38, 0.55],
+        bot_pct_lim=[0.0, 0.0],
+        is_train=False),
+] + train_pipeline[4:]
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='nuscenes_infos_val.pkl',
+        pipeline=test_pipeline,
+        metainfo=metainfo,
+        modality=input_modality,
+        data_prefix=data_prefix,
+        test_mode=True,
+        box_type_3d='LiDAR',
+        backend_args=backend_args))
+val_cfg = dict()
+val_evaluator = dict(type='RenderQualityMetric')
+test_dataloader = val_dataloader
+test_cfg = dict()
+test_evaluator = val_evaluator
 
 max_epochs = 50
 lr = 1e-4
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs)
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=10)
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=lr, weight_decay=0.01),

@@ -4,9 +4,11 @@ Registered: models ``NSMAE``, ``NSMAEDataPreprocessor``, ``NSMAEGeneralizedLSSFP
 ``NSMAEDepthLSSTransform``, ``NSMAESparseEncoder``, ``NSMAEConvFuser``,
 ``NSMAEImageMasker``, ``NSMAEPerspectiveRenderHead``, ``NSMAEBEVRenderHead``;
 transform ``NSMAEImageAug3D``; hooks ``NSMAEFreezeLiDAREncoderHook``,
-``NSMAERenderVisualizationHook`` and the shared ``SeededRandomnessHook``.
+``NSMAERenderVisualizationHook`` and the shared ``SeededRandomnessHook``;
+metric: the shared ``RenderQualityMetric`` (held-out PSNR / depth error).
 """
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
+from projects.common.render_quality_metric import RenderQualityMetric
 from projects.common.seeded_randomness_hook import SeededRandomnessHook
 from .conv_fuser import NSMAEConvFuser
 from .data_preprocessor import NSMAEDataPreprocessor
@@ -24,5 +26,6 @@ __all__ = [
     'NSMAE', 'NSMAEDataPreprocessor', 'NSMAEGeneralizedLSSFPN', 'NSMAEDepthLSSTransform',
     'NSMAESparseEncoder', 'NSMAEConvFuser', 'NSMAEImageMasker',
     'NSMAEPerspectiveRenderHead', 'NSMAEBEVRenderHead', 'NSMAEImageAug3D',
-    'NSMAEFreezeLiDAREncoderHook', 'NSMAERenderVisualizationHook', 'SeededRandomnessHook'
+    'NSMAEFreezeLiDAREncoderHook', 'NSMAERenderVisualizationHook', 'SeededRandomnessHook',
+    'RenderQualityMetric'
 ]
