@@ -18,12 +18,27 @@ Shims:
 
 ``mmengine_torch_load``
     torch >= 2.6 defaults ``torch.load(weights_only=True)``; mmengine 0.10.x
-    checkpoints carry non-tensor metadata (``HistoryBuffer``, numpy scalars in
-    ``meta``), so ``load_checkpoint`` / ``--resume`` raise
-    ``UnpicklingError``. The shim re-registers mmengine's local-file loader to
-    call ``torch.load(..., weights_only=False)``: the file is one the user
-    chose to load (``load_from``, ``--resume``, ``--checkpoint``), exactly as
-    mmengine did before torch 2.6. Remote URLs keep torch's default.
+    checkpoints carry non-tensor metadata (``HistoryBuffer``, numpy arrays
+    and scalars in ``message_hub`` / ``meta``), so ``load_checkpoint`` /
+    ``--resume`` raise ``UnpicklingError``. The shim re-registers mmengine's
+    local-file loader to :func:`render_pretrain.checkpoint_files.
+    load_checkpoint_file`: still the weights-only unpickler, with exactly the
+    classes mmengine checkpoints hold allowed (never ``weights_only=False``,
+    under which a crafted ``.pth`` runs code while loading). A file that needs
+    anything else is refused (``UntrustedCheckpointError``), a truncated or
+    foreign file gets ``CorruptCheckpointError``; both name the file. Remote
+    URLs keep torch's default.
+
+``mmengine_atomic_save``
+    mmengine 0.10.7's ``save_checkpoint`` pickles to memory and then writes
+    the destination in place (``LocalBackend.put``: ``open(path, 'wb')``), so
+    a run killed (or out of disk) while writing leaves a truncated
+    ``epoch_N.pth`` that ``--resume`` chokes on, and a failed save of an
+    existing name destroys the previous file. The shim writes local
+    checkpoints to a temporary file in the same folder, flushes it to disk
+    and renames it over the destination (``os.replace``, atomic on POSIX):
+    the destination holds either the old or the complete new checkpoint.
+    Other backends (``pavi://``, ``s3://``, ...) are untouched.
 
 ``spconv_scatter_nd_tuple_index``
     spconv 2.3.8's ``scatter_nd`` (used by ``SparseConvTensor.dense()``, hence
@@ -47,6 +62,10 @@ Shims:
     the numpy 1.26 that nuscenes-devkit pins). numpy 2 re-defines ``np.long``
     as the C long scalar type, ``np.int_`` on Linux; the shim defines exactly
     that when the attribute is missing.
+
+Opting out: ``RENDER_PRETRAIN_COMPAT_OPT_OUT`` set to a comma-separated list of
+shim names (e.g. ``mmengine_atomic_save``) leaves those shims unapplied
+(``APPLIED[name]`` is then False).
 
 ``pkg_resources_warning``
     mmengine 0.10.7 imports ``pkg_resources`` (``mmengine.utils.package_utils``)
@@ -96,24 +115,27 @@ def patch_spconv_cpu_stream() -> bool:
 
 
 def load_from_local(filename: str, map_location=None):
-    """mmengine local checkpoint loader with ``weights_only=False``.
+    """mmengine local checkpoint loader: weights-only, mmengine classes allowed.
 
     Args:
-        filename (str): Path of a checkpoint file chosen by the user.
+        filename (str): Path of a checkpoint file.
         map_location (str | None): As in :func:`torch.load`.
 
     Returns:
         dict: The loaded checkpoint.
+
+    Raises:
+        FileNotFoundError: No such file.
+        UntrustedCheckpointError: The pickle needs a class outside the
+            allow-list (nothing from it ran).
+        CorruptCheckpointError: Truncated or not a checkpoint.
     """
-    import os.path as osp
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    return torch.load(filename, map_location=map_location, weights_only=False)
+    from .checkpoint_files import load_checkpoint_file
+    return load_checkpoint_file(filename, map_location=map_location)
 
 
 def patch_mmengine_torch_load() -> bool:
-    """Let mmengine load its own checkpoints under torch >= 2.6.
+    """Let mmengine load its own checkpoints under torch >= 2.6, safely.
 
     Returns:
         bool: True if mmengine is installed and torch >= 2.6 (patched).
@@ -125,6 +147,49 @@ def patch_mmengine_torch_load() -> bool:
     except ImportError:
         return False
     CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    return True
+
+
+def save_checkpoint_atomic(original):
+    """Wrap mmengine's ``save_checkpoint`` to write local files atomically.
+
+    Args:
+        original (callable): mmengine's ``save_checkpoint``.
+
+    Returns:
+        callable: Same signature; local paths go through a temporary file
+        in the destination folder, fsync and ``os.replace``.
+    """
+    import functools
+
+    @functools.wraps(original)
+    def save_checkpoint(checkpoint, filename, file_client_args=None, backend_args=None):
+        if file_client_args is not None or backend_args is not None or '://' in str(filename):
+            return original(checkpoint, filename, file_client_args=file_client_args,
+                            backend_args=backend_args)
+        from .checkpoint_files import save_checkpoint_file_atomic
+        save_checkpoint_file_atomic(checkpoint, filename)
+
+    save_checkpoint.__wrapped_upstream__ = original
+    return save_checkpoint
+
+
+def patch_mmengine_atomic_save() -> bool:
+    """Make mmengine's checkpoint saving atomic for local files (see above).
+
+    Returns:
+        bool: True if mmengine is installed (patched).
+    """
+    try:
+        from mmengine.runner import checkpoint as mm_checkpoint
+        from mmengine.runner import runner as mm_runner
+    except ImportError:
+        return False
+    original = getattr(mm_checkpoint.save_checkpoint, '__wrapped_upstream__',
+                       mm_checkpoint.save_checkpoint)
+    atomic = save_checkpoint_atomic(original)
+    mm_checkpoint.save_checkpoint = atomic
+    mm_runner.save_checkpoint = atomic
     return True
 
 
@@ -211,15 +276,30 @@ def filter_pkg_resources_warning() -> bool:
     return True
 
 
+def _opted_out() -> set:
+    """Shim names listed in ``RENDER_PRETRAIN_COMPAT_OPT_OUT``."""
+    import os
+    names = os.environ.get('RENDER_PRETRAIN_COMPAT_OPT_OUT', '')
+    return {name.strip() for name in names.split(',') if name.strip()}
+
+
+SHIMS = (
+    ('pkg_resources_warning', filter_pkg_resources_warning),
+    ('numpy_long_alias', alias_numpy_long),
+    ('spconv_cpu_stream', patch_spconv_cpu_stream),
+    ('mmengine_torch_load', patch_mmengine_torch_load),
+    ('mmengine_atomic_save', patch_mmengine_atomic_save),
+    ('spconv_scatter_nd_tuple_index', patch_spconv_scatter_nd),
+    ('mmengine_cpu_distributed', patch_mmengine_cpu_distributed),
+)
+
+
 def apply_all() -> Dict[str, bool]:
-    """Apply every shim once; return which were applied."""
+    """Apply every shim once (except those opted out); return which were applied."""
     if not APPLIED:
-        APPLIED['pkg_resources_warning'] = filter_pkg_resources_warning()
-        APPLIED['numpy_long_alias'] = alias_numpy_long()
-        APPLIED['spconv_cpu_stream'] = patch_spconv_cpu_stream()
-        APPLIED['mmengine_torch_load'] = patch_mmengine_torch_load()
-        APPLIED['spconv_scatter_nd_tuple_index'] = patch_spconv_scatter_nd()
-        APPLIED['mmengine_cpu_distributed'] = patch_mmengine_cpu_distributed()
+        skip = _opted_out()
+        for name, apply in SHIMS:
+            APPLIED[name] = False if name in skip else apply()
         logger.debug('render_pretrain compat shims: %s', APPLIED)
     return APPLIED
 
