@@ -40,6 +40,20 @@ Shims:
     the destination holds either the old or the complete new checkpoint.
     Other backends (``pavi://``, ``s3://``, ...) are untouched.
 
+``mmengine_dataset_errors_name_files``
+    mmengine 0.10.7 / mmdet3d 1.4.0 report a damaged data file deep in a
+    library and without its name: a truncated LiDAR ``.bin`` as numpy's
+    "cannot reshape array of size ... into shape (5)" (``LoadPointsFromFile``),
+    an image that does not decode as ``'NoneType' object has no attribute
+    'shape'`` or a ``np.stack`` error (``LoadMultiViewImageFromFiles``), a
+    damaged info ``.pkl`` as a bare ``UnpicklingError``. The shim wraps
+    ``BaseDataset.load_data_list`` and ``BaseDataset.__getitem__`` (used by
+    every mmdet3d dataset and pipeline, stock or ours, without config
+    changes): an exception there is re-raised as :class:`DataFileError`
+    naming the annotation file, or the sample and the files of it that are
+    missing, truncated or do not decode (checked only on this error path),
+    chained to the original error.
+
 ``spconv_scatter_nd_tuple_index``
     spconv 2.3.8's ``scatter_nd`` (used by ``SparseConvTensor.dense()``, hence
     by every mmdet3d sparse encoder) indexes with a *list* of index tensors,
@@ -193,6 +207,99 @@ def patch_mmengine_atomic_save() -> bool:
     return True
 
 
+class DataFileError(RuntimeError):
+    """A dataset sample or annotation file could not be read (names the file)."""
+
+
+def _sample_files(info, found=None) -> list:
+    """``(kind, path, num_features)`` of every file an info entry names."""
+    found = [] if found is None else found
+    if isinstance(info, dict):
+        for key, value in info.items():
+            if key in ('lidar_path', 'img_path') and isinstance(value, str):
+                found.append((key, value, info.get('num_pts_feats')))
+            else:
+                _sample_files(value, found)
+    elif isinstance(info, (list, tuple)):
+        for value in info:
+            _sample_files(value, found)
+    return found
+
+
+def _file_problem(kind: str, path: str, num_features) -> str:
+    """Why a sample file is unreadable, or '' if it looks fine."""
+    import os
+
+    import numpy as np
+    if not os.path.isfile(path):
+        return 'not found'
+    size = os.path.getsize(path)
+    if kind == 'lidar_path' and path.endswith('.bin'):
+        point_bytes = 4 * int(num_features or 5)
+        if size % point_bytes:
+            return (f'truncated or corrupt: {size} bytes is not a multiple of {point_bytes} '
+                    f'({point_bytes // 4} float32 per point)')
+    if kind == 'img_path':
+        import cv2
+        with open(path, 'rb') as f:
+            data = np.frombuffer(f.read(), np.uint8)
+        if cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
+            return f'does not decode as an image ({size} bytes)'
+    return ''
+
+
+def patch_mmengine_dataset_errors() -> bool:
+    """Name the data file behind a dataset loading error (see module docstring).
+
+    Returns:
+        bool: True if mmengine is installed (patched).
+    """
+    try:
+        from mmengine.dataset import BaseDataset
+    except ImportError:
+        return False
+    original_load = getattr(BaseDataset.load_data_list, '__wrapped_upstream__',
+                            BaseDataset.load_data_list)
+    original_getitem = getattr(BaseDataset.__getitem__, '__wrapped_upstream__',
+                               BaseDataset.__getitem__)
+
+    def load_data_list(self):
+        try:
+            return original_load(self)
+        except DataFileError:
+            raise
+        except Exception as err:
+            raise DataFileError(f'annotation file {self.ann_file} cannot be read: '
+                                f'{type(err).__name__}: {err}') from err
+
+    def getitem(self, idx):
+        try:
+            return original_getitem(self, idx)
+        except DataFileError:
+            raise
+        except Exception as err:
+            try:
+                info = self.get_data_info(idx)
+            except Exception:
+                info = {}
+            files = _sample_files(info)
+            problems = [f'{path} {problem}' for kind, path, feats in files
+                        for problem in [_file_problem(kind, path, feats)] if problem]
+            where = ('; '.join(problems) if problems else
+                     f'its files ({len(files)}) look intact, e.g. '
+                     f'{[path for _, path, _ in files[:2]]}')
+            raise DataFileError(
+                f'{type(self).__name__} ({self.ann_file}) sample {idx} '
+                f'(token {info.get("token", "?")}) failed in loading or the pipeline: '
+                f'{type(err).__name__}: {err}; {where}') from err
+
+    load_data_list.__wrapped_upstream__ = original_load
+    getitem.__wrapped_upstream__ = original_getitem
+    BaseDataset.load_data_list = load_data_list
+    BaseDataset.__getitem__ = getitem
+    return True
+
+
 def _scatter_nd(indices: torch.Tensor, updates: torch.Tensor, shape) -> torch.Tensor:
     """spconv's ``scatter_nd`` with tuple indexing (see module docstring).
 
@@ -289,6 +396,7 @@ SHIMS = (
     ('spconv_cpu_stream', patch_spconv_cpu_stream),
     ('mmengine_torch_load', patch_mmengine_torch_load),
     ('mmengine_atomic_save', patch_mmengine_atomic_save),
+    ('mmengine_dataset_errors_name_files', patch_mmengine_dataset_errors),
     ('spconv_scatter_nd_tuple_index', patch_spconv_scatter_nd),
     ('mmengine_cpu_distributed', patch_mmengine_cpu_distributed),
 )

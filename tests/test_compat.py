@@ -19,6 +19,7 @@ def test_all_shims_applied():
         'spconv_cpu_stream': True,
         'mmengine_torch_load': True,
         'mmengine_atomic_save': True,
+        'mmengine_dataset_errors_name_files': True,
         'spconv_scatter_nd_tuple_index': True,
         'mmengine_cpu_distributed': not torch.cuda.is_available(),
     }
