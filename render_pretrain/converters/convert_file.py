@@ -32,8 +32,9 @@ def convert_checkpoint_file(src: Union[str, Path], dst: Union[str, Path], src_la
     replaced only with ``overwrite``.
 
     Args:
-        src (str | Path): Source checkpoint (read with
-            ``weights_only=False``: only pass files you trust).
+        src (str | Path): Source checkpoint (read weights-only, with the
+            classes mmengine checkpoints hold allowed; anything else is
+            refused before it runs).
         dst (str | Path): Output path.
         src_layout (str): Source layout name (see ``tables``).
         dst_layout (str): Target layout name.
