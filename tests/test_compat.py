@@ -149,16 +149,18 @@ def test_corrupt_checkpoint_named(tmp_path, content):
 _SAVE_UNDER_SIZE_LIMIT = """
 import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full disk: write() fails with EFBIG
+import torch
 import render_pretrain.compat
 from tests.toy_runner import build_toy_runner
-runner = build_toy_runner(sys.argv[1], 'atomic-save')
-runner.model.register_buffer('big', __import__('torch').zeros(40000))  # 160 kB checkpoint
+runners = [build_toy_runner(work, f'atomic-save-{i}') for i, work in enumerate(sys.argv[1:])]
 limit = 40000
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-try:
-    runner.train()  # the CheckpointHook saves epoch_1.pth at the end of the epoch
-except (OSError, RuntimeError) as err:  # torch's zip writer re-raises as RuntimeError
-    print('save failed:', err)
+for runner in runners:
+    runner.model.register_buffer('big', torch.zeros(40000))  # a 160 kB checkpoint
+    try:
+        runner.train()  # the CheckpointHook saves epoch_1.pth at the end of the epoch
+    except (OSError, RuntimeError) as err:  # torch's zip writer re-raises as RuntimeError
+        print('save failed:', err)
 """
 
 
@@ -173,17 +175,19 @@ def test_interrupted_save_leaves_old_or_nothing(tmp_path, opt_out):
     env = dict(os.environ, PYTHONPATH=str(compat_repo_root()))
     if opt_out:
         env['RENDER_PRETRAIN_COMPAT_OPT_OUT'] = 'mmengine_atomic_save'
-    for previous in (False, True):
-        work = tmp_path / f'previous_{previous}'
+    works = {previous: tmp_path / f'previous_{previous}' for previous in (False, True)}
+    for previous, work in works.items():
         work.mkdir()
-        target = work / 'epoch_1.pth'
         if previous:
-            torch.save({'state_dict': {'w': torch.ones(2)}}, target)
-        result = subprocess.run([sys.executable, '-c', _SAVE_UNDER_SIZE_LIMIT, str(work)],
-                                capture_output=True, text=True, timeout=120, env=env,
-                                cwd=compat_repo_root())
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert 'save failed' in result.stdout
+            torch.save({'state_dict': {'w': torch.ones(2)}}, work / 'epoch_1.pth')
+    result = subprocess.run([sys.executable, '-c', _SAVE_UNDER_SIZE_LIMIT,
+                             *(str(w) for w in works.values())],
+                            capture_output=True, text=True, timeout=120, env=env,
+                            cwd=compat_repo_root())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count('save failed') == 2, result.stdout
+    for previous, work in works.items():
+        target = work / 'epoch_1.pth'
         if opt_out:
             assert target.stat().st_size == 40000  # truncated in place
             with pytest.raises(CorruptCheckpointError, match='epoch_1.pth is not a readable'):
