@@ -146,6 +146,23 @@ def test_corrupt_checkpoint_named(tmp_path, content):
         _load_checkpoint(str(path), map_location='cpu')
 
 
+def test_resume_of_a_truncated_checkpoint_names_it(tmp_path):
+    """``--resume`` (Runner ``resume=True, load_from=...``) of a half-written
+    checkpoint fails naming the file, before any training step."""
+    from tests.toy_runner import build_toy_runner
+
+    from render_pretrain.checkpoint_files import CorruptCheckpointError
+    first = build_toy_runner(tmp_path / 'a', 'compat-truncated-a')
+    first.train()
+    checkpoint = tmp_path / 'a' / 'epoch_1.pth'
+    checkpoint.write_bytes(checkpoint.read_bytes()[:checkpoint.stat().st_size // 2])
+    resumed = build_toy_runner(tmp_path / 'b', 'compat-truncated-b', max_epochs=2,
+                               load_from=str(checkpoint), resume=True)
+    with pytest.raises(CorruptCheckpointError, match=f'{checkpoint} is not a readable'):
+        resumed.train()
+    assert resumed.iter == 0
+
+
 _SAVE_UNDER_SIZE_LIMIT = """
 import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full disk: write() fails with EFBIG

@@ -46,6 +46,9 @@ CASES = [
     ('checkpoints', '`--resume` / `load_from` of an empty, text or half-written file',
      'CorruptCheckpointError "<file> is not a readable checkpoint"',
      'tests/test_compat.py::test_corrupt_checkpoint_named'),
+    ('checkpoints', '`--resume` of a half-written Runner checkpoint',
+     'fails before the first iteration: "<file> is not a readable checkpoint"',
+     'tests/test_compat.py::test_resume_of_a_truncated_checkpoint_names_it'),
     ('checkpoints', 'save killed half-way (file-size limit during the CheckpointHook save)',
      'upstream: truncated epoch_1.pth; now: the previous file intact or no file, no temporary '
      'left', 'tests/test_compat.py::test_interrupted_save_leaves_old_or_nothing'),
