@@ -18,12 +18,41 @@ Shims:
 
 ``mmengine_torch_load``
     torch >= 2.6 defaults ``torch.load(weights_only=True)``; mmengine 0.10.x
-    checkpoints carry non-tensor metadata (``HistoryBuffer``, numpy scalars in
-    ``meta``), so ``load_checkpoint`` / ``--resume`` raise
-    ``UnpicklingError``. The shim re-registers mmengine's local-file loader to
-    call ``torch.load(..., weights_only=False)``: the file is one the user
-    chose to load (``load_from``, ``--resume``, ``--checkpoint``), exactly as
-    mmengine did before torch 2.6. Remote URLs keep torch's default.
+    checkpoints carry non-tensor metadata (``HistoryBuffer``, numpy arrays
+    and scalars in ``message_hub`` / ``meta``), so ``load_checkpoint`` /
+    ``--resume`` raise ``UnpicklingError``. The shim re-registers mmengine's
+    local-file loader to :func:`render_pretrain.checkpoint_files.
+    load_checkpoint_file`: still the weights-only unpickler, with exactly the
+    classes mmengine checkpoints hold allowed (never ``weights_only=False``,
+    under which a crafted ``.pth`` runs code while loading). A file that needs
+    anything else is refused (``UntrustedCheckpointError``), a truncated or
+    foreign file gets ``CorruptCheckpointError``; both name the file. Remote
+    URLs keep torch's default.
+
+``mmengine_atomic_save``
+    mmengine 0.10.7's ``save_checkpoint`` pickles to memory and then writes
+    the destination in place (``LocalBackend.put``: ``open(path, 'wb')``), so
+    a run killed (or out of disk) while writing leaves a truncated
+    ``epoch_N.pth`` that ``--resume`` chokes on, and a failed save of an
+    existing name destroys the previous file. The shim writes local
+    checkpoints to a temporary file in the same folder, flushes it to disk
+    and renames it over the destination (``os.replace``, atomic on POSIX):
+    the destination holds either the old or the complete new checkpoint.
+    Other backends (``pavi://``, ``s3://``, ...) are untouched.
+
+``mmengine_dataset_errors_name_files``
+    mmengine 0.10.7 / mmdet3d 1.4.0 report a damaged data file deep in a
+    library and without its name: a truncated LiDAR ``.bin`` as numpy's
+    "cannot reshape array of size ... into shape (5)" (``LoadPointsFromFile``),
+    an image that does not decode as ``'NoneType' object has no attribute
+    'shape'`` or a ``np.stack`` error (``LoadMultiViewImageFromFiles``), a
+    damaged info ``.pkl`` as a bare ``UnpicklingError``. The shim wraps
+    ``BaseDataset.load_data_list`` and ``BaseDataset.__getitem__`` (used by
+    every mmdet3d dataset and pipeline, stock or ours, without config
+    changes): an exception there is re-raised as :class:`DataFileError`
+    naming the annotation file, or the sample and the files of it that are
+    missing, truncated or do not decode (checked only on this error path),
+    chained to the original error.
 
 ``spconv_scatter_nd_tuple_index``
     spconv 2.3.8's ``scatter_nd`` (used by ``SparseConvTensor.dense()``, hence
@@ -47,6 +76,10 @@ Shims:
     the numpy 1.26 that nuscenes-devkit pins). numpy 2 re-defines ``np.long``
     as the C long scalar type, ``np.int_`` on Linux; the shim defines exactly
     that when the attribute is missing.
+
+Opting out: ``RENDER_PRETRAIN_COMPAT_OPT_OUT`` set to a comma-separated list of
+shim names (e.g. ``mmengine_atomic_save``) leaves those shims unapplied
+(``APPLIED[name]`` is then False).
 
 ``pkg_resources_warning``
     mmengine 0.10.7 imports ``pkg_resources`` (``mmengine.utils.package_utils``)
@@ -96,24 +129,27 @@ def patch_spconv_cpu_stream() -> bool:
 
 
 def load_from_local(filename: str, map_location=None):
-    """mmengine local checkpoint loader with ``weights_only=False``.
+    """mmengine local checkpoint loader: weights-only, mmengine classes allowed.
 
     Args:
-        filename (str): Path of a checkpoint file chosen by the user.
+        filename (str): Path of a checkpoint file.
         map_location (str | None): As in :func:`torch.load`.
 
     Returns:
         dict: The loaded checkpoint.
+
+    Raises:
+        FileNotFoundError: No such file.
+        UntrustedCheckpointError: The pickle needs a class outside the
+            allow-list (nothing from it ran).
+        CorruptCheckpointError: Truncated or not a checkpoint.
     """
-    import os.path as osp
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    return torch.load(filename, map_location=map_location, weights_only=False)
+    from .checkpoint_files import load_checkpoint_file
+    return load_checkpoint_file(filename, map_location=map_location)
 
 
 def patch_mmengine_torch_load() -> bool:
-    """Let mmengine load its own checkpoints under torch >= 2.6.
+    """Let mmengine load its own checkpoints under torch >= 2.6, safely.
 
     Returns:
         bool: True if mmengine is installed and torch >= 2.6 (patched).
@@ -125,6 +161,142 @@ def patch_mmengine_torch_load() -> bool:
     except ImportError:
         return False
     CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    return True
+
+
+def save_checkpoint_atomic(original):
+    """Wrap mmengine's ``save_checkpoint`` to write local files atomically.
+
+    Args:
+        original (callable): mmengine's ``save_checkpoint``.
+
+    Returns:
+        callable: Same signature; local paths go through a temporary file
+        in the destination folder, fsync and ``os.replace``.
+    """
+    import functools
+
+    @functools.wraps(original)
+    def save_checkpoint(checkpoint, filename, file_client_args=None, backend_args=None):
+        if file_client_args is not None or backend_args is not None or '://' in str(filename):
+            return original(checkpoint, filename, file_client_args=file_client_args,
+                            backend_args=backend_args)
+        from .checkpoint_files import save_checkpoint_file_atomic
+        save_checkpoint_file_atomic(checkpoint, filename)
+
+    save_checkpoint.__wrapped_upstream__ = original
+    return save_checkpoint
+
+
+def patch_mmengine_atomic_save() -> bool:
+    """Make mmengine's checkpoint saving atomic for local files (see above).
+
+    Returns:
+        bool: True if mmengine is installed (patched).
+    """
+    try:
+        from mmengine.runner import checkpoint as mm_checkpoint
+        from mmengine.runner import runner as mm_runner
+    except ImportError:
+        return False
+    original = getattr(mm_checkpoint.save_checkpoint, '__wrapped_upstream__',
+                       mm_checkpoint.save_checkpoint)
+    atomic = save_checkpoint_atomic(original)
+    mm_checkpoint.save_checkpoint = atomic
+    mm_runner.save_checkpoint = atomic
+    return True
+
+
+class DataFileError(RuntimeError):
+    """A dataset sample or annotation file could not be read (names the file)."""
+
+
+def _sample_files(info, found=None) -> list:
+    """``(kind, path, num_features)`` of every file an info entry names."""
+    found = [] if found is None else found
+    if isinstance(info, dict):
+        for key, value in info.items():
+            if key in ('lidar_path', 'img_path') and isinstance(value, str):
+                found.append((key, value, info.get('num_pts_feats')))
+            else:
+                _sample_files(value, found)
+    elif isinstance(info, (list, tuple)):
+        for value in info:
+            _sample_files(value, found)
+    return found
+
+
+def _file_problem(kind: str, path: str, num_features) -> str:
+    """Why a sample file is unreadable, or '' if it looks fine."""
+    import os
+
+    import numpy as np
+    if not os.path.isfile(path):
+        return 'not found'
+    size = os.path.getsize(path)
+    if kind == 'lidar_path' and path.endswith('.bin'):
+        point_bytes = 4 * int(num_features or 5)
+        if size % point_bytes:
+            return (f'truncated or corrupt: {size} bytes is not a multiple of {point_bytes} '
+                    f'({point_bytes // 4} float32 per point)')
+    if kind == 'img_path':
+        import cv2
+        with open(path, 'rb') as f:
+            data = np.frombuffer(f.read(), np.uint8)
+        if cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
+            return f'does not decode as an image ({size} bytes)'
+    return ''
+
+
+def patch_mmengine_dataset_errors() -> bool:
+    """Name the data file behind a dataset loading error (see module docstring).
+
+    Returns:
+        bool: True if mmengine is installed (patched).
+    """
+    try:
+        from mmengine.dataset import BaseDataset
+    except ImportError:
+        return False
+    original_load = getattr(BaseDataset.load_data_list, '__wrapped_upstream__',
+                            BaseDataset.load_data_list)
+    original_getitem = getattr(BaseDataset.__getitem__, '__wrapped_upstream__',
+                               BaseDataset.__getitem__)
+
+    def load_data_list(self):
+        try:
+            return original_load(self)
+        except DataFileError:
+            raise
+        except Exception as err:
+            raise DataFileError(f'annotation file {self.ann_file} cannot be read: '
+                                f'{type(err).__name__}: {err}') from err
+
+    def getitem(self, idx):
+        try:
+            return original_getitem(self, idx)
+        except DataFileError:
+            raise
+        except Exception as err:
+            try:
+                info = self.get_data_info(idx)
+            except Exception:
+                info = {}
+            files = _sample_files(info)
+            problems = [f'{path} {problem}' for kind, path, feats in files
+                        for problem in [_file_problem(kind, path, feats)] if problem]
+            where = ('; '.join(problems) if problems else
+                     f'its files ({len(files)}) look intact, e.g. '
+                     f'{[path for _, path, _ in files[:2]]}')
+            raise DataFileError(
+                f'{type(self).__name__} ({self.ann_file}) sample {idx} '
+                f'(token {info.get("token", "?")}) failed in loading or the pipeline: '
+                f'{type(err).__name__}: {err}; {where}') from err
+
+    load_data_list.__wrapped_upstream__ = original_load
+    getitem.__wrapped_upstream__ = original_getitem
+    BaseDataset.load_data_list = load_data_list
+    BaseDataset.__getitem__ = getitem
     return True
 
 
@@ -211,15 +383,31 @@ def filter_pkg_resources_warning() -> bool:
     return True
 
 
+def _opted_out() -> set:
+    """Shim names listed in ``RENDER_PRETRAIN_COMPAT_OPT_OUT``."""
+    import os
+    names = os.environ.get('RENDER_PRETRAIN_COMPAT_OPT_OUT', '')
+    return {name.strip() for name in names.split(',') if name.strip()}
+
+
+SHIMS = (
+    ('pkg_resources_warning', filter_pkg_resources_warning),
+    ('numpy_long_alias', alias_numpy_long),
+    ('spconv_cpu_stream', patch_spconv_cpu_stream),
+    ('mmengine_torch_load', patch_mmengine_torch_load),
+    ('mmengine_atomic_save', patch_mmengine_atomic_save),
+    ('mmengine_dataset_errors_name_files', patch_mmengine_dataset_errors),
+    ('spconv_scatter_nd_tuple_index', patch_spconv_scatter_nd),
+    ('mmengine_cpu_distributed', patch_mmengine_cpu_distributed),
+)
+
+
 def apply_all() -> Dict[str, bool]:
-    """Apply every shim once; return which were applied."""
+    """Apply every shim once (except those opted out); return which were applied."""
     if not APPLIED:
-        APPLIED['pkg_resources_warning'] = filter_pkg_resources_warning()
-        APPLIED['numpy_long_alias'] = alias_numpy_long()
-        APPLIED['spconv_cpu_stream'] = patch_spconv_cpu_stream()
-        APPLIED['mmengine_torch_load'] = patch_mmengine_torch_load()
-        APPLIED['spconv_scatter_nd_tuple_index'] = patch_spconv_scatter_nd()
-        APPLIED['mmengine_cpu_distributed'] = patch_mmengine_cpu_distributed()
+        skip = _opted_out()
+        for name, apply in SHIMS:
+            APPLIED[name] = False if name in skip else apply()
         logger.debug('render_pretrain compat shims: %s', APPLIED)
     return APPLIED
 

@@ -18,6 +18,8 @@ def test_all_shims_applied():
         'numpy_long_alias': True,
         'spconv_cpu_stream': True,
         'mmengine_torch_load': True,
+        'mmengine_atomic_save': True,
+        'mmengine_dataset_errors_name_files': True,
         'spconv_scatter_nd_tuple_index': True,
         'mmengine_cpu_distributed': not torch.cuda.is_available(),
     }
@@ -73,6 +75,162 @@ def test_mmengine_checkpoint_needs_the_torch_load_shim(tmp_path):
     assert loaded['meta']['seed'] == 3
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         _load_checkpoint(str(tmp_path / 'missing.pth'))
+
+
+def test_real_runner_checkpoint_resumes_and_loads(tmp_path):
+    """A checkpoint written by a real Runner resumes (iteration, optimizer,
+    scheduler, message hub) and loads as ``load_from`` under weights-only."""
+    from tests.toy_runner import build_toy_runner
+    first = build_toy_runner(tmp_path / 'a', 'compat-resume-a', max_epochs=1)
+    first.train()
+    checkpoint = tmp_path / 'a' / 'epoch_1.pth'
+    # Upstream torch default: the Runner checkpoint is refused.
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(checkpoint)
+    resumed = build_toy_runner(tmp_path / 'b', 'compat-resume-b', max_epochs=2,
+                               load_from=str(checkpoint), resume=True)
+    resumed.train()
+    assert resumed.iter == 4 and resumed.epoch == 2
+    saved = torch.load(checkpoint, weights_only=False)  # trusted: made by this test
+    assert saved['meta']['iter'] == 2
+    state = build_toy_runner(tmp_path / 'c', 'compat-resume-c', load_from=str(checkpoint))
+    state.load_or_resume()
+    torch.testing.assert_close(state.model.linear.weight, saved['state_dict']['linear.weight'])
+
+
+class _RunsCode:
+    """Pickles as a call of ``func(*args)``, like a crafted checkpoint."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _crafted_payloads(marker):
+    from mmengine.logging import HistoryBuffer
+    return {
+        'os.system': _RunsCode(os.system, f'touch {marker}'),
+        'builtins.exec': _RunsCode(exec, f'open({str(marker)!r}, "w").close()'),
+        # getattr is allowed only for HistoryBuffer's statistics methods.
+        'getattr': _RunsCode(getattr, HistoryBuffer, '__init__'),
+    }
+
+
+@pytest.mark.parametrize('payload', ['os.system', 'builtins.exec', 'getattr'])
+def test_crafted_checkpoint_is_refused_without_running(tmp_path, payload):
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from render_pretrain.checkpoint_files import UntrustedCheckpointError
+    marker = tmp_path / 'marker'
+    path = tmp_path / 'crafted.pth'
+    torch.save({'state_dict': {'w': torch.ones(1)},
+                'meta': {'x': _crafted_payloads(marker)[payload]}}, path)
+    with pytest.raises(UntrustedCheckpointError, match='crafted.pth: refused to load'):
+        _load_checkpoint(str(path), map_location='cpu')
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('content', [b'', b'not a checkpoint\n', 'half'])
+def test_corrupt_checkpoint_named(tmp_path, content):
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from render_pretrain.checkpoint_files import CorruptCheckpointError
+    path = tmp_path / 'broken.pth'
+    if content == 'half':
+        torch.save({'state_dict': {'w': torch.zeros(1000)}}, path)
+        content = path.read_bytes()[:path.stat().st_size // 2]
+    path.write_bytes(content)
+    with pytest.raises(CorruptCheckpointError, match=f'{path} is not a readable checkpoint'):
+        _load_checkpoint(str(path), map_location='cpu')
+
+
+def test_resume_of_a_truncated_checkpoint_names_it(tmp_path):
+    """``--resume`` (Runner ``resume=True, load_from=...``) of a half-written
+    checkpoint fails naming the file, before any training step."""
+    from tests.toy_runner import build_toy_runner
+
+    from render_pretrain.checkpoint_files import CorruptCheckpointError
+    first = build_toy_runner(tmp_path / 'a', 'compat-truncated-a')
+    first.train()
+    checkpoint = tmp_path / 'a' / 'epoch_1.pth'
+    checkpoint.write_bytes(checkpoint.read_bytes()[:checkpoint.stat().st_size // 2])
+    resumed = build_toy_runner(tmp_path / 'b', 'compat-truncated-b', max_epochs=2,
+                               load_from=str(checkpoint), resume=True)
+    with pytest.raises(CorruptCheckpointError, match=f'{checkpoint} is not a readable'):
+        resumed.train()
+    assert resumed.iter == 0
+
+
+_SAVE_UNDER_SIZE_LIMIT = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full disk: write() fails with EFBIG
+import torch
+import render_pretrain.compat
+from tests.toy_runner import build_toy_runner
+runners = [build_toy_runner(work, f'atomic-save-{i}') for i, work in enumerate(sys.argv[1:])]
+limit = 40000
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+for runner in runners:
+    runner.model.register_buffer('big', torch.zeros(40000))  # a 160 kB checkpoint
+    try:
+        runner.train()  # the CheckpointHook saves epoch_1.pth at the end of the epoch
+    except (OSError, RuntimeError) as err:  # torch's zip writer re-raises as RuntimeError
+        print('save failed:', err)
+"""
+
+
+@pytest.mark.parametrize('opt_out', [True, False], ids=['upstream', 'shim'])
+def test_interrupted_save_leaves_old_or_nothing(tmp_path, opt_out):
+    """A save that dies half-way (file-size limit standing in for a killed run
+    or a full disk): upstream leaves a truncated epoch_1.pth that --resume
+    chokes on; the shim leaves the previous file (or none) and no temporary."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from render_pretrain.checkpoint_files import CorruptCheckpointError
+    env = dict(os.environ, PYTHONPATH=str(compat_repo_root()))
+    if opt_out:
+        env['RENDER_PRETRAIN_COMPAT_OPT_OUT'] = 'mmengine_atomic_save'
+    works = {previous: tmp_path / f'previous_{previous}' for previous in (False, True)}
+    for previous, work in works.items():
+        work.mkdir()
+        if previous:
+            torch.save({'state_dict': {'w': torch.ones(2)}}, work / 'epoch_1.pth')
+    result = subprocess.run([sys.executable, '-c', _SAVE_UNDER_SIZE_LIMIT,
+                             *(str(w) for w in works.values())],
+                            capture_output=True, text=True, timeout=120, env=env,
+                            cwd=compat_repo_root())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count('save failed') == 2, result.stdout
+    for previous, work in works.items():
+        target = work / 'epoch_1.pth'
+        if opt_out:
+            assert target.stat().st_size == 40000  # truncated in place
+            with pytest.raises(CorruptCheckpointError, match='epoch_1.pth is not a readable'):
+                _load_checkpoint(str(target), map_location='cpu')
+        else:
+            assert [p.name for p in work.iterdir() if p.suffix == '.tmp'] == []
+            if previous:
+                loaded = _load_checkpoint(str(target), map_location='cpu')
+                assert torch.equal(loaded['state_dict']['w'], torch.ones(2))
+            else:
+                assert not target.exists()
+
+
+def test_atomic_save_mode_follows_umask(tmp_path):
+    from mmengine.runner.checkpoint import save_checkpoint
+    old = os.umask(0o027)
+    try:
+        save_checkpoint({'state_dict': {'w': torch.ones(1)}}, str(tmp_path / 'a.pth'))
+    finally:
+        os.umask(old)
+    assert (tmp_path / 'a.pth').stat().st_mode & 0o777 == 0o640
+
+
+def compat_repo_root():
+    from render_pretrain.paths import REPO_ROOT
+    return REPO_ROOT
 
 
 def test_spconv_dense_uses_tuple_indexing():

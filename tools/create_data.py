@@ -44,7 +44,11 @@ def parse_args(argv=None):
     parser.add_argument('--subset-by', choices=['scene', 'frame'], default='scene')
     parser.add_argument('--seed', type=int, default=0, help='subset seed')
     parser.add_argument('--no-map', action='store_true',
-                        help='do not rasterise BEV map labels')
+                        help='do not rasterise BEV map labels (also for a data root without '
+                        'maps/)')
+    parser.add_argument('--skip-invalid-samples', action='store_true',
+                        help='leave out (and count) key frames with NaN/Inf LiDAR points, '
+                        'images that do not decode or a missing camera, instead of failing')
     parser.add_argument('--no-gt-database', action='store_true',
                         help='do not write the ground-truth database (ObjectSample)')
     return parser.parse_args(argv)
@@ -58,10 +62,12 @@ def main(argv=None):
             args.root_path, args.out_dir, args.extra_tag, args.version,
             max_lidar_sweeps=args.max_sweeps, max_cam_sweeps=args.max_cam_sweeps,
             subsets=args.subsets, subset_by=args.subset_by, seed=args.seed,
-            with_map=not args.no_map)
+            with_map=not args.no_map, skip_invalid=args.skip_invalid_samples)
     except NuScenesInfoError as err:
         logging.error('%s', err)
         sys.exit(1)
+    for reason, count in out['skipped'].items():
+        logging.warning('left out %d samples: %s', count, reason)
     logging.info('train: %s', out['train'])
     logging.info('val: %s', out['val'])
     for pct, path in out['subsets'].items():

@@ -57,7 +57,7 @@ step "5/7 NS-MAE pre-training (tiny C+L), render pictures in $DEMO_DIR/nsmae"
 step "6/7 convert the NS-MAE LiDAR encoder to CenterPoint's layout (strict, verified against the config's model)"
 "$PY" tools/model_converters/convert_checkpoint.py "$DEMO_DIR/nsmae/epoch_2.pth" \
   "$DEMO_DIR/nsmae_to_centerpoint.pth" --src-layout nsmae --dst-layout mmdet3d-centerpoint \
-  --modules pts_middle_encoder --strict --target-config "$CENTERPOINT"
+  --modules pts_middle_encoder --strict --target-config "$CENTERPOINT" --overwrite
 
 step "7/7 CenterPoint fine-tuning from the NS-MAE encoder, evaluated with NuScenesMetric"
 "$PY" tools/train.py "$CENTERPOINT" --work-dir "$DEMO_DIR/centerpoint_nsmae" \

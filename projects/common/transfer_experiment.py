@@ -525,7 +525,8 @@ def plan_chain(spec: ChainSpec, settings: ExperimentSettings) -> ChainPlan:
         argv=[settings.python, _tool('model_converters', 'convert_checkpoint.py'),
               str(pretrain.outputs[0]), str(converted), '--src-layout', spec.src_layout,
               '--dst-layout', spec.dst_layout, '--modules', ','.join(spec.modules), '--strict',
-              '--target-config', down_cfg if '::' in down_cfg else str(REPO_ROOT / down_cfg)],
+              '--target-config', down_cfg if '::' in down_cfg else str(REPO_ROOT / down_cfg),
+              '--overwrite'],
         outputs=[converted], log=chain_dir / f'convert-{pre_tag}.log')
     finetunes = []
     for percent in settings.fractions:

@@ -1,23 +1,24 @@
 """Reading source checkpoints and writing converted ones atomically.
 
-Source checkpoints are read with ``torch.load(..., weights_only=False)``:
-released checkpoints (mmcv 1.x / mmengine runners, mit-han-lab BEVFusion)
-pickle non-tensor metadata that the weights-only unpickler of torch >= 2.6
-rejects. Unpickling can run code, so this is done ONLY for files the user
-names on the command line; never point the converter at an untrusted file.
+Source checkpoints are read like mmengine's loader reads them here
+(:func:`render_pretrain.checkpoint_files.load_checkpoint_file`): the
+weights-only unpickler with exactly the non-tensor classes mmengine
+checkpoints hold allowed, so a crafted file cannot run code; it is refused
+with an error naming it, as is a truncated or non-checkpoint file.
 Converted checkpoints hold tensors, strings, numbers and dicts only, so they
 load with ``weights_only=True`` (mmengine's ``load_checkpoint`` / ``load_from``).
+Outputs are written atomically with the mode the umask gives new files.
 """
 import hashlib
-import os
-import tempfile
+import pickle
 from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, Tuple, Union
 
-import torch
 from torch import Tensor
 
+from ..checkpoint_files import (CorruptCheckpointError, UntrustedCheckpointError,
+                                load_checkpoint_file, save_checkpoint_file_atomic)
 from .errors import ConversionError
 
 CONTAINER_KEYS = ('state_dict', 'model', 'module')
@@ -30,20 +31,24 @@ def read_checkpoint(path: Union[str, Path]) -> Tuple['OrderedDict[str, Tensor]',
     and a bare ``{key: tensor}`` dict.
 
     Args:
-        path (str | Path): Checkpoint chosen by the user (see module note on
-            ``weights_only=False``).
+        path (str | Path): Checkpoint file (read weights-only, see the
+            module note).
 
     Returns:
         tuple: (state dict, key -> Tensor, in file order; the checkpoint's
         ``meta`` dict, empty if none).
 
     Raises:
-        ConversionError: Missing file, or no state dict found.
+        ConversionError: Missing, truncated, non-checkpoint or untrusted
+            (needs a class outside the allow-list) file, or no state dict.
     """
     path = Path(path)
     if not path.is_file():
         raise ConversionError(f'source checkpoint {path} does not exist')
-    checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+    try:
+        checkpoint = load_checkpoint_file(path, map_location='cpu')
+    except (CorruptCheckpointError, UntrustedCheckpointError, pickle.UnpicklingError) as err:
+        raise ConversionError(f'source checkpoint: {err}') from None
     if not isinstance(checkpoint, dict):
         raise ConversionError(
             f'{path}: expected a dict checkpoint, got {type(checkpoint).__name__}')
@@ -77,7 +82,8 @@ def file_sha256(path: Union[str, Path]) -> str:
 def write_checkpoint_atomic(checkpoint: Dict, path: Union[str, Path]) -> Path:
     """Save ``checkpoint`` to ``path`` via a temporary file and a rename.
 
-    Nothing appears at ``path`` unless the whole save succeeded.
+    Nothing appears at ``path`` unless the whole save succeeded; the file
+    gets the umask's mode (not ``mkstemp``'s 0600).
 
     Args:
         checkpoint (dict): Object for ``torch.save``.
@@ -86,14 +92,4 @@ def write_checkpoint_atomic(checkpoint: Dict, path: Union[str, Path]) -> Path:
     Returns:
         Path: ``path``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(checkpoint, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return save_checkpoint_file_atomic(checkpoint, path)

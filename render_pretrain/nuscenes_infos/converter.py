@@ -11,6 +11,12 @@ Writes, in ``out_dir``:
 - ``{tag}_infos_train_{p}pct.pkl`` + ``.json`` manifest per subset
   (:mod:`.subsets`); ``sample_idx`` is renumbered inside each file.
 
+Key frames are validated (with ``check_files``): finite LiDAR points, images
+that decode, all six cameras present. A failing sample stops the conversion
+with an error naming the file, or, with ``skip_invalid``, is left out and
+counted per reason (logged, returned as ``skipped`` and stored in the
+metainfo as ``skipped_samples``: token -> message).
+
 Splits are nuScenes' official ones (``mini_train`` / ``mini_val`` for
 v1.0-mini, ``train`` / ``val`` for v1.0-trainval, ``test`` for v1.0-test);
 scenes in neither split are skipped with a warning.
@@ -25,6 +31,7 @@ from tqdm import tqdm
 
 from .categories import NUSCENES_CLASSES
 from .infos import build_sample_info, lidar_key_frame_poses
+from .file_checks import InvalidSampleError
 from .map_labels import BevMapRasterizer, save_map_label
 from .subsets import percent_tag, select_subsets, subset_manifest
 from .tables import NuScenesInfoError, get_record, load_nuscenes
@@ -78,7 +85,7 @@ def create_nuscenes_infos(root_path: Path, out_dir: Path,
                           subsets: Sequence[float] = (1, 5, 10, 50, 100),
                           subset_by: str = 'scene', seed: int = 0,
                           with_map: bool = True, check_files: bool = True,
-                          progress: bool = True) -> Dict:
+                          progress: bool = True, skip_invalid: bool = False) -> Dict:
     """Write the info files of a nuScenes data root (see module docstring).
 
     Args:
@@ -92,19 +99,26 @@ def create_nuscenes_infos(root_path: Path, out_dir: Path,
         subsets (Sequence[float]): training percentages to write.
         subset_by (str): ``'scene'`` or ``'frame'``.
         seed (int): subset seed.
-        with_map (bool): rasterise BEV map labels where map data exists.
-        check_files (bool): stat every referenced sensor file.
+        with_map (bool): rasterise BEV map labels where map data exists;
+            False also works for a data root without ``maps/``.
+        check_files (bool): stat every referenced sensor file; read the key
+            frames' LiDAR points and images (see module docstring).
         progress (bool): show a progress bar.
+        skip_invalid (bool): leave out (and count) key frames whose LiDAR
+            points are not finite, whose images do not decode or that miss a
+            camera, instead of failing.
 
     Returns:
-        dict: ``train`` and ``val`` paths, ``subsets`` (percent -> path) and
-        ``manifests`` (percent -> path).
+        dict: ``train`` and ``val`` paths, ``subsets`` (percent -> path),
+        ``manifests`` (percent -> path) and ``skipped`` (reason -> number of
+        samples left out).
 
     Raises:
-        NuScenesInfoError: broken tables, missing or truncated files.
+        NuScenesInfoError: broken tables, missing or truncated files, and
+            (without ``skip_invalid``) invalid key frames.
     """
     root_path, out_dir = Path(root_path), Path(out_dir)
-    nusc = load_nuscenes(root_path, version)
+    nusc = load_nuscenes(root_path, version, with_map_masks=with_map)
     train_names, val_names = split_scene_names(version)
     train_names, val_names = set(train_names), set(val_names)
     rasterizer = BevMapRasterizer(root_path)
@@ -112,6 +126,8 @@ def create_nuscenes_infos(root_path: Path, out_dir: Path,
     entries = {'train': [], 'val': []}
     train_scene_of = []
     skipped = set()
+    invalid: Dict[str, str] = {}
+    skip_counts: Dict[str, int] = {}
     any_map = False
     for sample in tqdm(nusc.sample, desc='nuScenes infos', disable=not progress):
         scene = get_record(nusc, 'scene', sample['scene_token'],
@@ -121,9 +137,18 @@ def create_nuscenes_infos(root_path: Path, out_dir: Path,
         if split is None:
             skipped.add(scene['name'])
             continue
-        info = build_sample_info(nusc, sample, len(entries[split]), ignored,
-                                 max_lidar_sweeps, max_cam_sweeps, check_files,
-                                 with_annotations=version != 'v1.0-test')
+        try:
+            info = build_sample_info(nusc, sample, len(entries[split]), ignored,
+                                     max_lidar_sweeps, max_cam_sweeps, check_files,
+                                     with_annotations=version != 'v1.0-test')
+        except InvalidSampleError as err:
+            if not skip_invalid:
+                raise NuScenesInfoError(f'{err} (pass --skip-invalid-samples to leave such '
+                                        'samples out and count them)') from err
+            logger.warning('skipping sample %s: %s', sample['token'], err)
+            invalid[sample['token']] = str(err)
+            skip_counts[err.reason] = skip_counts.get(err.reason, 0) + 1
+            continue
         if with_map:
             location = get_record(nusc, 'log', scene['log_token'],
                                   f"scene {scene['name']} log_token")['location']
@@ -142,12 +167,15 @@ def create_nuscenes_infos(root_path: Path, out_dir: Path,
         logger.warning('%d scenes are in neither the train nor the val split of %s '
                        'and were skipped: %s', len(skipped), version, sorted(skipped))
     metainfo = build_metainfo(version, ignored, any_map, rasterizer)
+    if invalid:
+        logger.warning('left out %d invalid samples: %s', len(invalid), skip_counts)
+        metainfo['skipped_samples'] = invalid
     out = dict(
         train=dump_infos(out_dir / f'{extra_tag}_infos_train.pkl', metainfo,
                          entries['train']),
         val=dump_infos(out_dir / f'{extra_tag}_infos_val.pkl', metainfo,
                        entries['val']),
-        subsets={}, manifests={})
+        subsets={}, manifests={}, skipped=skip_counts)
     logger.info('train samples: %d, val samples: %d', len(entries['train']),
                 len(entries['val']))
     tokens = [info['token'] for info in entries['train']]

@@ -17,7 +17,8 @@ import numpy as np
 
 from .camera_sweeps import collect_camera_sweeps
 from .categories import CAMERA_TYPES
-from .file_checks import check_image_file, check_point_cloud_file
+from .file_checks import (InvalidSampleError, check_image_decodes, check_image_file,
+                          check_point_cloud_file, check_point_cloud_values)
 from .instances import (build_camera_instances, build_lidar_instances,
                         velocity_global)
 from .lidar_sweeps import collect_lidar_sweeps
@@ -75,7 +76,7 @@ def build_image_info(nusc: Any, cam_sd: Dict, global2lidar: np.ndarray,
         nusc (nuscenes.NuScenes): loaded tables.
         cam_sd (dict): the camera's key-frame ``sample_data`` record.
         global2lidar (np.ndarray): (4, 4) global -> key-frame LiDAR frame.
-        check_files (bool): check that the image exists.
+        check_files (bool): check that the image exists and decodes.
 
     Returns:
         dict: ``img_path``, ``cam2img``, ``cam2ego``, ``sample_data_token``,
@@ -88,6 +89,7 @@ def build_image_info(nusc: Any, cam_sd: Dict, global2lidar: np.ndarray,
                       f'sample_data {token} ego_pose_token')
     if check_files:
         check_image_file(nusc.get_sample_data_path(token))
+        check_image_decodes(nusc.get_sample_data_path(token))
     cam2ego = record_to_matrix(cs)
     cam2lidar = global2lidar @ record_to_matrix(pose) @ cam2ego
     return dict(
@@ -113,9 +115,11 @@ def build_sample_info(nusc: Any, sample: Dict, sample_idx: int,
         ignored_names (set[str]): collects non-detection category names.
         max_lidar_sweeps (int): previous LiDAR sweeps to list.
         max_cam_sweeps (int): K previous frames per camera in ``cam_sweeps``.
-        check_files (bool): check existence/size of every referenced file.
+        check_files (bool): check existence/size of every referenced file,
+            and that the key frame's points are finite and images decode.
         cameras (Sequence[str], optional): camera channels; default all
-            cameras of the sample.
+            cameras of the sample, which must include the six nuScenes
+            cameras.
         with_annotations (bool): write ``cam_instances`` (False for the test
             split, whose ``instances`` list stays empty, as mmdet3d does).
 
@@ -124,6 +128,9 @@ def build_sample_info(nusc: Any, sample: Dict, sample_idx: int,
 
     Raises:
         NuScenesInfoError: broken token, missing image or truncated LiDAR file.
+        InvalidSampleError: non-finite LiDAR points, an image that does not
+            decode, a missing camera (a ``NuScenesInfoError`` the caller may
+            skip).
     """
     token = sample['token']
     if 'LIDAR_TOP' not in sample['data']:
@@ -134,7 +141,16 @@ def build_sample_info(nusc: Any, sample: Dict, sample_idx: int,
     if check_files:
         check_point_cloud_file(nusc.get_sample_data_path(lidar_sd['token']),
                                NUM_POINT_FEATURES)
-    cameras = list(cameras) if cameras is not None else camera_channels(nusc, sample)
+        check_point_cloud_values(nusc.get_sample_data_path(lidar_sd['token']),
+                                 NUM_POINT_FEATURES)
+    if cameras is None:
+        cameras = camera_channels(nusc, sample)
+        missing = [cam for cam in CAMERA_TYPES if cam not in cameras]
+        if missing:
+            raise InvalidSampleError(
+                f'sample {token} has no {", ".join(missing)} sample_data ({len(cameras)} of '
+                f'the {len(CAMERA_TYPES)} nuScenes cameras)', reason='missing camera')
+    cameras = list(cameras)
     cam_sds = {cam: get_record(nusc, 'sample_data', sample['data'][cam],
                                f'sample {token} data[{cam}]') for cam in cameras}
     info = dict(

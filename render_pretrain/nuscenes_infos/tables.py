@@ -22,28 +22,57 @@ def _tables_referencing(table_root: Path, token: str) -> List[str]:
                   if token in path.read_text())
 
 
-def load_nuscenes(dataroot: Path, version: str) -> Any:
+class _MapMaskNotLoaded:
+    """Stands in for the devkit's ``MapMask`` when map masks are not wanted.
+
+    ``NuScenes.__init__`` opens ``maps/<token>.png`` of every ``map`` record
+    (and asserts that it exists); the converter never reads those masks
+    (BEV labels come from ``maps/expansion/``), so without ``--no-map``'s
+    maps the tables still load. Using the mask raises an error naming it.
+    """
+
+    def __init__(self, img_file: str, resolution: float = 0.1):
+        self.img_file = img_file
+
+    def __getattr__(self, name):
+        raise NuScenesInfoError(f'map mask {self.img_file} was not loaded (created with '
+                                '--no-map)')
+
+
+def load_nuscenes(dataroot: Path, version: str, with_map_masks: bool = True) -> Any:
     """Load the devkit ``NuScenes`` object, naming broken tokens on failure.
 
     Args:
         dataroot (Path): nuScenes root holding ``<version>/*.json``.
         version (str): table folder, e.g. ``'v1.0-mini'``.
+        with_map_masks (bool): let the devkit open ``maps/*.png`` (it
+            asserts they exist); False works for a root without ``maps/``.
 
     Returns:
         nuscenes.NuScenes: the loaded tables.
 
     Raises:
-        NuScenesInfoError: the table folder is missing, or a record refers to
-            a token absent from its table.
+        NuScenesInfoError: the table folder is missing, a record refers to a
+            token absent from its table, or (``with_map_masks``) a map mask
+            is missing.
     """
+    from nuscenes import nuscenes as devkit
     from nuscenes.nuscenes import NuScenes
     table_root = Path(dataroot) / version
     if not table_root.is_dir():
         raise NuScenesInfoError(
             f'nuScenes table folder {table_root} not found: expected '
             f'{version}/sample.json etc. under the data root {dataroot}')
+    original_map_mask = devkit.MapMask
+    if not with_map_masks:
+        devkit.MapMask = _MapMaskNotLoaded
     try:
         return NuScenes(version=version, dataroot=str(dataroot), verbose=False)
+    except AssertionError as err:
+        if 'map mask' not in str(err):
+            raise
+        raise NuScenesInfoError(f'{err} under the data root {dataroot}: pass --no-map for a '
+                                'data root without maps/') from err
     except KeyError as err:
         token = err.args[0] if err.args else ''
         where = _tables_referencing(table_root, str(token))
@@ -51,6 +80,8 @@ def load_nuscenes(dataroot: Path, version: str) -> Any:
             f'broken token {token!r} in the nuScenes tables at {table_root}: '
             f'referenced in {where} but absent from the table it points to'
         ) from err
+    finally:
+        devkit.MapMask = original_map_mask
 
 
 def get_record(nusc: Any, table: str, token: str, referrer: str) -> Dict:

@@ -14,9 +14,13 @@ Example::
         configs/centerpoint/centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py
 
 Prints a report per module (transferred / missing / unexpected / shape
-mismatches). ``--strict`` fails on any gap in the requested modules. On any
-error nothing is written. The source is read with
-``torch.load(weights_only=False)``: only convert files you trust.
+mismatches). ``--strict`` fails on any gap in the requested modules. A
+conversion also fails when more than 25 % of the source tensors are unknown
+to the layout pair's table (a wrong ``--src-layout``; ``--allow-unmapped``
+writes anyway). On any error nothing is written. The output must not be the
+input, and an existing output is replaced only with ``--overwrite``. The
+source is read with the weights-only unpickler (only the classes mmengine
+checkpoints hold are allowed): a file that would run code is refused.
 """
 import argparse
 import logging
@@ -27,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from render_pretrain.converters import (ConversionError, available_pairs,  # noqa: E402
                                         convert_checkpoint_file, get_table)
+from render_pretrain.converters.engine import MAX_UNMAPPED_FRACTION  # noqa: E402
 
 logger = logging.getLogger('convert_checkpoint')
 
@@ -54,6 +59,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--dst-spconv-layout', choices=('spconv1', 'mmcv', 'spconv2'),
                         help='sparse-conv weight layout to write (default: the target '
                         "layout's, spconv2 for mmdet3d 1.x)")
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an existing output file (never the input)')
+    parser.add_argument('--allow-unmapped', action='store_true',
+                        help=f'write even when more than {100 * MAX_UNMAPPED_FRACTION:.0f}%% '
+                        'of the source tensors are unknown to the table (normally a sign of a '
+                        'wrong --src-layout)')
     parser.add_argument('--list-layouts', action='store_true',
                         help='list the supported conversions and exit')
     args = parser.parse_args(argv)
@@ -99,7 +110,8 @@ def main(argv=None) -> int:
             args.src, args.dst, args.src_layout, args.dst_layout, modules, strict=args.strict,
             target_manifest=target, manifest_name=args.target_config,
             src_spconv_layout=args.src_spconv_layout,
-            dst_spconv_layout=args.dst_spconv_layout)
+            dst_spconv_layout=args.dst_spconv_layout, overwrite=args.overwrite,
+            allow_unmapped=args.allow_unmapped)
     except ConversionError as err:
         sys.stderr.write(f'error: {err}\nno output written to {args.dst}\n')
         return 1

@@ -1,5 +1,7 @@
 """NS-MAE pre-training detector: masked camera + LiDAR encoder, rendered."""
-from typing import Dict, List, Optional, Sequence
+import contextlib
+import warnings
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -8,7 +10,7 @@ from mmengine.logging import MMLogger
 from mmengine.structures import BaseDataElement
 from spconv.pytorch.conv import SparseConvolution
 from spconv.pytorch.ops import get_conv_output_size
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmdet3d.models import Base3DDetector
 from mmdet3d.registry import MODELS
@@ -28,6 +30,41 @@ LOSS_KEYS = ('rgb', 'pv_depth', 'bev_depth')
 LIDAR_AUG_META_KEYS = ('pcd_rotation', 'pcd_scale_factor', 'pcd_trans',
                        'pcd_horizontal_flip', 'pcd_vertical_flip',
                        'transformation_3d_flow')
+
+
+@contextlib.contextmanager
+def _single_value_batch_norm_uses_running_stats(*modules: nn.Module) -> Iterator[None]:
+    """Let the BatchNorm layers of ``modules`` take one value per channel.
+
+    A heavily masked sparse frame can leave one kept voxel, or one active
+    site after a strided sparse conv; in training a BatchNorm then has a
+    single value per channel and torch raises "Expected more than 1 value
+    per channel". Within this context such a layer normalises that input
+    with its running statistics (as in eval mode; they are not updated from
+    one value) and every other input as usual.
+    """
+    def before(module, inputs):
+        if module.training and inputs[0].numel() <= inputs[0].shape[1]:
+            module.training = False
+            module._single_value_eval = True
+
+    def after(module, inputs, output):
+        if getattr(module, '_single_value_eval', False):
+            module.training = True
+            del module._single_value_eval
+
+    handles = []
+    for owner in modules:
+        for module in owner.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and \
+                    module.track_running_stats:
+                handles += [module.register_forward_pre_hook(before),
+                            module.register_forward_hook(after)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _build_optional(cfg: Optional[dict]):
@@ -166,7 +203,9 @@ class BEVFusionEncoderMixin:
         if not bool(kept.any()):
             return self._empty_lidar_bev(batch_size, voxels['voxels'])
         frozen = self.lidar_frozen
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen), \
+                _single_value_batch_norm_uses_running_stats(self.pts_voxel_encoder,
+                                                            self.pts_middle_encoder):
             feats = self.pts_voxel_encoder(voxels['voxels'][kept],
                                            voxels['num_points'][kept],
                                            voxels['coors'][kept])
@@ -346,6 +385,11 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
         self.pv_render_head = _build_optional(pv_render_head)
         self.bev_render_head = _build_optional(bev_render_head)
         self.voxel_mask_ratio = voxel_mask_ratio
+        if voxel_mask_ratio == 0.0 and self.with_lidar and bev_render_head is not None:
+            warnings.warn(
+                'NSMAE: voxel_mask_ratio=0 keeps every voxel, so the BEV target (the '
+                'dropped voxels) is empty by construction and loss_bev_depth is '
+                'identically 0', UserWarning, stacklevel=2)
         self.depth_input = depth_input
         self.mask_depth_in_image_patches = mask_depth_in_image_patches
         weights = dict(rgb=1.0, pv_depth=1.0, bev_depth=1.0)
