@@ -210,3 +210,24 @@ def test_lidar_rays_are_filtered_on_the_horizontal_range():
     hits = rays.origins[lidar] + rays.depth[lidar, None] * rays.directions[lidar]
     order = hits[:, 0].argsort()
     torch.testing.assert_close(hits[order], points[[3, 1]], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize('normalize', [True, False])
+def test_rendered_depth_is_the_mean_of_the_weight_profile(normalize):
+    """Released DepthRenderer: sum(w t) / (sum(w) + 1e-10); False: sum(w t)."""
+    torch.manual_seed(1)
+    head = MIM4DNeuSRenderHead(in_channels=4, aabb=PAPER_BOX, num_uniform=16,
+                               num_importance=8, normalize_depth=normalize)
+    directions = torch.nn.functional.normalize(torch.tensor([[1.0, 0.1, 0.0],
+                                                             [0.0, 1.0, -0.1]]), dim=-1)
+    with torch.no_grad():
+        out = head(torch.randn(1, 4, 5, 6, 6), torch.zeros(2, 3), directions,
+                   torch.zeros(2, dtype=torch.long))
+    weights = out['weights'].double().numpy()
+    t_mid = out['t_mid'].double().numpy()  # metres
+    assert (weights.sum(-1) < 0.99).all()  # the initial profile is not opaque
+    expected = (weights * t_mid).sum(-1)
+    if normalize:
+        expected = expected / (weights.sum(-1) + 1e-10)
+        assert ((expected > t_mid.min(-1)) & (expected < t_mid.max(-1))).all()
+    np.testing.assert_allclose(out['depth'].double().numpy(), expected, rtol=1e-5)

@@ -15,6 +15,8 @@ from render_pretrain.sdf_field import SDFField
 from render_pretrain.sdf_rendering import eikonal_loss, render_neus
 
 LOSS_KEYS = ('rgb', 'depth', 'eikonal')
+#: Stabiliser of the opacity-normalised depth (the released ``DepthRenderer``'s).
+DEPTH_EPS = 1e-10
 RENDER_KEYS = ('rgb', 'depth', 'opacity', 'weights', 'alpha', 'sdf', 't_mid', 'deltas',
                'gradients')
 
@@ -76,6 +78,10 @@ class MIM4DNeuSRenderHead(BaseModule):
             render unit (64, as NeuS / the release).
         loss_weights (dict): ``rgb`` (10), ``depth`` (10, on render-unit
             distances), ``eikonal`` (0).
+        normalize_depth (bool): Rendered depth ``sum(w t) / (sum(w) + 1e-10)``
+            (True, the released ``DepthRenderer``: the mean distance of the
+            weight profile) or ``sum(w t)`` (False: biased towards 0 where
+            the opacity is below 1, e.g. at the soft initial profile).
         ray_chunk (int): Rays per chunk when ``ray_workers > 1``.
         ray_workers (int): CPU only: render ray chunks of ``ray_chunk`` rays
             in this many threads, forward and backward
@@ -101,6 +107,7 @@ class MIM4DNeuSRenderHead(BaseModule):
                  num_upsample_steps: int = 1,
                  base_inv_s: float = 64.0,
                  loss_weights: Optional[dict] = None,
+                 normalize_depth: bool = True,
                  ray_chunk: int = 1024,
                  ray_workers: int = 1,
                  init_cfg: Optional[dict] = None) -> None:
@@ -134,6 +141,7 @@ class MIM4DNeuSRenderHead(BaseModule):
         if unknown:
             raise KeyError(f'unknown loss_weights keys {sorted(unknown)}; expected {LOSS_KEYS}')
         self.loss_weights = weights
+        self.normalize_depth = bool(normalize_depth)
         if ray_chunk < 1 or ray_workers < 1:
             raise ValueError(f'ray_chunk and ray_workers must be >= 1, got {ray_chunk} and '
                              f'{ray_workers}')
@@ -185,7 +193,8 @@ class MIM4DNeuSRenderHead(BaseModule):
 
         Returns:
             dict[str, Tensor]: :func:`render_neus` outputs (``rgb`` (R, 3),
-            ``depth`` (R,) ray distance in metres, ``t_mid`` / ``deltas``
+            ``depth`` (R,) ray distance in metres (divided by the opacity
+            with ``normalize_depth``), ``t_mid`` / ``deltas``
             (R, S) metres, ``sdf`` (R, S) and ``gradients`` (R, S, 3) in
             render units, ...) plus ``valid`` (R,) bool (ray hits the box
             beyond the near plane) and ``far`` (R,) box exit distance, metres.
@@ -203,6 +212,8 @@ class MIM4DNeuSRenderHead(BaseModule):
             sdf_fn, field_fn = self.field.callbacks(volume, batch_idx)
             out = self._render(origins, directions, near, far, valid, sdf_fn, field_fn,
                                generator)
+        if self.normalize_depth:
+            out['depth'] = out['depth'] / (out['opacity'] + DEPTH_EPS)
         for key in ('depth', 't_mid', 'deltas'):
             out[key] = out[key] / scale
         out.update(valid=valid, far=far / scale)
