@@ -35,6 +35,8 @@ def _model(cfg, target_frames=(0, )):
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.seed = 0
     model_cfg.target_frames = list(target_frames)
+    # fixed targets: with bi-temporal targets a context slot may itself be a target
+    model_cfg.bitemporal = False
     model = MODELS.build(model_cfg)
     model.train()  # BatchNorm in training mode: batch statistics
     return model
@@ -68,7 +70,8 @@ def test_repeated_context_slots_change_no_loss_term(tiny_cfg, dataset, single_th
     generator = torch.Generator().manual_seed(1)
     changed[:, num_cams:] = torch.randn(changed[:, num_cams:].shape, generator=generator)
     base, other = _losses(model, data, imgs), _losses(model, data, changed)
-    assert set(base) == {'loss_rgb', 'loss_depth'}
+    # the predicted volume's terms and the direct volume's (both rendered, as released)
+    assert set(base) == {'loss_rgb', 'loss_depth', 'loss_rgb_direct', 'loss_depth_direct'}
     assert all(value > 0 for value in base.values())
     if scene_start:
         # The context slots hold copies of the withheld key frame: they are
@@ -76,9 +79,12 @@ def test_repeated_context_slots_change_no_loss_term(tiny_cfg, dataset, single_th
         for name in base:
             assert other[name] == pytest.approx(base[name], rel=1e-6, abs=0), name
     else:
-        # Real previous frames are the context the prediction comes from.
-        for name in base:
+        # Real previous frames are the context the prediction comes from; the
+        # direct volume is lifted from the target's own images only.
+        for name in ('loss_rgb', 'loss_depth'):
             assert abs(other[name] - base[name]) > 1e-4 * base[name], name
+        for name in ('loss_rgb_direct', 'loss_depth_direct'):
+            assert other[name] == pytest.approx(base[name], rel=1e-6, abs=0), name
 
 
 def test_target_frames_do_not_enter_the_context_batch_statistics(tiny_cfg, dataset,

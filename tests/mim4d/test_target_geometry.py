@@ -118,13 +118,14 @@ def test_every_camera_gets_lidar_rays_from_its_centre(tiny_cfg, cropped, sample_
     assert flips.any() and not flips.all()
     # Flipped or not, every camera gets a ray for each LiDAR point it sees (the
     # budget exceeds the visible points): in the image, in front, and
-    # min_depth < distance from the camera centre < max_depth.
+    # min_depth < horizontal range hypot(x, y) in the target frame < max_depth (as released).
     key_points = data['inputs']['points'][0][:, :3].double().numpy()
+    target_from_key = np.linalg.inv(np.asarray(metainfo['sweep2lidar'][target], np.float64))
+    in_target = key_points @ target_from_key[:3, :3].T + target_from_key[:3, 3]
+    distance = np.hypot(in_target[:, 0], in_target[:, 1])
     for cam in range(num_cams):
         view = target * num_cams + cam
         pixels, _, depth = _numpy_pixels(key_points, metainfo, view, width)
-        centre = np.linalg.inv(np.asarray(metainfo['lidar2cam'][view], np.float64))[:3, 3]
-        distance = np.linalg.norm(key_points - centre, axis=-1)
         visible = ((depth > 0) & (pixels[:, 0] >= -0.5) & (pixels[:, 0] < width - 0.5)
                    & (pixels[:, 1] >= -0.5) & (pixels[:, 1] < height - 0.5)
                    & (distance > head.min_depth) & (distance < head.max_depth))

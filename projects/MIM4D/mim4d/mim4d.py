@@ -35,15 +35,24 @@ class MIM4D(Base3DDetector):
        frame's OWN LiDAR frame, reduction to 32 channels); a context view
        that holds a copy of a target frame's image (scene starts, see
        ``sweep_source``) is fully masked before the backbone;
-    3. temporal masking: each frame of ``target_frames`` (default the key
-       frame, 0) is withheld; the other frames' volumes are warped into it by
-       their metric ego-motion (``sweep2lidar``, from each camera sweep's own
-       ego pose) and ``temporal_predictor`` predicts its volume;
+    3. temporal masking: each target frame (``target_frames``, default the
+       key frame 0; with ``bitemporal`` in training the key frame and one
+       random other sweep, as released) is predicted from the other frames:
+       their volumes are warped into it by their metric ego-motion
+       (``sweep2lidar``, from each camera sweep's own ego pose) and
+       ``temporal_predictor`` predicts its volume;
     4. ``render_head`` renders the target frame's cameras from the predicted
        volume (LiDAR rays + pixel rays below the sky); the key-frame LiDAR
        points are moved into the target frame by the same ego-motion (exact
        for the static world); the colour target of a ray is its nearest
-       pixel of the (unmasked) target image.
+       pixel of the (unmasked) target image;
+    5. with ``direct_loss_weight > 0`` the same rays are also rendered from
+       the target frame's DIRECT volume, lifted from its own masked images
+       (``loss_*_direct``, as the released ``rgb_loss`` / ``depth_loss``
+       next to the predicted volume's ``*_adj`` terms). A target frame that
+       is not among the context frames (a single withheld target) is
+       encoded in its own backbone pass for it, so its images never reach
+       the context frames or the predicted volume.
 
     Losses are averaged over the target frames. Transferable parts keep the
     stock names ``img_backbone``, ``img_neck`` and ``view_transform.depthnet``
@@ -59,7 +68,15 @@ class MIM4D(Base3DDetector):
         render_head (dict): ``MIM4DNeuSRenderHead`` config.
         img_masker (dict, optional): ``MIM4DImageMasker`` (None: no masking).
         target_frames (Sequence[int]): Sweep indices withheld and predicted
-            (0 = key frame).
+            (0 = key frame); the targets outside training and, without
+            ``bitemporal``, in training.
+        bitemporal (bool): In training, predict and render two target frames
+            per step: the key frame and one sweep drawn uniformly from the
+            others (the released bi-temporal selection); needs
+            ``target_frames == [0]``.
+        direct_loss_weight (float): Weight of the direct-volume rendering
+            losses relative to the predicted volume's (released: 1, both with
+            the render head's weights); 0 renders only the predicted volume.
         vis_stride (int): Pixel step of the images rendered by ``predict``.
         seed (int, optional): Replaces the run's seed in the key of the
             generators drawing masks and rays (:meth:`generator`).
@@ -75,6 +92,8 @@ class MIM4D(Base3DDetector):
                  render_head: dict,
                  img_masker: Optional[dict] = None,
                  target_frames: Sequence[int] = (0, ),
+                 bitemporal: bool = False,
+                 direct_loss_weight: float = 0.0,
                  vis_stride: int = 8,
                  seed: Optional[int] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -88,6 +107,13 @@ class MIM4D(Base3DDetector):
         self.render_head = MODELS.build(render_head)
         self.img_masker = MODELS.build(img_masker) if img_masker is not None else None
         self.target_frames = sorted({int(t) for t in target_frames})
+        self.bitemporal = bool(bitemporal)
+        if self.bitemporal and self.target_frames != [0]:
+            raise ValueError(f'bitemporal draws the targets [0, k]; it needs target_frames=[0], '
+                             f'got {self.target_frames}')
+        if direct_loss_weight < 0:
+            raise ValueError(f'direct_loss_weight must be >= 0, got {direct_loss_weight}')
+        self.direct_loss_weight = float(direct_loss_weight)
         self.vis_stride = int(vis_stride)
         self._generators = KeyedTorchGenerators(seed)
 
@@ -170,27 +196,28 @@ class MIM4D(Base3DDetector):
     # ------------------------------------------------------------------ #
     # features
     # ------------------------------------------------------------------ #
-    def _hidden_views(self, meta: Dict[str, Tensor], frames: List[int]) -> Tensor:
+    def _hidden_views(self, meta: Dict[str, Tensor], frames: List[int],
+                      targets: List[int]) -> Tensor:
         """Views of the encoded frames that hold a copy of a target frame's image.
 
         At the start of a scene the loader repeats the key frame into the
         empty context slots (``sweep_source``). Slot ``(f, n)`` is hidden
-        when some target frame ``t != f`` holds the same frame of camera
-        ``n`` (``source[t, n] == source[f, n]``): encoding it would show the
-        withheld target to its own context.
+        when some target frame ``t != f`` of this step (``targets``) holds
+        the same frame of camera ``n`` (``source[t, n] == source[f, n]``):
+        encoding it would show the withheld target to its own context.
 
         Returns:
             Tensor: (B, F, N_cam) bool, True = hidden.
         """
         source = meta['source']
         frame_ids = torch.as_tensor(frames, device=source.device)
-        target_ids = torch.as_tensor(self.target_frames, device=source.device)
+        target_ids = torch.as_tensor(targets, device=source.device)
         same = source[:, frame_ids].unsqueeze(2) == source[:, target_ids].unsqueeze(1)
         other = (frame_ids.view(-1, 1) != target_ids.view(1, -1)).view(1, len(frames), -1, 1)
         return (same & other).any(dim=2)
 
     def _encode(self, imgs: Tensor, meta: Dict[str, Tensor], frames: List[int],
-                generator: torch.Generator) -> dict:
+                targets: List[int], generator: torch.Generator) -> dict:
         """Mask and lift the given frames: volumes (B, F, C, Z, Y, X).
 
         Views that hold a copy of a target frame's image
@@ -209,7 +236,7 @@ class MIM4D(Base3DDetector):
             masked, mask = self.img_masker(frame_imgs, generator)
         else:
             masked, mask = frame_imgs, None
-        hidden = self._hidden_views(meta, frames).to(imgs.device)
+        hidden = self._hidden_views(meta, frames, targets).to(imgs.device)
         if hidden.any():
             if self.img_masker is not None:
                 cells = [size // self.img_masker.cell_size for size in imgs.shape[-2:]]
@@ -246,7 +273,8 @@ class MIM4D(Base3DDetector):
                 ``sweep_source`` (S, N_cam), ``num_sweeps``.
 
         Returns:
-            dict: ``meta`` (stacked matrices), ``predicted`` (target frame ->
+            dict: ``meta`` (stacked matrices), ``targets`` (list of the
+            predicted sweep indices), ``predicted`` (target frame ->
             (B, C, Z, Y, X) predicted volume), ``context_frames`` (list of
             encoded sweep indices), ``volumes`` (B, F, C, Z, Y, X),
             ``masked_imgs`` (B, F, N_cam, 3, H, W), ``img_mask``,
@@ -259,12 +287,13 @@ class MIM4D(Base3DDetector):
         meta = self._meta(data_samples, imgs)
         num_sweeps = meta['num_sweeps']
         generator = self.generator(torch.device('cpu'))
-        excluded = self.target_frames[0] if len(self.target_frames) == 1 else None
+        targets = self._draw_targets(num_sweeps, generator)
+        excluded = targets[0] if len(targets) == 1 else None
         frames = [s for s in range(num_sweeps) if s != excluded]
-        encoded = self._encode(imgs, meta, frames, generator)
+        encoded = self._encode(imgs, meta, frames, targets, generator)
         predicted = dict()
         aabb = self.view_transform.point_cloud_range
-        for target in self.target_frames:
+        for target in targets:
             ctx = [i for i, s in enumerate(frames) if s != target]
             ctx_frames = torch.as_tensor([frames[i] for i in ctx], device=imgs.device)
             volumes = encoded['volumes'][:, ctx]
@@ -277,7 +306,33 @@ class MIM4D(Base3DDetector):
             predicted[target] = self.temporal_predictor(
                 warped.view(volumes.shape), valid.view(volumes.shape[:2] + volumes.shape[3:]),
                 dt)
-        return dict(meta=meta, predicted=predicted, context_frames=frames, **encoded)
+        return dict(meta=meta, targets=targets, predicted=predicted, context_frames=frames,
+                    **encoded)
+
+    def _draw_targets(self, num_sweeps: int, generator: torch.Generator) -> List[int]:
+        """The target frames of this step: ``target_frames``, or [0, k] (bi-temporal)."""
+        if not (self.bitemporal and self.training):
+            return list(self.target_frames)
+        other = int(torch.randint(1, num_sweeps, (1, ), generator=generator).item())
+        return [0, other]
+
+    def _direct_volumes(self, batch_inputs: dict, feats: dict) -> Dict[int, Tensor]:
+        """Each target frame's volume lifted from its own masked images.
+
+        Reuses the context pass's volume of a target frame that was encoded
+        there (several targets, as released); the others (a withheld single
+        target) are encoded in a separate backbone pass.
+
+        Returns:
+            dict[int, Tensor]: target frame -> (B, C, Z, Y, X) volume.
+        """
+        frames, targets = feats['context_frames'], feats['targets']
+        missing = [t for t in targets if t not in frames]
+        if missing:
+            extra = self._encode(batch_inputs['imgs'], feats['meta'], missing, targets,
+                                 self.generator(torch.device('cpu')))['volumes']
+        return {t: (feats['volumes'][:, frames.index(t)] if t in frames
+                    else extra[:, missing.index(t)]) for t in targets}
 
     # ------------------------------------------------------------------ #
     # rendering
@@ -340,17 +395,30 @@ class MIM4D(Base3DDetector):
         return rays, target_imgs[rays.batch_idx, rays.cam_idx, :, rows, cols]
 
     def _render_losses(self, batch_inputs: dict, data_samples, feats: dict) -> Dict[str, Tensor]:
-        """Draw rays of every target frame, render its predicted volume, average the losses."""
+        """Draw rays of every target frame, render its predicted (and direct) volume.
+
+        The direct volume is rendered along the same rays; its terms carry
+        the suffix ``_direct`` and the factor ``direct_loss_weight``. Every
+        term is averaged over the target frames.
+        """
         imgs = batch_inputs['imgs']
         meta = feats['meta']
         totals: Dict[str, Tensor] = dict()
-        for target in self.target_frames:
+        targets = feats['targets']
+        volumes = dict(predicted=feats['predicted'])
+        if self.direct_loss_weight > 0:
+            volumes['direct'] = self._direct_volumes(batch_inputs, feats)
+        for target in targets:
             rays, rgb_target = self._target_rays(batch_inputs, data_samples, meta, target)
-            rendered = self.render_head(feats['predicted'][target], rays.origins,
-                                        rays.directions, rays.batch_idx,
-                                        self.generator(imgs.device) if self.training else None)
-            for name, value in self.render_head.loss(rendered, rays, rgb_target).items():
-                totals[name] = totals.get(name, 0.0) + value / len(self.target_frames)
+            for kind, by_target in volumes.items():
+                rendered = self.render_head(by_target[target], rays.origins, rays.directions,
+                                            rays.batch_idx,
+                                            self.generator(imgs.device) if self.training else None)
+                suffix, weight = (('', 1.0) if kind == 'predicted'
+                                  else ('_direct', self.direct_loss_weight))
+                for name, value in self.render_head.loss(rendered, rays, rgb_target).items():
+                    totals[name + suffix] = (totals.get(name + suffix, 0.0)
+                                             + value * weight / len(targets))
         return totals
 
     def loss(self, batch_inputs: dict,
@@ -359,7 +427,10 @@ class MIM4D(Base3DDetector):
 
         Returns:
             dict[str, Tensor]: ``loss_rgb``, ``loss_depth`` (and
-            ``loss_eikonal``), each times its weight in the render head.
+            ``loss_eikonal``) of the predicted volume, each times its weight
+            in the render head, and with ``direct_loss_weight > 0`` the
+            direct volume's ``loss_rgb_direct``, ``loss_depth_direct`` (and
+            ``loss_eikonal_direct``), times ``direct_loss_weight`` too.
         """
         feats = self.extract_feat(batch_inputs, batch_data_samples)
         return self._render_losses(batch_inputs, batch_data_samples, feats)

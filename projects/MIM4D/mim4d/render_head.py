@@ -15,6 +15,8 @@ from render_pretrain.sdf_field import SDFField
 from render_pretrain.sdf_rendering import eikonal_loss, render_neus
 
 LOSS_KEYS = ('rgb', 'depth', 'eikonal')
+#: Stabiliser of the opacity-normalised depth (the released ``DepthRenderer``'s).
+DEPTH_EPS = 1e-10
 RENDER_KEYS = ('rgb', 'depth', 'opacity', 'weights', 'alpha', 'sdf', 't_mid', 'deltas',
                'gradients')
 
@@ -30,24 +32,41 @@ class MIM4DNeuSRenderHead(BaseModule):
     (:func:`render_pretrain.ray_sampling.intersect_rays_aabb`), the NeuS
     renderer (:func:`render_pretrain.sdf_rendering.render_neus`: uniform +
     importance samples with up-sampling) and the field
-    :class:`render_pretrain.sdf_field.SDFField` (coordinates normalised to
-    the scene box ``aabb``, which the volume tiles).
+    :class:`render_pretrain.sdf_field.SDFField` (the volume tiles the scene
+    box ``aabb``).
+
+    Render units (``scene_scale``): as in the released MIM4D / UniPAD code
+    (``norm_scene=True``), rays are rendered in coordinates normalised to the
+    scene box, ``x_render = scene_scale * x_metres`` with ``scene_scale =
+    1 / max|aabb|`` (1 / 54 for the paper box): the field's box, the ray
+    origins, the samples, the near plane, the SDF and its gradient are in
+    render units, so the NeuS constants (the initial inverse std
+    ``s = exp(10 * field.init_variance)``, the up-sampling ``base_inv_s``)
+    and the eikonal target are per render unit, and the depth L1 is taken on
+    render-unit distances (metres / 54). ``scene_scale=1.0`` renders in
+    metres (every constant then per metre). Inputs and the returned
+    ``depth`` / ``far`` / ``t_mid`` / ``deltas`` stay in metres.
 
     Losses (each times its weight in ``loss_weights``): L1 of the rendered
     RGB (in [0, 1]) against the pixel colour over valid rays, L1 of the
-    rendered ray distance (metres) against the LiDAR ray distance over valid
-    LiDAR rays, and optionally the eikonal term over the samples of valid
-    rays. All are 0 (finite) when no ray qualifies.
+    rendered ray distance against the LiDAR ray distance over valid LiDAR
+    rays, both in render units (``scene_scale * metres``), and optionally the
+    eikonal term over the samples of valid rays. All are 0 (finite) when no
+    ray qualifies.
 
     Args:
         in_channels (int): Volume channels.
         aabb (Sequence[float]): Scene box (x_min, y_min, z_min, x_max, y_max,
             z_max), metres, the volume's ``point_cloud_range``.
+        scene_scale (float, optional): Render units per metre. None (the
+            released setting): ``1 / max|aabb|``; 1.0: render in metres.
         field (dict): Extra :class:`SDFField` arguments (hidden_dim,
-            num_layers, geo_feat_dim, ...).
+            num_layers, geo_feat_dim, ...); its ``aabb`` is set here.
         rays_per_camera (int): Ray budget per camera (paper: 512-2048).
         lidar_fraction (float): Largest share of the budget for LiDAR rays.
-        min_depth (float): LiDAR rays need a range above this, metres (3).
+        min_depth (float): LiDAR points need a horizontal range
+            ``hypot(x, y)`` (in the frame of the points given to
+            :meth:`sample_rays`) above this, metres (3, as released).
         max_depth (float): ... and below this, metres (50).
         horizon_fraction (float): Top fraction of image rows treated as sky
             (no pixel rays there).
@@ -55,8 +74,14 @@ class MIM4DNeuSRenderHead(BaseModule):
         num_uniform (int): Uniform samples per ray (72).
         num_importance (int): Importance samples per ray (24).
         num_upsample_steps (int): NeuS up-sampling steps (1).
-        base_inv_s (float): Inverse std of the first up-sampling step.
-        loss_weights (dict): ``rgb`` (10), ``depth`` (10), ``eikonal`` (0).
+        base_inv_s (float): Inverse std of the first up-sampling step, per
+            render unit (64, as NeuS / the release).
+        loss_weights (dict): ``rgb`` (10), ``depth`` (10, on render-unit
+            distances), ``eikonal`` (0).
+        normalize_depth (bool): Rendered depth ``sum(w t) / (sum(w) + 1e-10)``
+            (True, the released ``DepthRenderer``: the mean distance of the
+            weight profile) or ``sum(w t)`` (False: biased towards 0 where
+            the opacity is below 1, e.g. at the soft initial profile).
         ray_chunk (int): Rays per chunk when ``ray_workers > 1``.
         ray_workers (int): CPU only: render ray chunks of ``ray_chunk`` rays
             in this many threads, forward and backward
@@ -69,6 +94,7 @@ class MIM4DNeuSRenderHead(BaseModule):
     def __init__(self,
                  in_channels: int = 32,
                  aabb: Sequence[float] = (-54.0, -54.0, -5.0, 54.0, 54.0, 3.0),
+                 scene_scale: Optional[float] = None,
                  field: Optional[dict] = None,
                  rays_per_camera: int = 512,
                  lidar_fraction: float = 1.0,
@@ -81,11 +107,26 @@ class MIM4DNeuSRenderHead(BaseModule):
                  num_upsample_steps: int = 1,
                  base_inv_s: float = 64.0,
                  loss_weights: Optional[dict] = None,
+                 normalize_depth: bool = True,
                  ray_chunk: int = 1024,
                  ray_workers: int = 1,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.field = SDFField(in_channels=in_channels, aabb=tuple(aabb), **(field or {}))
+        if len(aabb) != 6:
+            raise ValueError(f'aabb must have 6 values, got {tuple(aabb)}')
+        if scene_scale is None:
+            scene_scale = 1.0 / max(abs(float(v)) for v in aabb)
+        if not scene_scale > 0:
+            raise ValueError(f'scene_scale must be > 0 (render units per metre), got '
+                             f'{scene_scale}')
+        self.scene_scale = float(scene_scale)
+        self.aabb = tuple(float(v) for v in aabb)
+        field = dict(field or {})
+        if 'aabb' in field:
+            raise KeyError('render_head.field must not set aabb: it is render_head.aabb '
+                           '(metres) times scene_scale')
+        self.field = SDFField(in_channels=in_channels,
+                              aabb=tuple(v * self.scene_scale for v in self.aabb), **field)
         self.rays_per_camera = int(rays_per_camera)
         self.lidar_fraction = float(lidar_fraction)
         self.min_depth, self.max_depth = float(min_depth), float(max_depth)
@@ -100,6 +141,7 @@ class MIM4DNeuSRenderHead(BaseModule):
         if unknown:
             raise KeyError(f'unknown loss_weights keys {sorted(unknown)}; expected {LOSS_KEYS}')
         self.loss_weights = weights
+        self.normalize_depth = bool(normalize_depth)
         if ray_chunk < 1 or ray_workers < 1:
             raise ValueError(f'ray_chunk and ray_workers must be >= 1, got {ray_chunk} and '
                              f'{ray_workers}')
@@ -109,6 +151,11 @@ class MIM4DNeuSRenderHead(BaseModule):
                     image_size: Sequence[int],
                     generator: Optional[torch.Generator]) -> CameraRays:
         """Draw the training rays of the target cameras.
+
+        LiDAR points count when ``min_depth < hypot(x, y) < max_depth``
+        (horizontal range in the frame of ``points``, as the released ray
+        sampler's ``close_radius`` / ``far_radius``); no further range limit
+        is put on the ray distance from the camera.
 
         Args:
             points (Tensor): (P, 3) LiDAR points of all samples, packed, in
@@ -122,10 +169,14 @@ class MIM4DNeuSRenderHead(BaseModule):
         Returns:
             CameraRays: packed rays (origins/directions in the target frame).
         """
-        return sample_camera_rays(points, lidar2img, image_size, self.rays_per_camera,
-                                  generator=generator, point_batch_idx=point_batch_idx,
+        horizontal = points[:, :2].norm(dim=-1)
+        keep = (horizontal > self.min_depth) & (horizontal < self.max_depth)
+        return sample_camera_rays(points[keep], lidar2img, image_size, self.rays_per_camera,
+                                  generator=generator,
+                                  point_batch_idx=None if point_batch_idx is None
+                                  else point_batch_idx[keep],
                                   lidar_fraction=self.lidar_fraction,
-                                  min_depth=self.min_depth, max_depth=self.max_depth,
+                                  min_depth=0.0, max_depth=float('inf'),
                                   horizon_fraction=self.horizon_fraction)
 
     def forward(self, volume: Tensor, origins: Tensor, directions: Tensor, batch_idx: Tensor,
@@ -142,12 +193,16 @@ class MIM4DNeuSRenderHead(BaseModule):
 
         Returns:
             dict[str, Tensor]: :func:`render_neus` outputs (``rgb`` (R, 3),
-            ``depth`` (R,) ray distance in metres, ``gradients`` (R, S, 3),
-            ...) plus ``valid`` (R,) bool (ray hits the box beyond the near
-            plane) and ``far`` (R,) box exit distance, metres.
+            ``depth`` (R,) ray distance in metres (divided by the opacity
+            with ``normalize_depth``), ``t_mid`` / ``deltas``
+            (R, S) metres, ``sdf`` (R, S) and ``gradients`` (R, S, 3) in
+            render units, ...) plus ``valid`` (R,) bool (ray hits the box
+            beyond the near plane) and ``far`` (R,) box exit distance, metres.
         """
+        scale = self.scene_scale
+        origins = origins * scale  # render units; directions stay unit vectors
         near, far, valid = intersect_rays_aabb(origins, directions, self.field.aabb,
-                                               self.near_plane)
+                                               self.near_plane * scale)
         num_rays = origins.shape[0]
         if (self.ray_workers > 1 and num_rays > self.ray_chunk and not volume.is_cuda
                 and torch.is_grad_enabled()):
@@ -157,7 +212,11 @@ class MIM4DNeuSRenderHead(BaseModule):
             sdf_fn, field_fn = self.field.callbacks(volume, batch_idx)
             out = self._render(origins, directions, near, far, valid, sdf_fn, field_fn,
                                generator)
-        out.update(valid=valid, far=far)
+        if self.normalize_depth:
+            out['depth'] = out['depth'] / (out['opacity'] + DEPTH_EPS)
+        for key in ('depth', 't_mid', 'deltas'):
+            out[key] = out[key] / scale
+        out.update(valid=valid, far=far / scale)
         return out
 
     def _render(self, origins, directions, near, far, valid, sdf_fn, field_fn, generator):
@@ -197,6 +256,9 @@ class MIM4DNeuSRenderHead(BaseModule):
              rgb_target: Tensor) -> Dict[str, Tensor]:
         """Weighted L1 RGB / depth (and eikonal) losses of one target frame.
 
+        ``loss_depth = w_depth * mean |scene_scale * (depth - target)|`` over
+        the valid LiDAR rays (render units, as released).
+
         Args:
             rendered (dict): Output of :meth:`forward`.
             rays (CameraRays): The rendered rays.
@@ -211,7 +273,8 @@ class MIM4DNeuSRenderHead(BaseModule):
         losses = dict(
             loss_rgb=masked_l1(rendered['rgb'], rgb_target, valid.unsqueeze(-1))
             * self.loss_weights['rgb'],
-            loss_depth=masked_l1(rendered['depth'], rays.depth, depth_valid)
+            loss_depth=masked_l1(rendered['depth'] * self.scene_scale,
+                                 rays.depth * self.scene_scale, depth_valid)
             * self.loss_weights['depth'])
         if self.loss_weights['eikonal'] > 0:
             mask = valid.unsqueeze(1).expand(rendered['gradients'].shape[:2])

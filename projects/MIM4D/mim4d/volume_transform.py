@@ -20,7 +20,10 @@ class MIM4DVolumeTransform(BaseModule):
     context on the frustum -> frustum points mapped into the FRAME's own
     LiDAR frame (``cam2frame``) -> summed into the voxels of the unified
     grid (:func:`render_pretrain.voxel_pooling.pool_frustum_to_grid`, no
-    CUDA op) -> 1x1x1 ``volume_proj`` to ``out_channels`` (MIM4D: 32).
+    CUDA op) -> ``volume_proj`` to ``out_channels`` (MIM4D: 32): Conv3d
+    (kernel 3, padding 1) + BatchNorm3d + ReLU, the released ``render_conv``
+    (applied to every sweep's volume before the temporal predictor and the
+    render head).
 
     Grid constants (the frustum) are non-persistent buffers.
 
@@ -68,7 +71,9 @@ class MIM4DVolumeTransform(BaseModule):
                            if input_proj_channels else None)
         depth_in = input_proj_channels or in_channels
         self.depthnet = nn.Conv2d(depth_in, self.num_depth + self.context_channels, 1)
-        self.volume_proj = nn.Conv3d(self.context_channels, out_channels, 1)
+        self.volume_proj = nn.Sequential(
+            nn.Conv3d(self.context_channels, out_channels, kernel_size=3, padding=1),
+            nn.BatchNorm3d(out_channels), nn.ReLU(inplace=True))
 
     def forward(self, feats: Tensor, cam2img: Tensor, cam2frame: Tensor,
                 img_aug_matrix: Tensor) -> dict:
