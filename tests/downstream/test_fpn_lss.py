@@ -66,6 +66,7 @@ def test_neck_concatenates_shallow_then_deep_as_official():
         y = neck.conv[:3](torch.cat([shallow, neck.up(deep)], dim=1))
     assert (x - y).abs().max() > 1e-2
 
+
 def test_neck_without_extra_upsample_matches_official_order():
     gen = torch.Generator().manual_seed(1)
     neck = BEVDetFPNLSS(in_channels=12, out_channels=5, scale_factor=2,
