@@ -116,7 +116,10 @@ def test_label_efficient_config_changes_only_the_training_subset(config, mmdet3d
     assert _train_ann_file(cfg) == f'nuscenes_infos_train_{pct}pct.pkl'
     assert _train_ann_file(base) == 'nuscenes_infos_train.pkl'
     assert cfg.load_from == base.load_from
-    mine, theirs = _strip(cfg, 'train_dataloader'), _strip(base, 'train_dataloader')
+    # ObjectSample of the subset reads the subset's database (tests/common/test_subset_gt_database)
+    assert cfg.gt_database_subset == f'nuscenes_dbinfos_train_{pct}pct.pkl'
+    mine = _strip(cfg, 'train_dataloader', 'gt_database_subset')
+    theirs = _strip(base, 'train_dataloader')
     assert mine == theirs
     cfg.train_dataloader.dataset.dataset.ann_file = 'nuscenes_infos_train.pkl'
     assert cfg.train_dataloader.to_dict() == base.train_dataloader.to_dict()
