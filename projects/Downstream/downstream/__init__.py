@@ -4,13 +4,15 @@ Importing this package registers, in mmdet3d's registries:
 
 - MODELS: ``BEVDetCompat`` (detector), ``BEVDetCustomFPN`` (image neck),
   ``BEVDetLSSViewTransformer`` (view transformer), ``BEVDetCustomResNet``
-  and ``BEVDetFPNLSS`` (BEV encoder);
+  and ``BEVDetFPNLSS`` (BEV encoder), ``BEVDetCenterHead`` (CenterHead with
+  official per-task Scale-NMS / circle NMS at test time);
 - TRANSFORMS: ``BEVDetImageAug`` (multi-view resize/crop/flip/rotate that
   records ``img_aug_matrix``).
 """
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
 
 from .bevdet_compat import BEVDetCompat
+from .bevdet_head import BEVDetCenterHead
 from .custom_fpn import BEVDetCustomFPN
 from .custom_resnet import BEVDetCustomResNet
 from .fpn_lss import BEVDetFPNLSS
@@ -18,6 +20,7 @@ from .image_aug import BEVDetImageAug
 from .lss_view_transformer import BEVDetLSSViewTransformer
 
 __all__ = [
-    'BEVDetCompat', 'BEVDetCustomFPN', 'BEVDetCustomResNet', 'BEVDetFPNLSS', 'BEVDetImageAug',
+    'BEVDetCenterHead', 'BEVDetCompat', 'BEVDetCustomFPN',
+    'BEVDetCustomResNet', 'BEVDetFPNLSS', 'BEVDetImageAug',
     'BEVDetLSSViewTransformer'
 ]

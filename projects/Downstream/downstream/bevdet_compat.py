@@ -46,6 +46,36 @@ def stack_view_matrices(batch_data_samples: Sequence[Det3DDataSample], key: str,
     return like.new_tensor(out)
 
 
+# Meta keys written by mmdet3d's LiDAR-frame augmentations (GlobalRotScaleTrans,
+# RandomFlip3D, BEVFusion's BEVFusionGlobalRotScaleTrans / BEVFusionRandomFlip3D).
+BEV_AUG_META_KEYS = ('pcd_rotation', 'pcd_rotation_angle', 'pcd_scale_factor', 'pcd_trans',
+                     'pcd_horizontal_flip', 'pcd_vertical_flip', 'transformation_3d_flow',
+                     'lidar_aug_matrix')
+
+
+def refuse_bev_augmentation(batch_data_samples: Sequence[Det3DDataSample]) -> None:
+    """Refuse samples that went through a stock LiDAR-frame augmentation.
+
+    ``GlobalRotScaleTrans`` / ``RandomFlip3D`` move the boxes but not the
+    camera geometry (``lidar2cam``) the view transformer lifts with, so the
+    BEV features and the targets would disagree. BEVDet's BEV data
+    augmentation (which moves both) is not implemented here.
+
+    Raises:
+        ValueError: If a sample's metainfo carries one of
+            :data:`BEV_AUG_META_KEYS` (the configs pack them when present).
+    """
+    for i, sample in enumerate(batch_data_samples):
+        found = [k for k in BEV_AUG_META_KEYS if k in sample.metainfo]
+        if found:
+            raise ValueError(
+                f'BEVDetCompat: data sample {i} went through a LiDAR-frame augmentation '
+                f'({found}): GlobalRotScaleTrans / RandomFlip3D move the boxes but not the '
+                'camera geometry the view transformer lifts with, so features and targets '
+                'disagree. Remove them from BEVDet pipelines (BEVDet\'s BEV data augmentation, '
+                'which moves both, is not implemented; see projects/Downstream/README.md)')
+
+
 @MODELS.register_module()
 class BEVDetCompat(Base3DDetector):
     """BEVDet (Huang et al. 2021) assembled from registered mmdet3d 1.x parts.
@@ -123,11 +153,16 @@ class BEVDetCompat(Base3DDetector):
                 camera, metres) and ``img_aug_matrix`` (original -> input
                 pixels), N_cam of each.
 
+        Raises:
+            ValueError: If a sample went through GlobalRotScaleTrans /
+                RandomFlip3D (:func:`refuse_bev_augmentation`).
+
         Returns:
             tuple: ``[bev]`` with bev (B, C_head, N_y, N_x) in the lidar frame
             (rows along y, columns along x), and the depth distribution
             (B, N_cam, D, H_f, W_f).
         """
+        refuse_bev_augmentation(batch_data_samples)
         if 'imgs' not in batch_inputs_dict:
             raise KeyError('BEVDetCompat needs batch_inputs_dict["imgs"] (pack "img" with '
                            'Pack3DDetInputs)')
