@@ -140,12 +140,13 @@ data_prefix = dict(
     CAM_BACK_LEFT='samples/CAM_BACK_LEFT')
 backend_args = None
 num_views = 6
-# the pcd_* / lidar_aug_matrix keys are packed only when a LiDAR-frame augmentation ran:
-# BEVDetCompat refuses such samples (GlobalRotScaleTrans / RandomFlip3D move the boxes,
-# not the camera geometry; BEVDet's own BEV augmentation is not implemented)
+# bda_matrix: BEVDetBEVAug's BEV augmentation, applied by BEVDetCompat to the lifted geometry.
+# The pcd_* / lidar_aug_matrix keys are packed only when a stock LiDAR-frame augmentation ran:
+# BEVDetCompat refuses such samples (GlobalRotScaleTrans / RandomFlip3D move the boxes, not
+# the camera geometry)
 meta_keys = ('sample_idx', 'token', 'img_path', 'ori_shape', 'img_shape', 'pad_shape',
              'box_mode_3d', 'box_type_3d', 'num_views', 'cam2img', 'lidar2cam',
-             'img_aug_matrix', 'pcd_rotation', 'pcd_rotation_angle', 'pcd_scale_factor',
+             'img_aug_matrix', 'bda_matrix', 'pcd_rotation', 'pcd_rotation_angle', 'pcd_scale_factor',
              'pcd_trans', 'pcd_horizontal_flip', 'pcd_vertical_flip', 'transformation_3d_flow',
              'lidar_aug_matrix')
 
@@ -155,6 +156,10 @@ train_pipeline = [
     dict(type='BEVDetImageAug', final_size=input_size, resize_lim=(-0.06, 0.11),
          bot_pct_lim=(0.0, 0.0), rot_lim=(-5.4, 5.4), rand_flip=True),
     dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
+    # BEV data augmentation (official GlobalRotScaleTrans +-0.3925 rad / x0.95-1.05 and BEV
+    # flips 0.5 with update_img2lidar): boxes here, the lifted geometry via bda_matrix
+    dict(type='BEVDetBEVAug', rot_lim=(-22.5, 22.5), scale_lim=(0.95, 1.05),
+         flip_dx_ratio=0.5, flip_dy_ratio=0.5),
     dict(type='ObjectRangeFilter', point_cloud_range=point_cloud_range),
     dict(type='ObjectNameFilter', classes=class_names),
     dict(type='Pack3DDetInputs', keys=['img', 'gt_bboxes_3d', 'gt_labels_3d'],

@@ -6,11 +6,14 @@ Importing this package registers, in mmdet3d's registries:
   ``BEVDetLSSViewTransformer`` (view transformer), ``BEVDetCustomResNet``
   and ``BEVDetFPNLSS`` (BEV encoder), ``BEVDetCenterHead`` (CenterHead with
   official per-task Scale-NMS / circle NMS at test time);
-- TRANSFORMS: ``BEVDetImageAug`` (multi-view resize/crop/flip/rotate that
-  records ``img_aug_matrix``).
+- TRANSFORMS: ``BEVDetBEVAug`` (BEV rotation / scale / flip of boxes, recording
+  ``bda_matrix`` that the detector applies to the lifted geometry),
+  ``BEVDetImageAug`` (multi-view resize/crop/flip/rotate that records
+  ``img_aug_matrix``).
 """
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
 
+from .bev_aug import BEVDetBEVAug
 from .bevdet_compat import BEVDetCompat
 from .bevdet_head import BEVDetCenterHead
 from .custom_fpn import BEVDetCustomFPN
@@ -20,7 +23,7 @@ from .image_aug import BEVDetImageAug
 from .lss_view_transformer import BEVDetLSSViewTransformer
 
 __all__ = [
-    'BEVDetCenterHead', 'BEVDetCompat', 'BEVDetCustomFPN',
+    'BEVDetBEVAug', 'BEVDetCenterHead', 'BEVDetCompat', 'BEVDetCustomFPN',
     'BEVDetCustomResNet', 'BEVDetFPNLSS', 'BEVDetImageAug',
     'BEVDetLSSViewTransformer'
 ]
