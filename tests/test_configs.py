@@ -78,3 +78,22 @@ def test_config_builds_model_and_datasets(config, synthetic_infos, monkeypatch, 
             # the stock pipeline, ObjectSample included, runs on a real sample
             sample = dataset[0]
             assert len(sample['data_samples'].gt_instances_3d) > 0
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_seeded_transforms_come_with_the_seeding_hook(config):
+    """A train pipeline with a seeded transform also has SeededRandomnessHook.
+
+    Without the hook such a transform falls back to a per-worker generator
+    that repeats its draws every epoch and does not resume exactly.
+    """
+    from mmdet3d.registry import TRANSFORMS
+    from render_pretrain.seeding import EpochSeededTransformMixin
+    cfg = prepare_registries(load_config(config))
+    loader = cfg.get('train_dataloader')
+    if not loader:
+        pytest.skip(f'{config} has no train_dataloader')
+    seeded = [step['type'] for step in _innermost_dataset(loader.dataset).get('pipeline', [])
+              if issubclass(TRANSFORMS.get(step['type']), EpochSeededTransformMixin)]
+    hooks = [hook['type'] for hook in cfg.get('custom_hooks') or []]
+    assert not seeded or 'SeededRandomnessHook' in hooks, (config, seeded, hooks)

@@ -11,7 +11,8 @@ converter plus ``cam_sweeps`` and ``map_seg_path``), BEV map labels under
 with their JSON manifests (see ``render_pretrain.nuscenes_infos``), and, as
 mmdet3d's own ``create_data.py`` does, the ground-truth database
 ``{tag}_dbinfos_train.pkl`` + ``{tag}_gt_database/`` that stock LiDAR configs'
-``ObjectSample`` reads (``--no-gt-database`` skips it).
+``ObjectSample`` reads, plus one ``{tag}_dbinfos_train_{p}pct.pkl`` per subset
+with the objects of that subset's frames only (``--no-gt-database`` skips them).
 """
 import argparse
 import logging
@@ -78,6 +79,11 @@ def main(argv=None):
             args.root_path, out['train'], args.extra_tag,
             db_info_path=args.out_dir / f'{args.extra_tag}_dbinfos_train.pkl')
         logging.info('ground-truth database: %s', db_infos)
+        from projects.common.gt_database import create_subset_gt_databases
+        for pct, path in create_subset_gt_databases(
+                db_infos, out['train'], out['manifests'], args.out_dir,
+                args.extra_tag).items():
+            logging.info('%g%% subset ground-truth database: %s', pct, path)
 
 
 if __name__ == '__main__':

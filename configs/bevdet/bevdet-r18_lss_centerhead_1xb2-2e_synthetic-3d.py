@@ -48,6 +48,8 @@ train_pipeline = [
     dict(type='BEVDetImageAug', final_size=input_size, resize_lim=(-0.02, 0.04),
          bot_pct_lim=(0.0, 0.0), rot_lim=(-2.0, 2.0), rand_flip=True),
     dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
+    dict(type='BEVDetBEVAug', rot_lim=(-22.5, 22.5), scale_lim=(0.95, 1.05),
+         flip_dx_ratio=0.5, flip_dy_ratio=0.5),
     dict(type='ObjectRangeFilter', point_cloud_range={{_base_.point_cloud_range}}),
     dict(type='ObjectNameFilter', classes={{_base_.class_names}}),
     dict(type='Pack3DDetInputs', keys=['img', 'gt_bboxes_3d', 'gt_labels_3d'],

@@ -84,9 +84,11 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         cfg_options (dict, optional): ``--cfg-options`` key/values.
 
     Returns:
-        Config: The loaded config.
+        Config: The loaded config; a subset config's ``ObjectSample`` reads
+        its ``gt_database_subset`` (``gt_database.apply_subset_gt_database``).
 
     Raises:
+        ValueError: If a subset training set would sample another database.
         FileNotFoundError: If the config, or one of its bases, does not
             exist; for a base inside an mmdetection3d checkout (the BEVFusion
             configs) the message says how to point ``$MMDET3D_ROOT`` at one.
@@ -104,6 +106,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
             f'repository). {err}') from err
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    from .gt_database import apply_subset_gt_database
+    apply_subset_gt_database(cfg)  # subset runs: ObjectSample reads the subset's database
     return cfg
 
 

@@ -286,6 +286,16 @@ def stretch_schedule(cfg, epochs: int) -> None:
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=epochs, max_keep_ckpts=1)
 
 
+def db_info_of(train_ann: Path) -> Path:
+    """Ground-truth database of a training info file (subset or full).
+
+    ``X_infos_train_10pct.pkl`` -> ``X_dbinfos_train_10pct.pkl`` (objects of
+    that subset's frames only, ``projects.common.gt_database``);
+    ``X_infos_train.pkl`` -> ``X_dbinfos_train.pkl``.
+    """
+    return train_ann.with_name(train_ann.name.replace('_infos_train', '_dbinfos_train', 1))
+
+
 def point_at_data(cfg, data_root: Path, train_ann: Path, val_ann: Path) -> None:
     """Point every dataset, pipeline step and evaluator of ``cfg`` at the world.
 
@@ -297,6 +307,7 @@ def point_at_data(cfg, data_root: Path, train_ann: Path, val_ann: Path) -> None:
         val_ann (Path): Validation / test info file (absolute).
     """
     root = str(data_root) + '/'
+    cfg.pop('gt_database_subset', None)  # the sampler is pointed at the run's database below
     for split, ann in (('train', train_ann), ('val', val_ann), ('test', val_ann)):
         loader = cfg.get(f'{split}_dataloader')
         if not loader:
@@ -309,6 +320,10 @@ def point_at_data(cfg, data_root: Path, train_ann: Path, val_ann: Path) -> None:
         for step in dataset.get('pipeline', []):
             if 'data_root' in step:
                 step.data_root = root
+            if split == 'train' and 'db_sampler' in step:
+                # ObjectSample: the database of the training subset's own frames
+                step.db_sampler.data_root = root
+                step.db_sampler.info_path = str(db_info_of(train_ann))
         evaluator = cfg.get(f'{split}_evaluator')
         if split != 'train' and evaluator:
             # NuScenesMetric reads the info file; BEVMapSegMetric needs nothing.
@@ -444,6 +459,21 @@ def _tool(*parts: str) -> str:
     return str(REPO_ROOT.joinpath('tools', *parts))
 
 
+def samples_gt_database(settings: ExperimentSettings) -> bool:
+    """Whether a chain's fine-tuning pipeline has ``ObjectSample``.
+
+    Then the info step writes the ground-truth databases (one per subset,
+    from that subset's frames only) and :func:`point_at_data` points each
+    run at its subset's database.
+    """
+    for name in settings.chains:
+        src = CHAINS[name].downstream_config
+        cfg = load_config(src if '::' in src else str(REPO_ROOT / src))
+        if 'db_sampler' in str(cfg.get('train_dataloader', {})):
+            return True
+    return False
+
+
 def world_steps(settings: ExperimentSettings, work_dir: Path) -> List[Step]:
     """Steps creating the synthetic world and its info files (skipped when present)."""
     steps = []
@@ -459,7 +489,10 @@ def world_steps(settings: ExperimentSettings, work_dir: Path) -> List[Step]:
                   '--lidar-sweeps', str(settings.lidar_sweeps),
                   '--seed', str(settings.seed), '--workers', '2'],
             outputs=[tables], log=work_dir / 'world' / 'step.log'))
+    with_db = samples_gt_database(settings)
     infos = [settings.val_ann] + [settings.train_ann(p) for p in settings.fractions]
+    if with_db:
+        infos += [db_info_of(settings.train_ann(p)) for p in settings.fractions]
     if not all(path.is_file() for path in infos) or settings.force:
         steps.append(Step(
             name='infos',
@@ -469,8 +502,8 @@ def world_steps(settings: ExperimentSettings, work_dir: Path) -> List[Step]:
                   '--max-sweeps', str(settings.lidar_sweeps),
                   '--max-cam-sweeps', str(settings.camera_sweeps),
                   '--subsets', ','.join(str(p) for p in settings.fractions),
-                  '--subset-by', settings.subset_by, '--seed', str(settings.seed),
-                  '--no-gt-database'],
+                  '--subset-by', settings.subset_by, '--seed', str(settings.seed)]
+            + ([] if with_db else ['--no-gt-database']),
             outputs=infos, log=work_dir / 'infos' / 'step.log'))
     return steps
 

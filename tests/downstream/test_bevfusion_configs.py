@@ -115,8 +115,14 @@ def test_label_efficient_config_changes_only_the_training_subset(config, mmdet3d
     cfg, base = load_config(str(CONFIG_DIR / config)), load_config(str(full))
     assert _train_ann_file(cfg) == f'nuscenes_infos_train_{pct}pct.pkl'
     assert _train_ann_file(base) == 'nuscenes_infos_train.pkl'
+    if 'lidar-cam' in config:  # two-stage recipe: test_cl_subset_starts_from_its_own_lidar_stage
+        assert cfg.load_from != base.load_from
+        cfg.load_from = base.load_from
     assert cfg.load_from == base.load_from
-    mine, theirs = _strip(cfg, 'train_dataloader'), _strip(base, 'train_dataloader')
+    # ObjectSample of the subset reads the subset's database (tests/common/test_subset_gt_database)
+    assert cfg.gt_database_subset == f'nuscenes_dbinfos_train_{pct}pct.pkl'
+    mine = _strip(cfg, 'train_dataloader', 'gt_database_subset')
+    theirs = _strip(base, 'train_dataloader')
     assert mine == theirs
     cfg.train_dataloader.dataset.dataset.ann_file = 'nuscenes_infos_train.pkl'
     assert cfg.train_dataloader.to_dict() == base.train_dataloader.to_dict()
@@ -165,3 +171,25 @@ def test_unusable_checkout_path_is_an_error(tmp_path, monkeypatch):
         use_mmdet3d_checkout()
     monkeypatch.delenv('MMDET3D_ROOT')
     assert use_mmdet3d_checkout() is None
+
+
+@pytest.mark.parametrize('config', [c for c in OUR_CONFIGS if 'pct' in c and 'lidar-cam' in c])
+def test_cl_subset_starts_from_its_own_lidar_stage(config, mmdet3d_checkout):
+    """C+L subset runs load a LiDAR-only stage trained on the same subset (#21.2)."""
+    pct = re.search(r'nus-(\d+)pct', config).group(1)
+    cfg = load_config(str(CONFIG_DIR / config))
+    stage1 = config.replace('bevfusion_lidar-cam_', 'bevfusion_lidar_')
+    stage1_cfg = load_config(str(CONFIG_DIR / stage1))
+    assert _train_ann_file(stage1_cfg) == _train_ann_file(cfg) == \
+        f'nuscenes_infos_train_{pct}pct.pkl'
+    assert cfg.gt_database_subset == stage1_cfg.gt_database_subset
+    if 'nsmae-init' in config:
+        # stage 2 = merge_stage_checkpoints(stage-1 checkpoint, NS-MAE C+L conversion)
+        assert stage1_cfg.load_from == INIT_CHECKPOINTS['lidar']
+        assert cfg.load_from == f'checkpoints/bevfusion_lidar-cam_nsmae-init_{pct}pct_stage2.pth'
+        text = (CONFIG_DIR / config).read_text()
+        assert f'work_dirs/{stage1[:-3]}/epoch_20.pth' in text
+        assert INIT_CHECKPOINTS['lidar-cam'] in text
+    else:
+        assert cfg.load_from == f'work_dirs/{stage1[:-3]}/epoch_20.pth'
+        assert 'bevfusion_init_converted' not in cfg.load_from  # not the 100 % checkpoint

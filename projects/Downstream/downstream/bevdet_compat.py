@@ -46,6 +46,36 @@ def stack_view_matrices(batch_data_samples: Sequence[Det3DDataSample], key: str,
     return like.new_tensor(out)
 
 
+# Meta keys written by mmdet3d's LiDAR-frame augmentations (GlobalRotScaleTrans,
+# RandomFlip3D, BEVFusion's BEVFusionGlobalRotScaleTrans / BEVFusionRandomFlip3D).
+BEV_AUG_META_KEYS = ('pcd_rotation', 'pcd_rotation_angle', 'pcd_scale_factor', 'pcd_trans',
+                     'pcd_horizontal_flip', 'pcd_vertical_flip', 'transformation_3d_flow',
+                     'lidar_aug_matrix')
+
+
+def refuse_bev_augmentation(batch_data_samples: Sequence[Det3DDataSample]) -> None:
+    """Refuse samples that went through a stock LiDAR-frame augmentation.
+
+    ``GlobalRotScaleTrans`` / ``RandomFlip3D`` move the boxes but not the
+    camera geometry (``lidar2cam``) the view transformer lifts with, so the
+    BEV features and the targets would disagree. ``BEVDetBEVAug`` (BEVDet's
+    BEV data augmentation) moves both.
+
+    Raises:
+        ValueError: If a sample's metainfo carries one of
+            :data:`BEV_AUG_META_KEYS` (the configs pack them when present).
+    """
+    for i, sample in enumerate(batch_data_samples):
+        found = [k for k in BEV_AUG_META_KEYS if k in sample.metainfo]
+        if found:
+            raise ValueError(
+                f'BEVDetCompat: data sample {i} went through a LiDAR-frame augmentation '
+                f'({found}): GlobalRotScaleTrans / RandomFlip3D move the boxes but not the '
+                'camera geometry the view transformer lifts with, so features and targets '
+                'disagree. Use BEVDetBEVAug (BEVDet\'s BEV data augmentation, which moves both) '
+                'instead; see projects/Downstream/README.md')
+
+
 @MODELS.register_module()
 class BEVDetCompat(Base3DDetector):
     """BEVDet (Huang et al. 2021) assembled from registered mmdet3d 1.x parts.
@@ -112,6 +142,42 @@ class BEVDetCompat(Base3DDetector):
         feat = feats[0] if isinstance(feats, (list, tuple)) else feats
         return feat.unflatten(0, (b, n))
 
+    @staticmethod
+    def lift_matrices(batch_data_samples: Sequence[Det3DDataSample],
+                      like: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Matrices the view transformer lifts with, BEV augmentation included.
+
+        ``cam2lidar = bda @ inv(lidar2cam)``: the frustum points land in the
+        augmented lidar frame of the boxes (``BEVDetBEVAug`` writes the (3, 3)
+        ``bda_matrix``; absent = identity), as official BEVDet applies ``bda``
+        to its geometry.
+
+        Args:
+            batch_data_samples (Sequence[Det3DDataSample]): B samples.
+            like (Tensor): Device / dtype of the results.
+
+        Returns:
+            tuple[Tensor]: cam2img, cam2lidar, img_aug_matrix, each
+            (B, N_cam, 4, 4).
+        """
+        cam2img = stack_view_matrices(batch_data_samples, 'cam2img', like)
+        lidar2cam = stack_view_matrices(batch_data_samples, 'lidar2cam', like)
+        img_aug = stack_view_matrices(batch_data_samples, 'img_aug_matrix', like)
+        if not cam2img.shape[:2] == lidar2cam.shape[:2] == img_aug.shape[:2]:
+            raise ValueError(f'BEVDetCompat: cam2img {tuple(cam2img.shape[:2])}, lidar2cam '
+                             f'{tuple(lidar2cam.shape[:2])}, img_aug_matrix '
+                             f'{tuple(img_aug.shape[:2])} (B, N_cam) differ')
+        bda = like.new_zeros(len(batch_data_samples), 4, 4)
+        bda[:] = torch.eye(4, dtype=like.dtype, device=like.device)
+        for i, sample in enumerate(batch_data_samples):
+            if 'bda_matrix' in sample.metainfo:
+                mat = np.asarray(sample.metainfo['bda_matrix'], dtype=np.float64)
+                if mat.shape != (3, 3):
+                    raise ValueError(f'BEVDetCompat: data sample {i} bda_matrix must be (3, 3), '
+                                     f'got {mat.shape}')
+                bda[i, :3, :3] = like.new_tensor(mat)
+        return cam2img, bda[:, None] @ torch.linalg.inv(lidar2cam), img_aug
+
     def extract_feat(self, batch_inputs_dict: dict,
                      batch_data_samples: Sequence[Det3DDataSample]) -> Tuple[List[Tensor], Tensor]:
         """Images to the BEV map the head reads.
@@ -123,27 +189,27 @@ class BEVDetCompat(Base3DDetector):
                 camera, metres) and ``img_aug_matrix`` (original -> input
                 pixels), N_cam of each.
 
+        Raises:
+            ValueError: If a sample went through GlobalRotScaleTrans /
+                RandomFlip3D (:func:`refuse_bev_augmentation`).
+
         Returns:
             tuple: ``[bev]`` with bev (B, C_head, N_y, N_x) in the lidar frame
             (rows along y, columns along x), and the depth distribution
             (B, N_cam, D, H_f, W_f).
         """
+        refuse_bev_augmentation(batch_data_samples)
         if 'imgs' not in batch_inputs_dict:
             raise KeyError('BEVDetCompat needs batch_inputs_dict["imgs"] (pack "img" with '
                            'Pack3DDetInputs)')
         imgs = batch_inputs_dict['imgs']
-        like = imgs.new_empty(0, dtype=torch.float32)
-        cam2img = stack_view_matrices(batch_data_samples, 'cam2img', like)
-        lidar2cam = stack_view_matrices(batch_data_samples, 'lidar2cam', like)
-        img_aug = stack_view_matrices(batch_data_samples, 'img_aug_matrix', like)
-        if not cam2img.shape[:2] == lidar2cam.shape[:2] == img_aug.shape[:2] == imgs.shape[:2]:
+        cam2img, cam2lidar, img_aug = self.lift_matrices(
+            batch_data_samples, imgs.new_empty(0, dtype=torch.float32))
+        if not cam2img.shape[:2] == imgs.shape[:2]:
             raise ValueError(f'BEVDetCompat: images {tuple(imgs.shape[:2])} (B, N_cam) but '
-                             f'cam2img {tuple(cam2img.shape[:2])}, lidar2cam '
-                             f'{tuple(lidar2cam.shape[:2])}, img_aug_matrix '
-                             f'{tuple(img_aug.shape[:2])}')
+                             f'the camera matrices are {tuple(cam2img.shape[:2])}')
         img_feat = self.extract_img_feat(imgs)
-        bev, depth = self.img_view_transformer(img_feat, cam2img, torch.linalg.inv(lidar2cam),
-                                               img_aug)
+        bev, depth = self.img_view_transformer(img_feat, cam2img, cam2lidar, img_aug)
         bev = self.img_bev_encoder_neck(self.img_bev_encoder_backbone(bev))
         return [bev], depth
 

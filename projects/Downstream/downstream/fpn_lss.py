@@ -13,9 +13,11 @@ from mmdet3d.registry import MODELS
 class BEVDetFPNLSS(BaseModule):
     """Two-level BEV neck named as BEVDet's ``FPN_LSS``.
 
-    ``out = up2(conv(cat(upsample(feats[i_deep]), feats[i_shallow])))``:
+    ``out = up2(conv(cat(feats[i_shallow], upsample(feats[i_deep]))))``:
     the deep stage is bilinearly upsampled by ``scale_factor`` to the shallow
-    stage's size, concatenated (deep first), passed through two 3x3
+    stage's size, concatenated after the shallow stage (channels
+    ``[0, C_s)`` shallow, ``[C_s, C_s + C_d)`` deep, as official
+    ``FPN_LSS.forward``: ``torch.cat([x2, x1])``), passed through two 3x3
     conv-BN-ReLU (``conv.{0,1,3,4}``), then, if ``extra_upsample``, upsampled
     again and projected to ``out_channels`` (``up2.{1,2,4}``). Key names
     follow HuangJunJie2017/BEVDet ``mmdet3d/models/necks/lss_fpn.py``.
@@ -72,5 +74,5 @@ class BEVDetFPNLSS(BaseModule):
             Tensor: (B, out_channels, H_s * extra_upsample, W_s * extra_upsample).
         """
         shallow, deep = (feats[i] for i in self.input_feature_index)
-        x = self.conv(torch.cat([self.up(deep), shallow], dim=1))
+        x = self.conv(torch.cat([shallow, self.up(deep)], dim=1))
         return self.up2(x) if self.up2 is not None else x
