@@ -26,6 +26,8 @@ CONFIGS = {
         ('render/psnr', 'render/depth_abs_err', 'render/bev_height_abs_err'),
     'projects/NSMAE/configs/nsmae_second_1xb1-2e_synthetic-pretrain.py':
         ('render/bev_height_abs_err', ),
+    'projects/MIM4D/configs/mim4d_r18-lss_temporal-neus_1xb1-2e_synthetic-pretrain.py':
+        ('render/psnr', 'render/depth_abs_err'),
 }
 
 

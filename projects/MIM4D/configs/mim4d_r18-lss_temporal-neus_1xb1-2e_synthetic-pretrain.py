@@ -67,7 +67,15 @@ train_dataloader = dict(
                  pipeline=train_pipeline))
 
 max_epochs = 2
-train_cfg = dict(max_epochs=max_epochs)
+# Held-out render quality (RenderQualityMetric) after every epoch.
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(data_root=data_root, ann_file=f'{info_prefix}_infos_val.pkl',
+                 pipeline=test_pipeline))
+test_dataloader = val_dataloader
+train_cfg = dict(max_epochs=max_epochs, val_interval=1)
 param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=2e-7, begin=0, end=max_epochs,
          by_epoch=True, convert_to_iter_based=True)

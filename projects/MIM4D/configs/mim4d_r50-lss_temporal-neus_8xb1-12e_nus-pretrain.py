@@ -154,11 +154,36 @@ train_dataloader = dict(
         filter_empty_gt=False,  # pre-training needs no boxes
         box_type_3d='LiDAR',
         backend_args=backend_args))
-# Pre-training has no validation / test loop (no val_* / test_* keys).
+# Held-out pre-training quality: the key frame of each val sample is withheld,
+# predicted from its sweeps and rendered on a pixel grid (predict); the
+# RenderQualityMetric reports render/psnr (dB) and render/depth_abs_err (m, on
+# pixels with LiDAR depth).
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file=f'{info_prefix}_infos_val.pkl',
+        pipeline=test_pipeline,
+        metainfo=metainfo,
+        modality=input_modality,
+        data_prefix=data_prefix,
+        test_mode=True,
+        box_type_3d='LiDAR',
+        backend_args=backend_args))
+val_cfg = dict()
+val_evaluator = dict(type='RenderQualityMetric')
+test_dataloader = val_dataloader
+test_cfg = dict()
+test_evaluator = val_evaluator
 
 max_epochs = 12
 lr = 4e-4
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs)
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=4)
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=lr, weight_decay=0.01),

@@ -7,6 +7,7 @@ Registered: models ``MIM4D``, ``MIM4DImageMasker``, ``MIM4DVolumeTransform``,
 ``MIM4DRenderVisualizationHook`` and the shared ``SeededRandomnessHook``.
 """
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
+from projects.common.render_quality_metric import RenderQualityMetric
 from projects.common.seeded_randomness_hook import SeededRandomnessHook
 from .dataset import MIM4DNuScenesDataset
 from .image_masker import MIM4DImageMasker
@@ -20,5 +21,6 @@ from .volume_transform import MIM4DVolumeTransform
 __all__ = [
     'MIM4D', 'MIM4DImageMasker', 'MIM4DVolumeTransform', 'MIM4DTemporalPredictor',
     'MIM4DNeuSRenderHead', 'MIM4DLoadMultiViewSweeps', 'MIM4DSweepImageAug',
-    'MIM4DRenderVisualizationHook', 'MIM4DNuScenesDataset', 'SeededRandomnessHook'
+    'MIM4DRenderVisualizationHook', 'MIM4DNuScenesDataset', 'SeededRandomnessHook',
+    'RenderQualityMetric'
 ]
