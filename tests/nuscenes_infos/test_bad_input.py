@@ -12,16 +12,6 @@ from render_pretrain.nuscenes_infos import NuScenesInfoError, create_nuscenes_in
 VERSION = 'v1.0-mini'
 
 
-@pytest.fixture
-def world_copy(synthetic_world, tmp_path):
-    """A copy of the synthetic world: tables copied, sensor files symlinked."""
-    root = tmp_path / 'world'
-    shutil.copytree(synthetic_world, root, symlinks=False, copy_function=os.symlink,
-                    ignore=shutil.ignore_patterns(VERSION))
-    shutil.copytree(synthetic_world / VERSION, root / VERSION)
-    return root
-
-
 def _convert(root, out, **kwargs):
     return create_nuscenes_infos(root, out, version=VERSION, subsets=(), progress=False,
                                  max_lidar_sweeps=0, max_cam_sweeps=0, **kwargs)

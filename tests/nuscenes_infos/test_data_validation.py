@@ -3,7 +3,6 @@ decode and missing cameras fail naming the file or sample, or, with
 ``skip_invalid``, are left out and counted; a root without maps/ converts
 with ``--no-map``."""
 import json
-import os
 import pickle
 import re
 import shutil
@@ -18,16 +17,6 @@ from tests.nuscenes_infos.test_bad_input import VERSION, _convert, _key_frame_fi
 
 sys.path.insert(0, str(REPO_ROOT / 'tools'))
 import create_data  # noqa: E402
-
-
-@pytest.fixture
-def world_copy(synthetic_world, tmp_path):
-    """A copy of the synthetic world: tables copied, sensor files symlinked."""
-    root = tmp_path / 'world'
-    shutil.copytree(synthetic_world, root, symlinks=False, copy_function=os.symlink,
-                    ignore=shutil.ignore_patterns(VERSION))
-    shutil.copytree(synthetic_world / VERSION, root / VERSION)
-    return root
 
 
 def _replace(path, data: bytes):
