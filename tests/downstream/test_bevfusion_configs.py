@@ -164,4 +164,25 @@ def test_unusable_checkout_path_is_an_error(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match='MMDET3D_ROOT=.*missing is not a directory'):
         use_mmdet3d_checkout()
     monkeypatch.delenv('MMDET3D_ROOT')
+    monkeypatch.setattr('projects.common.runner_cli.DEFAULT_MMDET3D_ROOT', str(tmp_path / 'no'))
     assert use_mmdet3d_checkout() is None
+
+
+def test_default_checkout_serves_custom_imports_as_well_as_base(tmp_path, monkeypatch):
+    """Without ``$MMDET3D_ROOT``, ``../mmdetection3d`` goes on sys.path too.
+
+    The configs' ``_base_`` default (``{{$MMDET3D_ROOT:../../../mmdetection3d}}``
+    relative to ``configs/bevfusion/``) and the import default are one folder.
+    """
+    from projects.common import runner_cli, use_mmdet3d_checkout
+    monkeypatch.delenv('MMDET3D_ROOT', raising=False)
+    text = (CONFIG_DIR / OUR_CONFIGS[0]).read_text()
+    default = re.search(r"\{\{\$MMDET3D_ROOT:([^}]+)\}\}", text).group(1)
+    assert os.path.normpath(CONFIG_DIR / default) == os.path.normpath(
+        runner_cli.DEFAULT_MMDET3D_ROOT)
+    monkeypatch.setattr(sys, 'path', list(sys.path))
+    checkout = tmp_path / 'mmdetection3d'
+    checkout.mkdir()
+    monkeypatch.setattr(runner_cli, 'DEFAULT_MMDET3D_ROOT', str(checkout))
+    assert use_mmdet3d_checkout() == str(checkout)
+    assert sys.path[-1] == str(checkout)
