@@ -295,3 +295,38 @@ def test_step_pool_runs_dependencies_first(tmp_path):
     assert after.result()['name'] == 'second'
     pool.close()
     assert second.outputs[0].read_text() == '12'
+
+
+def test_bevfusion_chain_is_the_tiny_stock_model_from_the_tiny_nsmae_encoder():
+    spec = CHAINS['nsmae-bevfusion']
+    assert spec.needs_mmdet3d_checkout and spec.dst_layout == 'mmdet3d-bevfusion'
+    assert spec.modules == ('img_backbone', 'img_neck', 'view_transform', 'pts_middle_encoder',
+                            'fusion_layer')
+    # the strict conversion between exactly these configs: test_stock_bevfusion_tiny.py
+    from tests.downstream.test_stock_bevfusion_tiny import NSMAE_TINY, TINY
+    assert spec.pretrain_config == NSMAE_TINY
+    assert Path(__file__).resolve().parents[2] / spec.downstream_config == TINY
+    assert [name for name, s in CHAINS.items() if s.needs_mmdet3d_checkout] == ['nsmae-bevfusion']
+
+
+def test_chains_find_the_mmdet3d_checkout(tmp_path, monkeypatch):
+    import os
+    from projects.common import runner_cli
+    from projects.common.transfer_experiment import find_mmdet3d_checkout
+    monkeypatch.setattr('sys.path', list(__import__('sys').path))
+    monkeypatch.delenv('MMDET3D_ROOT', raising=False)
+    monkeypatch.setattr(runner_cli, 'DEFAULT_MMDET3D_ROOT', str(tmp_path / 'no-checkout'))
+    assert find_mmdet3d_checkout(['nsmae-centerpoint']) is None
+    monkeypatch.setenv('RENDER_PRETRAIN_SHARED', str(tmp_path / 'no-shared'))
+    with pytest.raises(TransferExperimentError, match='MMDET3D_ROOT=/path/to/mmdetection3d'):
+        find_mmdet3d_checkout(['nsmae-centerpoint', 'nsmae-bevfusion'])
+    shared = tmp_path / 'shared'
+    (shared / 'upstream' / 'mmdetection3d-v1.4.0' / 'projects' / 'BEVFusion').mkdir(parents=True)
+    monkeypatch.setenv('RENDER_PRETRAIN_SHARED', str(shared))
+    found = find_mmdet3d_checkout(['nsmae-bevfusion'])
+    assert found == str(shared / 'upstream' / 'mmdetection3d-v1.4.0')
+    assert os.environ['MMDET3D_ROOT'] == found  # for the train / convert subprocesses
+    checkout = tmp_path / 'mine'
+    checkout.mkdir()
+    monkeypatch.setenv('MMDET3D_ROOT', str(checkout))
+    assert find_mmdet3d_checkout(['nsmae-bevfusion']) == str(checkout)  # the user's wins
