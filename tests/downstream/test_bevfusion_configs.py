@@ -2,13 +2,14 @@
 
 mmdet3d's BEVFusion project (configs, model, compiled ops) is in the
 mmdetection3d repository, not in the mmdet3d wheel, so the configs in
-``configs/bevfusion/`` take their ``_base_`` from ``$MMDET3D_ROOT``. This
-machine has no checkout: the tests write a stand-in ``projects/BEVFusion``
+``configs/bevfusion/`` take their ``_base_`` from ``$MMDET3D_ROOT``. These
+tests write a stand-in ``projects/BEVFusion``
 with the parts of the stock configs that ours touch (the CBGS-wrapped
 training set, the Swin ``init_cfg``, the stock ``load_from``) and check that
 our files change exactly what they claim and nothing else. That the converted
 weights fit the stock BEVFusion model is checked against its key manifest in
-``tests/converters/test_bevfusion_conversion.py``.
+``tests/converters/test_bevfusion_conversion.py``, and against the real
+upstream model in ``test_stock_bevfusion.py``.
 """
 import os
 import re
