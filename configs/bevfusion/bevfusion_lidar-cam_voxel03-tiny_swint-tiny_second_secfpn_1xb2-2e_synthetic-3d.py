@@ -145,8 +145,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(data_root=data_root, ann_file=data_root + 'nuscenes_infos_val.pkl')
 test_evaluator = val_evaluator
 
-param_scheduler = [dict(_delete_=True, type='ConstantLR', factor=1.0, by_epoch=True, begin=0,
-                        end=2)]
+param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end=2)]
 train_cfg = dict(max_epochs=2, val_interval=2)
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))

@@ -73,6 +73,12 @@ def test_tiny_config_only_shrinks_the_stock_model(configs):
     changed = {k for k in ours if ours[k] != theirs[k]}
     allowed = {f'{parent}.{key}' for parent, keys in SHRUNK.items() for key in keys}
     assert changed <= allowed, sorted(changed - allowed)
+    # the schedule builds as written (a list replaces the stock one whole)
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+    optim = build_optim_wrapper(torch.nn.Linear(1, 1), tiny.optim_wrapper)
+    for sched in tiny.param_scheduler:
+        PARAM_SCHEDULERS.build(dict(sched, optimizer=optim.optimizer))
     assert 'model.view_transform.image_size' in changed and ours[
         'model.view_transform.image_size'] == [64, 176]
 
