@@ -14,12 +14,14 @@ import pytest
 import torch
 
 from projects.common import load_config, prepare_registries
+from render_pretrain.paths import REPO_ROOT
 
 CONFIGS = 'projects/BEVFusion/configs'
 LIDAR_CAM = 'bevfusion_lidar-cam_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py'
 LIDAR = 'bevfusion_lidar_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py'
 NO_DOWNLOAD = {'model.img_backbone.init_cfg': None}
-NSMAE_PAPER = 'projects/NSMAE/configs/nsmae_swint-lss_second_8xb2-cyclic-50e_nus-pretrain.py'
+NSMAE_PAPER = str(REPO_ROOT / 'projects/NSMAE/configs/'
+                  'nsmae_swint-lss_second_8xb2-cyclic-50e_nus-pretrain.py')
 TRANSFERRED = ('img_backbone', 'img_neck', 'view_transform', 'pts_middle_encoder', 'fusion_layer')
 GRID_CONSTANTS = ('view_transform.dx', 'view_transform.bx', 'view_transform.nx',
                   'view_transform.frustum')
