@@ -16,11 +16,14 @@ pooling and the dynamic scatter):
 This module implements the same functions, with the same signatures and the
 same in-place output arguments, in PyTorch (pooling, scatter) and on mmcv's
 CPU voxelisation kernels (``mmcv._ext.hard_voxelize_forward`` /
-``dynamic_voxelize_forward``, which upstream's ``voxelization_cpu.cpp`` and
-mmcv share). :func:`render_pretrain.compat.install_bevfusion_cpu_ops`
-makes them importable under the extension names when the compiled
-extensions are absent. mmcv is imported lazily (only by the voxelisation
-functions); nothing here imports mmdet3d.
+``dynamic_voxelize_forward``). Upstream's ``voxelization_cpu.cpp`` runs the
+same algorithm as mmcv's but writes voxel coordinates as (x, y, z), where
+mmcv writes (z, y, x): BEVFusion's sparse encoder reads (x, y, z) (its
+``sparse_shape`` is [X, Y, Z]), so the stand-ins reverse mmcv's columns.
+:func:`render_pretrain.compat.install_bevfusion_cpu_ops` makes them
+importable under the extension names when the compiled extensions are
+absent. mmcv is imported lazily (only by the voxelisation functions); nothing
+here imports mmdet3d.
 """
 import importlib.abc
 import importlib.util
@@ -139,12 +142,13 @@ def hard_voxelize(points: torch.Tensor, voxels: torch.Tensor, coors: torch.Tenso
 
     Runs mmcv's kernel (on CPU the same algorithm as upstream's
     ``hard_voxelize_cpu``: voxels in order of their first point, at most
-    ``max_points`` points each, coordinates (z, y, x)).
+    ``max_points`` points each) and writes the coordinates in upstream's
+    (x, y, z) order.
 
     Args:
         points (Tensor): (N, C) float points, columns 0-2 = x, y, z in metres.
         voxels (Tensor): (max_voxels, max_points, C) output, zeros on entry.
-        coors (Tensor): (max_voxels, 3) int output voxel indices (z, y, x).
+        coors (Tensor): (max_voxels, 3) int output voxel indices (x, y, z).
         num_points_per_voxel (Tensor): (max_voxels,) int output counts.
         voxel_size (Sequence[float]): (3,) voxel size x, y, z in metres.
         coors_range (Sequence[float]): (6,) x_min, y_min, z_min, x_max, y_max,
@@ -163,16 +167,18 @@ def hard_voxelize(points: torch.Tensor, voxels: torch.Tensor, coors: torch.Tenso
         torch.tensor(coors_range, dtype=torch.float), voxels, coors, num_points_per_voxel,
         voxel_num, max_points=max_points, max_voxels=max_voxels, NDim=NDim,
         deterministic=deterministic)
-    return int(voxel_num)
+    count = int(voxel_num)
+    coors[:count] = coors[:count].flip(-1)  # mmcv (z, y, x) -> upstream (x, y, z)
+    return count
 
 
 def dynamic_voxelize(points: torch.Tensor, coors: torch.Tensor, voxel_size: Sequence[float],
                      coors_range: Sequence[float], NDim: int = 3) -> None:  # noqa: N803
-    """Voxel index (z, y, x) of every point, -1 outside the range (in place).
+    """Voxel index (x, y, z) of every point, -1 outside the range (in place).
 
     Args:
         points (Tensor): (N, C) float points, columns 0-2 = x, y, z in metres.
-        coors (Tensor): (N, 3) int output, zeros on entry.
+        coors (Tensor): (N, 3) int output (upstream's (x, y, z) order).
         voxel_size (Sequence[float]): (3,) voxel size x, y, z in metres.
         coors_range (Sequence[float]): (6,) point-cloud range in metres.
         NDim (int): Number of coordinate dimensions (3).
@@ -180,6 +186,7 @@ def dynamic_voxelize(points: torch.Tensor, coors: torch.Tensor, voxel_size: Sequ
     _mmcv_ext().dynamic_voxelize_forward(
         points, torch.tensor(voxel_size, dtype=torch.float),
         torch.tensor(coors_range, dtype=torch.float), coors, NDim=NDim)
+    coors.copy_(coors.flip(-1))  # mmcv (z, y, x) -> upstream (x, y, z); -1 rows stay -1
 
 
 def dynamic_point_to_voxel_forward(feats: torch.Tensor, coors: torch.Tensor,

@@ -114,7 +114,9 @@ def _points(n, seed):
 
 
 @pytest.mark.parametrize('max_points,max_voxels', [(10, 20000), (3, 150), (-1, 20000)])
-def test_upstream_voxelization_equals_mmcv(upstream_ops, max_points, max_voxels):
+def test_upstream_voxelization_is_mmcvs_with_xyz_coordinates(upstream_ops, max_points,
+                                                             max_voxels):
+    """Upstream's voxel_layer (voxelization_cpu.cpp) writes (x, y, z); mmcv (z, y, x)."""
     from mmcv.ops import Voxelization as MMCVVoxelization
     points = _points(3000, seed=max_points + 2)
     kwargs = dict(voxel_size=[0.8, 0.8, 0.5], point_cloud_range=[-10, -10, -4, 10, 10, 2],
@@ -123,18 +125,25 @@ def test_upstream_voxelization_equals_mmcv(upstream_ops, max_points, max_voxels)
     theirs = MMCVVoxelization(**kwargs)(points)
     if max_points == -1:
         ours, theirs = (ours,), (theirs,)
-    for a, b in zip(ours, theirs):
-        assert a.dtype == b.dtype
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
     coors = ours[0] if max_points == -1 else ours[1]
-    if max_points == -1:  # independent: floor((p - min) / size) in (z, y, x), -1 outside
-        idx = np.floor((points[:, :3].numpy() - [-10, -10, -4]) / [0.8, 0.8, 0.5]).astype(int)
-        inside = ((idx >= 0) & (idx < [25, 25, 12])).all(1)
-        expected = np.where(inside[:, None], idx[:, ::-1], -1)
+    assert coors.dtype == torch.int32
+    torch.testing.assert_close(coors, (theirs[0] if max_points == -1 else theirs[1]).flip(-1),
+                               rtol=0, atol=0)
+    if max_points != -1:
+        for a, b in ((ours[0], theirs[0]), (ours[2], theirs[2])):  # voxels, counts
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert 0 < len(coors) <= max_voxels and ours[2].max() <= max_points
+    # independent: floor((p - min) / size) per axis, (x, y, z), -1 outside the range
+    idx = np.floor((points[:, :3].numpy() - [-10, -10, -4]) / [0.8, 0.8, 0.5]).astype(int)
+    inside = ((idx >= 0) & (idx < [25, 25, 12])).all(1)
+    expected = np.where(inside[:, None], idx, -1)
+    if max_points == -1:
         np.testing.assert_array_equal(coors.numpy(), expected)
-    else:
-        assert len(coors) == min(max_voxels, len(coors)) and len(coors) > 0
-        assert ours[2].max() <= max_points
+    else:  # each voxel holds its points, whose own (x, y, z) cell is the voxel's
+        voxels, counts = ours[0].numpy(), ours[2].numpy()
+        for v in range(len(coors)):
+            cells = np.floor((voxels[v, :counts[v], :3] - [-10, -10, -4]) / [0.8, 0.8, 0.5])
+            assert (cells == coors[v].numpy()).all()
 
 
 @pytest.mark.parametrize('average', [True, False])
