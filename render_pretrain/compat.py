@@ -383,6 +383,32 @@ def filter_pkg_resources_warning() -> bool:
     return True
 
 
+def install_bevfusion_cpu_ops() -> bool:
+    """Shim ``bevfusion_cpu_ops``: BEVFusion's compiled ops from PyTorch / mmcv when not built.
+
+    Upstream problem: mmdetection3d's ``projects/BEVFusion`` imports two
+    compiled extensions (``ops.bev_pool.bev_pool_ext``, ``ops.voxel.
+    voxel_layer``) that its ``setup.py`` builds with CUDA; without them the
+    stock BEVFusion model cannot be imported on a CPU machine. The shim
+    appends an import finder at the *end* of ``sys.meta_path``
+    (:class:`render_pretrain.bevfusion_ops.CPUOpsFinder`), which serves the
+    stand-ins under exactly those two names only when no compiled extension
+    was found first: a GPU user's built ops keep precedence. Opt out with
+    ``RENDER_PRETRAIN_BEVFUSION_CPU_OPS=0``.
+
+    Returns:
+        bool: True if the finder is installed (not opted out).
+    """
+    import os
+    import sys
+    from render_pretrain.bevfusion_ops import CPUOpsFinder
+    if os.environ.get('RENDER_PRETRAIN_BEVFUSION_CPU_OPS', '1') == '0':
+        return False
+    if not any(isinstance(f, CPUOpsFinder) for f in sys.meta_path):
+        sys.meta_path.append(CPUOpsFinder())
+    return True
+
+
 def _opted_out() -> set:
     """Shim names listed in ``RENDER_PRETRAIN_COMPAT_OPT_OUT``."""
     import os
@@ -399,6 +425,7 @@ SHIMS = (
     ('mmengine_dataset_errors_name_files', patch_mmengine_dataset_errors),
     ('spconv_scatter_nd_tuple_index', patch_spconv_scatter_nd),
     ('mmengine_cpu_distributed', patch_mmengine_cpu_distributed),
+    ('bevfusion_cpu_ops', install_bevfusion_cpu_ops),
 )
 
 

@@ -28,3 +28,8 @@ def real_frame_dir() -> Path:
 def manifests_dir() -> Path:
     """Folder holding the stock state-dict key manifests (JSON)."""
     return shared_dir() / 'manifests'
+
+
+def upstream_mmdet3d_dir() -> Path:
+    """The unmodified mmdetection3d v1.4.0 checkout (projects/BEVFusion, configs/_base_)."""
+    return shared_dir() / 'upstream' / 'mmdetection3d-v1.4.0'

@@ -16,7 +16,8 @@ from render_pretrain import compat  # noqa: F401  (spconv/mmengine shims for eve
 # slower training-loop tests under load). Benchmarks set their own threads.
 torch.set_num_threads(1)
 
-from render_pretrain.paths import manifests_dir, real_frame_dir, REPO_ROOT  # noqa: E402
+from render_pretrain.paths import (manifests_dir, real_frame_dir, REPO_ROOT,  # noqa: E402
+                                   upstream_mmdet3d_dir)
 
 
 @pytest.fixture(scope='session')
@@ -39,6 +40,23 @@ def manifests() -> Path:
     if not path.is_dir():
         pytest.skip(f'stock manifests not found at {path} '
                     '(set RENDER_PRETRAIN_SHARED to the shared folder)')
+    return path
+
+
+@pytest.fixture(scope='session')
+def upstream_mmdet3d() -> Path:
+    """The shared unmodified mmdetection3d v1.4.0 checkout, importable (on sys.path).
+
+    ``projects`` is a namespace package here and upstream, so
+    ``projects.BEVFusion.bevfusion`` imports next to our projects.
+    """
+    import sys
+    path = upstream_mmdet3d_dir()
+    if not (path / 'projects' / 'BEVFusion' / 'bevfusion' / '__init__.py').exists():
+        pytest.skip(f'upstream mmdetection3d v1.4.0 (projects/BEVFusion) not found at {path} '
+                    '(set RENDER_PRETRAIN_SHARED to the shared folder)')
+    if str(path) not in sys.path:
+        sys.path.append(str(path))
     return path
 
 

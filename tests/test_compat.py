@@ -22,6 +22,7 @@ def test_all_shims_applied():
         'mmengine_dataset_errors_name_files': True,
         'spconv_scatter_nd_tuple_index': True,
         'mmengine_cpu_distributed': not torch.cuda.is_available(),
+        'bevfusion_cpu_ops': True,
     }
 
 

@@ -47,26 +47,35 @@ def resolve_config_path(path: str) -> str:
 
 
 MMDET3D_ROOT_ENV = 'MMDET3D_ROOT'
+#: The checkout used when ``$MMDET3D_ROOT`` is unset: ``../mmdetection3d``
+#: beside this repository, the same default as the BEVFusion configs' ``_base_``
+#: (``{{$MMDET3D_ROOT:../../../mmdetection3d}}`` from ``configs/bevfusion/``).
+DEFAULT_MMDET3D_ROOT = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                                os.pardir, 'mmdetection3d')
 
 
 def use_mmdet3d_checkout() -> Optional[str]:
-    """Put the mmdetection3d checkout named by ``$MMDET3D_ROOT`` on ``sys.path``.
+    """Put the mmdetection3d checkout on ``sys.path``: ``$MMDET3D_ROOT``, else the default.
 
     mmdet3d's own projects (e.g. ``projects.BEVFusion.bevfusion``, imported
     by the BEVFusion configs' ``custom_imports``) are not in the wheel; with
     the checkout on the path they import next to ours (``projects`` is a
-    namespace package in both repositories).
+    namespace package in both repositories). Without the variable the
+    default ``../mmdetection3d`` beside this repository (``DEFAULT_MMDET3D_ROOT``)
+    is used when it exists, as for the configs' ``_base_``.
 
     Returns:
         str or None: The checkout added (or already present), None when the
-        variable is unset.
+        variable is unset and there is no default checkout.
 
     Raises:
         FileNotFoundError: If ``$MMDET3D_ROOT`` is set but is not a directory.
     """
     root = os.environ.get(MMDET3D_ROOT_ENV)
     if not root:
-        return None
+        if not osp.isdir(DEFAULT_MMDET3D_ROOT):
+            return None
+        root = DEFAULT_MMDET3D_ROOT
     root = osp.abspath(root)
     if not osp.isdir(root):
         raise FileNotFoundError(f'{MMDET3D_ROOT_ENV}={root} is not a directory (expected an '

@@ -111,6 +111,8 @@ class ChainSpec:
         paper_reference (dict[int, str]): Label percentage -> the paper's
             numbers for reference (``'n/a'`` when the paper gives none).
         citation (str): Paper and setting the reference numbers come from.
+        needs_mmdet3d_checkout (bool): The downstream model is an mmdet3d
+            project outside the wheel (BEVFusion): see :func:`find_mmdet3d_checkout`.
     """
 
     name: str
@@ -123,6 +125,7 @@ class ChainSpec:
     table_metrics: Tuple[str, ...]
     paper_reference: Dict[int, str]
     citation: str
+    needs_mmdet3d_checkout: bool = False
 
     def summary(self) -> dict:
         """JSON-ready description (stored in the results)."""
@@ -176,7 +179,60 @@ CHAINS: Dict[str, ChainSpec] = {
         },
         citation='NS-MAE (Xu et al. 2023), BEVFusion C+L BEV map segmentation on nuScenes val; '
         'METHODS.md gives no label-efficient segmentation numbers'),
+    'nsmae-bevfusion': ChainSpec(
+        name='nsmae-bevfusion',
+        pretrain_config='projects/NSMAE/configs/'
+        'nsmae_swint-tiny-lss_second_1xb1-2e_synthetic-pretrain.py',
+        src_layout='nsmae', dst_layout='mmdet3d-bevfusion',
+        modules=('img_backbone', 'img_neck', 'view_transform', 'pts_middle_encoder',
+                 'fusion_layer'),
+        downstream_config='configs/bevfusion/'
+        'bevfusion_lidar-cam_voxel03-tiny_swint-tiny_second_secfpn_1xb2-2e_synthetic-3d.py',
+        metric_keys=DETECTION_METRICS, table_metrics=('mAP', 'NDS'),
+        paper_reference={
+            10: 'mAP 54.2 -> 55.9',
+            100: 'mAP 60.8 -> 63.0, NDS 64.1 -> 65.5',
+        },
+        citation='NS-MAE (Xu et al. 2023), BEVFusion C+L (256x704, 9 sweeps) on nuScenes val: '
+        "the paper's headline transfer; here the stock mmdet3d BEVFusion, tiny",
+        needs_mmdet3d_checkout=True),
 }
+
+
+def find_mmdet3d_checkout(chains: Sequence[str]) -> Optional[str]:
+    """Make the mmdetection3d checkout of the selected chains importable.
+
+    ``$MMDET3D_ROOT``, else ``../mmdetection3d`` beside the repository (as
+    ``tools/train.py``), else the shared unmodified v1.4.0 copy
+    (``render_pretrain.paths.upstream_mmdet3d_dir``). The choice is written
+    to ``$MMDET3D_ROOT`` so that the subprocesses (train, convert) use it.
+
+    Args:
+        chains (Sequence[str]): Keys of :data:`CHAINS`.
+
+    Returns:
+        str or None: The checkout, None when no chain needs one.
+
+    Raises:
+        TransferExperimentError: If a chain needs a checkout and none exists.
+    """
+    from projects.common.runner_cli import (DEFAULT_MMDET3D_ROOT, MMDET3D_ROOT_ENV,
+                                            use_mmdet3d_checkout)
+    from render_pretrain.paths import upstream_mmdet3d_dir
+    needing = [name for name in chains if CHAINS[name].needs_mmdet3d_checkout]
+    if not needing:
+        return None
+    if not os.environ.get(MMDET3D_ROOT_ENV) and not os.path.isdir(DEFAULT_MMDET3D_ROOT):
+        shared = upstream_mmdet3d_dir()
+        if not (shared / 'projects' / 'BEVFusion').is_dir():
+            raise TransferExperimentError(
+                f'chain(s) {needing} fine-tune mmdet3d\'s BEVFusion project, which the wheel '
+                f'does not ship: set {MMDET3D_ROOT_ENV}=/path/to/mmdetection3d (v1.4.0), or '
+                f'put a checkout at {os.path.normpath(DEFAULT_MMDET3D_ROOT)}, or drop them '
+                f'with --chains')
+        logger.info('%s unset: using the shared mmdetection3d copy %s', MMDET3D_ROOT_ENV, shared)
+        os.environ[MMDET3D_ROOT_ENV] = str(shared)
+    return use_mmdet3d_checkout()
 
 
 @dataclasses.dataclass
@@ -677,6 +733,7 @@ def run_experiment(settings: ExperimentSettings,
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     runner = StepRunner(settings.work_dir, REPO_ROOT, settings.force, progress, settings.threads)
     step_walls = [runner.run(step)['wall_s'] for step in world_steps(settings, settings.work_dir)]
+    find_mmdet3d_checkout(settings.chains)
     plans = [plan_chain(CHAINS[name], settings) for name in settings.chains]
     pool = StepPool(runner, settings.jobs)
     try:

@@ -26,13 +26,32 @@ from projects.common.transfer_table import (END_MARKER, START_MARKER, TransferTa
 FRACTION = 10
 
 
+def _checkout_available() -> bool:
+    """An mmdetection3d checkout for the stock BEVFusion chain ($MMDET3D_ROOT,
+    ../mmdetection3d or the shared upstream copy)."""
+    import os
+    from projects.common.runner_cli import DEFAULT_MMDET3D_ROOT
+    from render_pretrain.paths import upstream_mmdet3d_dir
+    return bool(os.environ.get('MMDET3D_ROOT') or os.path.isdir(DEFAULT_MMDET3D_ROOT)
+                or (upstream_mmdet3d_dir() / 'projects' / 'BEVFusion').is_dir())
+
+
+# The stock BEVFusion chain needs mmdetection3d's BEVFusion project; without a
+# checkout (no ../shared beside the clone) the other chains still run.
+RUN_CHAINS = tuple(name for name in CHAINS
+                   if _checkout_available() or not CHAINS[name].needs_mmdet3d_checkout)
+
+
 @pytest.fixture(scope='module')
 def experiment(synthetic_infos, tmp_path_factory):
     """Results of the small experiment, its settings and its progress lines."""
+    if RUN_CHAINS != tuple(CHAINS):
+        print('transfer test: no mmdetection3d checkout (MMDET3D_ROOT, ../mmdetection3d or '
+              '../shared/upstream): the stock BEVFusion chain is left out')
     settings = ExperimentSettings(
         world_dir=synthetic_infos['root'], info_dir=synthetic_infos['out_dir'],
         work_dir=tmp_path_factory.mktemp('transfer'), pretrain_epochs=1, finetune_epochs=1,
-        fractions=(FRACTION, ), seed=3)
+        fractions=(FRACTION, ), seed=3, chains=RUN_CHAINS)
     lines, emitted = [], []
     results = run_experiment(settings, progress=lines.append, emit=emitted.append)
     return dict(results=results, settings=settings, lines=lines, emitted=emitted)
@@ -43,7 +62,7 @@ def test_every_run_has_finite_metrics(experiment):
     check_results(results)
     runs = results['runs']
     assert [(r['chain'], r['fraction'], r['init']) for r in runs] == [
-        (chain, FRACTION, init) for chain in CHAINS for init in INITS]
+        (chain, FRACTION, init) for chain in RUN_CHAINS for init in INITS]
     assert experiment['emitted'] == runs
     for run in runs:
         assert run['seed'] == 3 and run['epochs'] == 1
@@ -57,7 +76,7 @@ def test_every_run_has_finite_metrics(experiment):
     world = results['world']
     assert (world['train_frames'], world['val_frames']) == (8, 4)
     assert world['fractions'][str(FRACTION)]['frames'] == 4
-    for chain in CHAINS:
+    for chain in RUN_CHAINS:
         pre = results['chains'][chain]['pretrain']
         assert pre['iterations'] == 8 and math.isfinite(pre['loss_last'])
         assert results['chains'][chain]['spec']['metric_keys'] == CHAINS[chain].metric_keys
@@ -69,6 +88,9 @@ def test_every_run_has_finite_metrics(experiment):
 def test_fine_tuning_starts_from_the_converted_weights(experiment, chain, tmp_path):
     """The Runner of the pre-trained run holds the converted tensors before
     its first iteration; the scratch run (same seed) does not."""
+    if chain not in RUN_CHAINS:
+        pytest.skip(f'{chain} needs an mmdetection3d checkout (MMDET3D_ROOT, '
+                    '../mmdetection3d or ../shared/upstream)')
     from mmengine.config import Config
     from mmengine.runner import Runner
     results = experiment['results']
@@ -295,3 +317,38 @@ def test_step_pool_runs_dependencies_first(tmp_path):
     assert after.result()['name'] == 'second'
     pool.close()
     assert second.outputs[0].read_text() == '12'
+
+
+def test_bevfusion_chain_is_the_tiny_stock_model_from_the_tiny_nsmae_encoder():
+    spec = CHAINS['nsmae-bevfusion']
+    assert spec.needs_mmdet3d_checkout and spec.dst_layout == 'mmdet3d-bevfusion'
+    assert spec.modules == ('img_backbone', 'img_neck', 'view_transform', 'pts_middle_encoder',
+                            'fusion_layer')
+    # the strict conversion between exactly these configs: test_stock_bevfusion_tiny.py
+    from tests.downstream.test_stock_bevfusion_tiny import NSMAE_TINY, TINY
+    assert spec.pretrain_config == NSMAE_TINY
+    assert Path(__file__).resolve().parents[2] / spec.downstream_config == TINY
+    assert [name for name, s in CHAINS.items() if s.needs_mmdet3d_checkout] == ['nsmae-bevfusion']
+
+
+def test_chains_find_the_mmdet3d_checkout(tmp_path, monkeypatch):
+    import os
+    from projects.common import runner_cli
+    from projects.common.transfer_experiment import find_mmdet3d_checkout
+    monkeypatch.setattr('sys.path', list(__import__('sys').path))
+    monkeypatch.delenv('MMDET3D_ROOT', raising=False)
+    monkeypatch.setattr(runner_cli, 'DEFAULT_MMDET3D_ROOT', str(tmp_path / 'no-checkout'))
+    assert find_mmdet3d_checkout(['nsmae-centerpoint']) is None
+    monkeypatch.setenv('RENDER_PRETRAIN_SHARED', str(tmp_path / 'no-shared'))
+    with pytest.raises(TransferExperimentError, match='MMDET3D_ROOT=/path/to/mmdetection3d'):
+        find_mmdet3d_checkout(['nsmae-centerpoint', 'nsmae-bevfusion'])
+    shared = tmp_path / 'shared'
+    (shared / 'upstream' / 'mmdetection3d-v1.4.0' / 'projects' / 'BEVFusion').mkdir(parents=True)
+    monkeypatch.setenv('RENDER_PRETRAIN_SHARED', str(shared))
+    found = find_mmdet3d_checkout(['nsmae-bevfusion'])
+    assert found == str(shared / 'upstream' / 'mmdetection3d-v1.4.0')
+    assert os.environ['MMDET3D_ROOT'] == found  # for the train / convert subprocesses
+    checkout = tmp_path / 'mine'
+    checkout.mkdir()
+    monkeypatch.setenv('MMDET3D_ROOT', str(checkout))
+    assert find_mmdet3d_checkout(['nsmae-bevfusion']) == str(checkout)  # the user's wins

@@ -2,13 +2,14 @@
 
 mmdet3d's BEVFusion project (configs, model, compiled ops) is in the
 mmdetection3d repository, not in the mmdet3d wheel, so the configs in
-``configs/bevfusion/`` take their ``_base_`` from ``$MMDET3D_ROOT``. This
-machine has no checkout: the tests write a stand-in ``projects/BEVFusion``
+``configs/bevfusion/`` take their ``_base_`` from ``$MMDET3D_ROOT``. These
+tests write a stand-in ``projects/BEVFusion``
 with the parts of the stock configs that ours touch (the CBGS-wrapped
 training set, the Swin ``init_cfg``, the stock ``load_from``) and check that
 our files change exactly what they claim and nothing else. That the converted
 weights fit the stock BEVFusion model is checked against its key manifest in
-``tests/converters/test_bevfusion_conversion.py``.
+``tests/converters/test_bevfusion_conversion.py``, and against the real
+upstream model in ``test_stock_bevfusion.py``.
 """
 import os
 import re
@@ -50,7 +51,9 @@ INIT_CHECKPOINTS = {
     'lidar-cam': 'checkpoints/nsmae_swint-lss_second_to_bevfusion.pth',
     'lidar': 'checkpoints/nsmae_second_to_bevfusion-lidar.pth',
 }
-OUR_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
+# the nuScenes configs (the tiny synthetic ones are tested against the real
+# upstream project in test_stock_bevfusion_tiny.py)
+OUR_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*_nus-*.py'))
 
 
 @pytest.fixture
@@ -170,6 +173,7 @@ def test_unusable_checkout_path_is_an_error(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match='MMDET3D_ROOT=.*missing is not a directory'):
         use_mmdet3d_checkout()
     monkeypatch.delenv('MMDET3D_ROOT')
+    monkeypatch.setattr('projects.common.runner_cli.DEFAULT_MMDET3D_ROOT', str(tmp_path / 'no'))
     assert use_mmdet3d_checkout() is None
 
 
@@ -193,3 +197,23 @@ def test_cl_subset_starts_from_its_own_lidar_stage(config, mmdet3d_checkout):
     else:
         assert cfg.load_from == f'work_dirs/{stage1[:-3]}/epoch_20.pth'
         assert 'bevfusion_init_converted' not in cfg.load_from  # not the 100 % checkpoint
+
+
+def test_default_checkout_serves_custom_imports_as_well_as_base(tmp_path, monkeypatch):
+    """Without ``$MMDET3D_ROOT``, ``../mmdetection3d`` goes on sys.path too.
+
+    The configs' ``_base_`` default (``{{$MMDET3D_ROOT:../../../mmdetection3d}}``
+    relative to ``configs/bevfusion/``) and the import default are one folder.
+    """
+    from projects.common import runner_cli, use_mmdet3d_checkout
+    monkeypatch.delenv('MMDET3D_ROOT', raising=False)
+    text = (CONFIG_DIR / OUR_CONFIGS[0]).read_text()
+    default = re.search(r"\{\{\$MMDET3D_ROOT:([^}]+)\}\}", text).group(1)
+    assert os.path.normpath(CONFIG_DIR / default) == os.path.normpath(
+        runner_cli.DEFAULT_MMDET3D_ROOT)
+    monkeypatch.setattr(sys, 'path', list(sys.path))
+    checkout = tmp_path / 'mmdetection3d'
+    checkout.mkdir()
+    monkeypatch.setattr(runner_cli, 'DEFAULT_MMDET3D_ROOT', str(checkout))
+    assert use_mmdet3d_checkout() == str(checkout)
+    assert sys.path[-1] == str(checkout)

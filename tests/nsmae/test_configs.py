@@ -39,8 +39,9 @@ def test_config_builds(name):
     assert (model.fusion_layer is not None) == (has_cam and has_lidar)
     if 'synthetic' in name:
         assert cfg.train_dataloader.batch_size == 1
-        if has_cam:
-            assert cfg.model.img_backbone.type == 'mmdet.ResNet'
+        if has_cam:  # ResNet-18, or the shrunk Swin-T of the tiny stock BEVFusion
+            assert cfg.model.img_backbone.type == (
+                'mmdet.SwinTransformer' if 'swint-tiny' in name else 'mmdet.ResNet')
 
 
 def test_paper_encoder_matches_stock_bevfusion_manifest(manifests):
