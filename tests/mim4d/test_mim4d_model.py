@@ -229,6 +229,7 @@ def test_predict_and_visualization_hook_write_pngs(tiny_cfg, synthetic_infos, tm
     cfg.default_hooks.checkpoint = None
     cfg.log_processor = dict(by_epoch=False)
     cfg.custom_hooks = [dict(type='MIM4DRenderVisualizationHook', interval=1, max_samples=1)]
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None  # training only
     cfg.randomness = dict(seed=0)
     runner = Runner.from_cfg(cfg)
     runner.train()

@@ -51,6 +51,7 @@ def test_runner_trains_tiny_config_on_real_frame(tmp_path, real_frame):
     dataset.update(data_root=str(real_frame) + '/', ann_file=REAL_INFO,
                    data_prefix={key: '' for key in dataset.data_prefix})
     cfg.train_cfg = dict(by_epoch=True, max_epochs=2)
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None  # training only
     cfg.custom_hooks = [
         dict(type='NSMAERenderVisualizationHook', interval=1, max_samples=1),
         dict(type='NSMAEFreezeLiDAREncoderHook', freeze_epoch=1),
