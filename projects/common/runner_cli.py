@@ -175,3 +175,92 @@ def apply_common_overrides(cfg: Config, config_path: str, work_dir: Optional[str
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     return cfg
+
+
+def mmdet3d_tool(name: str):
+    """Load mmdet3d's own ``tools/{name}.py`` as a private module.
+
+    The wheel ships the tools under ``mmdet3d/.mim/tools`` (a develop install
+    links them there); an mmdetection3d checkout (``$MMDET3D_ROOT``, else
+    ``../mmdetection3d``) is the fallback. Each call executes a fresh module,
+    so what a caller changes on it stays private to that caller.
+
+    Args:
+        name (str): ``train`` or ``test``.
+
+    Returns:
+        module: The tool's module (``parse_args``, ``main``, ...).
+
+    Raises:
+        FileNotFoundError: If neither place has the tool.
+    """
+    import importlib.util
+
+    import mmdet3d
+    candidates = [osp.join(osp.dirname(mmdet3d.__file__), '.mim', 'tools', f'{name}.py')]
+    root = os.environ.get(MMDET3D_ROOT_ENV) or DEFAULT_MMDET3D_ROOT
+    candidates.append(osp.join(root, 'tools', f'{name}.py'))
+    for path in candidates:
+        if osp.isfile(path):
+            spec = importlib.util.spec_from_file_location(f'_mmdet3d_tools_{name}', path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise FileNotFoundError(f"mmdet3d's tools/{name}.py not found (looked in "
+                            f'{", ".join(candidates)}): reinstall mmdet3d 1.4 or set '
+                            f'{MMDET3D_ROOT_ENV} to an mmdetection3d checkout')
+
+
+def parse_tool_args(tool, argv: Optional[list] = None):
+    """Parse ``argv`` (default ``sys.argv[1:]``) with an mmdet3d tool's own parser.
+
+    Args:
+        tool (module): From :func:`mmdet3d_tool`.
+        argv (list, optional): Arguments without the program name.
+
+    Returns:
+        argparse.Namespace: The tool's arguments (it also sets ``LOCAL_RANK``
+        from ``--local_rank`` when unset, as the tool does).
+    """
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else 'tool'] + list(sys.argv[1:] if argv is None else argv)
+    try:
+        return tool.parse_args()
+    finally:
+        sys.argv = saved
+
+
+def run_mmdet3d_tool(name: str, argv: Optional[list] = None) -> None:
+    """Run mmdet3d's ``tools/{name}.py`` with this plugin's config loading.
+
+    mmdet3d's ``main`` does everything its flags mean (work dir, ``--amp``,
+    ``--sync_bn``, ``--auto-scale-lr``, ``--resume``, ``--ceph``, ``--show``,
+    ``--show-dir``, ``--score-thr``, ``--task``, ``--tta``, launcher, runner);
+    only its ``Config.fromfile`` is replaced by :func:`load_config` (``pkg::``
+    paths, the BEVFusion checkout message, per-subset ground-truth databases),
+    after the mmdetection3d checkout is put on ``sys.path``.
+
+    Args:
+        name (str): ``train`` or ``test``.
+        argv (list, optional): Arguments without the program name.
+    """
+    tool = mmdet3d_tool(name)
+    args = parse_tool_args(tool, argv)
+    use_mmdet3d_checkout()
+
+    class PluginConfig(Config):
+        """mmengine's Config whose ``fromfile`` is this plugin's loader."""
+
+        @staticmethod
+        def fromfile(filename, *unused_args, **unused_kwargs):
+            # --cfg-options are merged before the subset database check reads
+            # the config; the tool merges them again (the same values).
+            return load_config(filename, args.cfg_options)
+
+    tool.Config = PluginConfig
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else name] + list(sys.argv[1:] if argv is None else argv)
+    try:
+        tool.main()
+    finally:
+        sys.argv = saved
