@@ -1,9 +1,12 @@
 """Config loading and CLI overrides shared by ``tools/train.py`` and ``tools/test.py``.
 
-The tools accept our config files and stock ones referenced by package, e.g.
-``mmdet3d::centerpoint/centerpoint_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py``,
-which resolves to the config shipped inside the installed mmdet3d wheel.
+The tools accept our config files and ones referenced by package, e.g.
+``mmdet3d::centerpoint/centerpoint_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py``
+(the config shipped inside the installed mmdet3d wheel) or
+``render_pretrain::NSMAE/nsmae_second_1xb1-2e_synthetic-pretrain.py`` (this
+package's ``.mim/configs``: links to ``configs/*`` and ``projects/*/configs``).
 """
+import importlib.util
 import logging
 import os
 import os.path as osp
@@ -33,14 +36,22 @@ def resolve_config_path(path: str) -> str:
             raise FileNotFoundError(f'config file not found: {path}')
         return path
     package, rel = path.split('::', 1)
-    if not is_installed(package):
+    # the package Python imports (this worktree's render_pretrain, say), else
+    # the installed distribution's folder
+    spec = importlib.util.find_spec(package) if package.isidentifier() else None
+    if spec is not None and spec.origin is not None:
+        root = osp.dirname(spec.origin)
+    elif is_installed(package):
+        root = get_installed_path(package)
+    else:
         raise FileNotFoundError(
             f'config {path!r} names package {package!r}, which is not installed '
             '(run `make install`)')
-    root = get_installed_path(package)
     for candidate in (osp.join(root, '.mim', 'configs', rel), osp.join(root, 'configs', rel)):
         if osp.isfile(candidate):
-            return candidate
+            # the real file: its relative _base_ and defaults resolve as from the
+            # source tree (render_pretrain/.mim/configs holds links to it)
+            return osp.realpath(candidate)
     raise FileNotFoundError(
         f'config {path!r}: no file {rel!r} under {root}/.mim/configs. Note that '
         'mmdet3d projects (e.g. BEVFusion) are not shipped in the wheel.')
@@ -194,8 +205,6 @@ def mmdet3d_tool(name: str):
     Raises:
         FileNotFoundError: If neither place has the tool.
     """
-    import importlib.util
-
     import mmdet3d
     candidates = [osp.join(osp.dirname(mmdet3d.__file__), '.mim', 'tools', f'{name}.py')]
     root = os.environ.get(MMDET3D_ROOT_ENV) or DEFAULT_MMDET3D_ROOT

@@ -137,3 +137,36 @@ def test_launch_scripts_use_the_active_python_not_the_repository_venv(tmp_path, 
     calls = log.read_text()
     assert (calls.startswith('EXPLICIT ') if script != 'slurm_train.sh'
             else f' {explicit} -u ' in calls), calls
+
+
+def _config_groups():
+    """group -> real config folder, as render_pretrain/.mim/configs names them."""
+    groups = {p.name: p for p in (REPO_ROOT / 'configs').iterdir() if p.is_dir()}
+    groups.update({p.parent.name: p for p in (REPO_ROOT / 'projects').glob('*/configs')})
+    return groups
+
+
+def test_every_config_is_reachable_as_render_pretrain_package_path():
+    from projects.common.runner_cli import resolve_config_path
+    groups = _config_groups()
+    assert {'centerpoint', 'bevdet', 'bevfusion', 'NSMAE', 'MIM4D', 'BEVSeg'} <= set(groups)
+    count = 0
+    for group, folder in groups.items():
+        for config in sorted(folder.glob('*.py')):
+            resolved = resolve_config_path(f'render_pretrain::{group}/{config.name}')
+            assert resolved == os.path.realpath(config), (group, config.name, resolved)
+            count += 1
+    assert count >= 40
+    mim_tools = REPO_ROOT / 'render_pretrain' / '.mim' / 'tools'
+    for tool in ('train.py', 'test.py', 'dist_train.sh', 'dist_test.sh'):
+        assert os.path.samefile(mim_tools / tool, REPO_ROOT / 'tools' / tool)
+
+
+def test_package_config_loads_as_the_file():
+    from projects.common.runner_cli import load_config
+    name = 'centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py'
+    by_package = load_config(f'render_pretrain::centerpoint/{name}')
+    by_file = load_config(str(REPO_ROOT / 'configs' / 'centerpoint' / name))
+    assert by_package.to_dict() == by_file.to_dict()
+    with pytest.raises(FileNotFoundError, match='no file'):
+        load_config('render_pretrain::centerpoint/no_such_config.py')

@@ -144,3 +144,10 @@ def test_test_refuses_a_missing_checkpoint(tmp_path):
     module = _load(str(REPO_ROOT / 'tools' / 'test.py'), 'missing_ckpt')
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         module.main([CONFIG, str(tmp_path / 'nope.pth')])
+
+
+def test_train_takes_plugin_configs_by_package(runner_cfg):
+    name = 'nsmae_second_1xb1-2e_synthetic-pretrain'
+    cfg = runner_cfg('train', [f'render_pretrain::NSMAE/{name}.py'])
+    assert cfg.model.type == 'NSMAE'
+    assert cfg.work_dir == osp.join('./work_dirs', name)
