@@ -246,8 +246,9 @@ def run_mmdet3d_tool(name: str, argv: Optional[list] = None) -> None:
     ``--sync_bn``, ``--auto-scale-lr``, ``--resume``, ``--ceph``, ``--show``,
     ``--show-dir``, ``--score-thr``, ``--task``, ``--tta``, launcher, runner);
     only its ``Config.fromfile`` is replaced by :func:`load_config` (``pkg::``
-    paths, the BEVFusion checkout message, per-subset ground-truth databases),
-    after the mmdetection3d checkout is put on ``sys.path``.
+    paths, the BEVFusion checkout message, per-subset ground-truth databases,
+    ``--cfg-options`` merged before the subset check), after the mmdetection3d
+    checkout is put on ``sys.path``.
 
     Args:
         name (str): ``train`` or ``test``.
@@ -262,11 +263,19 @@ def run_mmdet3d_tool(name: str, argv: Optional[list] = None) -> None:
 
         @staticmethod
         def fromfile(filename, *unused_args, **unused_kwargs):
-            # --cfg-options are merged before the subset database check reads
-            # the config; the tool merges them again (the same values).
+            # --cfg-options are merged once, here, before the subset database
+            # check reads the config (the tool's own merge is skipped below).
             return load_config(filename, args.cfg_options)
 
+    tool_parse_args = tool.parse_args
+
+    def parse_args_options_merged():
+        parsed = tool_parse_args()
+        parsed.cfg_options = None
+        return parsed
+
     tool.Config = PluginConfig
+    tool.parse_args = parse_args_options_merged
     saved = sys.argv
     sys.argv = [saved[0] if saved else name] + list(sys.argv[1:] if argv is None else argv)
     try:
