@@ -10,8 +10,10 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PYTHON=${PYTHON:-python}
-[ -x "$ROOT/.venv/bin/python" ] && [ "$PYTHON" = python ] && PYTHON="$ROOT/.venv/bin/python"
+# The active environment's interpreter (or $PYTHON); never the repository's .venv
+# behind the user's back: PYTHON=.venv/bin/python tools/dist_train.sh ... for that one.
+PYTHON=${PYTHON:-$(command -v python || command -v python3 || true)}
+[ -n "$PYTHON" ] || { echo "no python on PATH: activate an environment or set PYTHON" >&2; exit 1; }
 
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
 "$PYTHON" -m torch.distributed.run \

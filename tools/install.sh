@@ -68,7 +68,7 @@ step "mmdet 3.3.0, mmdet3d 1.4.0, $SPCONV_SPEC, nuscenes-devkit"
 have mmdet 3.3.0 || "${PIP[@]}" mmdet==3.3.0
 have mmdet3d 1.4.0 || "${PIP[@]}" mmdet3d==1.4.0
 "$PY" -c "import spconv" 2>/dev/null || "${PIP[@]}" "$SPCONV_SPEC"
-"$PY" -c "import nuscenes" 2>/dev/null || "${PIP[@]}" nuscenes-devkit
+"$PY" -c "import nuscenes" 2>/dev/null || "${PIP[@]}" "nuscenes-devkit>=1.2.0,<1.3"
 
 # torch needs setuptools>=77.0.3; mmengine imports pkg_resources (gone in 81).
 step "setuptools 80.9.0 (pkg_resources for mmengine, >=77.0.3 for torch)"

@@ -1,47 +1,34 @@
-"""Evaluate a checkpoint with mmengine's Runner (mmdet3d's flags).
+r"""Test (and evaluate) a checkpoint: mmdet3d 1.4's ``tools/test.py`` with this
+plugin's config loading.
 
-Example:
+Every flag is mmdet3d's own, parsed by mmdet3d's parser and applied by its
+``main`` (``--work-dir``, ``--show``, ``--show-dir``, ``--score-thr``,
+``--task``, ``--wait-time``, ``--tta``, ``--ceph``, ``--cfg-options``,
+``--launcher``, ``--local_rank``); see :func:`projects.common.run_mmdet3d_tool`.
+
+Examples:
     python tools/test.py CONFIG CHECKPOINT --work-dir work_dirs/eval
+    python tools/test.py CONFIG CHECKPOINT --show-dir vis --task lidar_det --score-thr 0.3
     tools/dist_test.sh CONFIG CHECKPOINT 8
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-from projects.common import (apply_common_overrides, load_config,  # noqa: E402
-                             use_mmdet3d_checkout)
+from projects.common import mmdet3d_tool, parse_tool_args, run_mmdet3d_tool  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
-    parser.add_argument('config', help='config file, or package::path')
-    parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='directory for the evaluation logs')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    """mmdet3d's ``tools/test.py`` arguments, parsed by its own parser."""
+    return parse_tool_args(mmdet3d_tool('test'), argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     if not os.path.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
-    use_mmdet3d_checkout()
-    cfg = load_config(args.config, args.cfg_options)
-    apply_common_overrides(cfg, args.config, args.work_dir, args.launcher)
-    cfg.load_from = args.checkpoint
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    return runner.test()
+    run_mmdet3d_tool('test', argv)
 
 
 if __name__ == '__main__':

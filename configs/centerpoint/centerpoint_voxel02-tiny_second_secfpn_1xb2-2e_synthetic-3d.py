@@ -1,7 +1,9 @@
 # Stock mmdet3d CenterPoint (voxel 0.075, SECOND, SECFPN, CenterHead), shrunk
 # to train on the CPU in minutes on the synthetic nuScenes world:
-# +-25.6 m at 0.2 m voxels (256 x 256 x 41), 2 epochs, batch 2, no
-# ground-truth database sampling (the world has no dbinfos).
+# +-25.6 m at 0.2 m voxels (256 x 256 x 41), 2 epochs, batch 2. The train
+# pipeline leaves out ground-truth database sampling (ObjectSample) to keep the
+# run short; tools/create_data.py does write the world's database
+# (nuscenes_dbinfos_train.pkl), which the stock-scale configs sample.
 _base_ = ['mmdet3d::centerpoint/centerpoint_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py']
 
 voxel_size = [0.2, 0.2, 0.2]

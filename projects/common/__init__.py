@@ -1,5 +1,6 @@
 """mmengine-side helpers shared by the command-line tools (config loading, CLI overrides)."""
-from .runner_cli import (apply_common_overrides, load_config, prepare_registries,
-                         use_mmdet3d_checkout)
+from .runner_cli import (apply_common_overrides, load_config, mmdet3d_tool, parse_tool_args,
+                         prepare_registries, run_mmdet3d_tool, use_mmdet3d_checkout)
 
-__all__ = ['load_config', 'apply_common_overrides', 'prepare_registries', 'use_mmdet3d_checkout']
+__all__ = ['load_config', 'apply_common_overrides', 'prepare_registries', 'use_mmdet3d_checkout',
+           'mmdet3d_tool', 'parse_tool_args', 'run_mmdet3d_tool']

@@ -59,7 +59,9 @@ def check_spconv_backward() -> str:
     try:
         import spconv.pytorch as spconv
     except ImportError as err:
-        raise CheckFailed(f'cannot import spconv ({err}); {FIX_INSTALL}') from err
+        raise CheckFailed(f'cannot import spconv ({err}); {FIX_INSTALL}, or in an existing '
+                          'environment: pip install spconv-cu1xx (your CUDA) or '
+                          'pip install -e ".[cpu]" (CPU build)') from err
     gen = torch.Generator().manual_seed(0)
     coords = torch.unique(torch.randint(0, 8, (64, 3), generator=gen, dtype=torch.int32), dim=0)
     indices = torch.cat([coords.new_zeros(len(coords), 1), coords], dim=1)

@@ -1,9 +1,12 @@
 """Config loading and CLI overrides shared by ``tools/train.py`` and ``tools/test.py``.
 
-The tools accept our config files and stock ones referenced by package, e.g.
-``mmdet3d::centerpoint/centerpoint_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py``,
-which resolves to the config shipped inside the installed mmdet3d wheel.
+The tools accept our config files and ones referenced by package, e.g.
+``mmdet3d::centerpoint/centerpoint_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py``
+(the config shipped inside the installed mmdet3d wheel) or
+``render_pretrain::NSMAE/nsmae_second_1xb1-2e_synthetic-pretrain.py`` (this
+package's ``.mim/configs``: links to ``configs/*`` and ``projects/*/configs``).
 """
+import importlib.util
 import logging
 import os
 import os.path as osp
@@ -33,14 +36,22 @@ def resolve_config_path(path: str) -> str:
             raise FileNotFoundError(f'config file not found: {path}')
         return path
     package, rel = path.split('::', 1)
-    if not is_installed(package):
+    # the package Python imports (this worktree's render_pretrain, say), else
+    # the installed distribution's folder
+    spec = importlib.util.find_spec(package) if package.isidentifier() else None
+    if spec is not None and spec.origin is not None:
+        root = osp.dirname(spec.origin)
+    elif is_installed(package):
+        root = get_installed_path(package)
+    else:
         raise FileNotFoundError(
             f'config {path!r} names package {package!r}, which is not installed '
             '(run `make install`)')
-    root = get_installed_path(package)
     for candidate in (osp.join(root, '.mim', 'configs', rel), osp.join(root, 'configs', rel)):
         if osp.isfile(candidate):
-            return candidate
+            # the real file: its relative _base_ and defaults resolve as from the
+            # source tree (render_pretrain/.mim/configs holds links to it)
+            return osp.realpath(candidate)
     raise FileNotFoundError(
         f'config {path!r}: no file {rel!r} under {root}/.mim/configs. Note that '
         'mmdet3d projects (e.g. BEVFusion) are not shipped in the wheel.')
@@ -175,3 +186,99 @@ def apply_common_overrides(cfg: Config, config_path: str, work_dir: Optional[str
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     return cfg
+
+
+def mmdet3d_tool(name: str):
+    """Load mmdet3d's own ``tools/{name}.py`` as a private module.
+
+    The wheel ships the tools under ``mmdet3d/.mim/tools`` (a develop install
+    links them there); an mmdetection3d checkout (``$MMDET3D_ROOT``, else
+    ``../mmdetection3d``) is the fallback. Each call executes a fresh module,
+    so what a caller changes on it stays private to that caller.
+
+    Args:
+        name (str): ``train`` or ``test``.
+
+    Returns:
+        module: The tool's module (``parse_args``, ``main``, ...).
+
+    Raises:
+        FileNotFoundError: If neither place has the tool.
+    """
+    import mmdet3d
+    candidates = [osp.join(osp.dirname(mmdet3d.__file__), '.mim', 'tools', f'{name}.py')]
+    root = os.environ.get(MMDET3D_ROOT_ENV) or DEFAULT_MMDET3D_ROOT
+    candidates.append(osp.join(root, 'tools', f'{name}.py'))
+    for path in candidates:
+        if osp.isfile(path):
+            spec = importlib.util.spec_from_file_location(f'_mmdet3d_tools_{name}', path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise FileNotFoundError(f"mmdet3d's tools/{name}.py not found (looked in "
+                            f'{", ".join(candidates)}): reinstall mmdet3d 1.4 or set '
+                            f'{MMDET3D_ROOT_ENV} to an mmdetection3d checkout')
+
+
+def parse_tool_args(tool, argv: Optional[list] = None):
+    """Parse ``argv`` (default ``sys.argv[1:]``) with an mmdet3d tool's own parser.
+
+    Args:
+        tool (module): From :func:`mmdet3d_tool`.
+        argv (list, optional): Arguments without the program name.
+
+    Returns:
+        argparse.Namespace: The tool's arguments (it also sets ``LOCAL_RANK``
+        from ``--local_rank`` when unset, as the tool does).
+    """
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else 'tool'] + list(sys.argv[1:] if argv is None else argv)
+    try:
+        return tool.parse_args()
+    finally:
+        sys.argv = saved
+
+
+def run_mmdet3d_tool(name: str, argv: Optional[list] = None) -> None:
+    """Run mmdet3d's ``tools/{name}.py`` with this plugin's config loading.
+
+    mmdet3d's ``main`` does everything its flags mean (work dir, ``--amp``,
+    ``--sync_bn``, ``--auto-scale-lr``, ``--resume``, ``--ceph``, ``--show``,
+    ``--show-dir``, ``--score-thr``, ``--task``, ``--tta``, launcher, runner);
+    only its ``Config.fromfile`` is replaced by :func:`load_config` (``pkg::``
+    paths, the BEVFusion checkout message, per-subset ground-truth databases,
+    ``--cfg-options`` merged before the subset check), after the mmdetection3d
+    checkout is put on ``sys.path``.
+
+    Args:
+        name (str): ``train`` or ``test``.
+        argv (list, optional): Arguments without the program name.
+    """
+    tool = mmdet3d_tool(name)
+    args = parse_tool_args(tool, argv)
+    use_mmdet3d_checkout()
+
+    class PluginConfig(Config):
+        """mmengine's Config whose ``fromfile`` is this plugin's loader."""
+
+        @staticmethod
+        def fromfile(filename, *unused_args, **unused_kwargs):
+            # --cfg-options are merged once, here, before the subset database
+            # check reads the config (the tool's own merge is skipped below).
+            return load_config(filename, args.cfg_options)
+
+    tool_parse_args = tool.parse_args
+
+    def parse_args_options_merged():
+        parsed = tool_parse_args()
+        parsed.cfg_options = None
+        return parsed
+
+    tool.Config = PluginConfig
+    tool.parse_args = parse_args_options_merged
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else name] + list(sys.argv[1:] if argv is None else argv)
+    try:
+        tool.main()
+    finally:
+        sys.argv = saved
