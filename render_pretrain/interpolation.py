@@ -25,7 +25,7 @@ Coordinate convention (identical to ``grid_sample``):
   ``padding_mode='zeros'`` (a point half a voxel outside the last centre is
   blended with zeros; a point further than one voxel outside gets zero).
 
-Fast path for fixed sample points (the NeuS field: samples carry no
+Fixed sample points (the NeuS field: samples carry no
 gradient): :func:`trilinear_corner_weights` gives each point's 8 corner
 rows in a channel-last volume (B, Z, Y, X, C) flattened to a (B * Z * Y * X,
 C) table, with the trilinear weights and, optionally, the weights of the
