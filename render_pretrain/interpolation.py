@@ -43,7 +43,7 @@ from torch import Tensor
 
 __all__ = [
     'trilinear_interpolate_packed', 'trilinear_interpolate', 'normalize_points_to_aabb',
-    'trilinear_corner_weights', 'interpolate_table', 'interpolate_table_gradient'
+    'trilinear_corner_weights', 'interpolate_table'
 ]
 
 # Offsets (dz, dy, dx) of the 8 corners of a voxel cell.
@@ -294,14 +294,9 @@ def trilinear_corner_weights(points: Tensor,
     return corner_idx.contiguous(), weights
 
 
-def _weighted_rows(table: Tensor, corner_idx: Tensor, weights: Tensor) -> Tensor:
-    """``out[p] = sum_j weights[p, j] * table[corner_idx[p, j]]`` (P, C).
-
-    ``F.embedding_bag`` fuses the gather and the weighted sum, so no (P, 8, C)
-    tensor is made; autograd differentiates it w.r.t. ``table`` (a weighted
-    scatter of the output gradient).
-    """
-    return F.embedding_bag(corner_idx, table, per_sample_weights=weights, mode='sum')
+def _corner_rows(table: Tensor, corner_idx: Tensor) -> Tensor:
+    """(P, 8, C) table rows of each point's 8 corners (a gather; its backward is index_add)."""
+    return table.index_select(0, corner_idx.reshape(-1)).view(*corner_idx.shape, table.shape[1])
 
 
 def _check_table_args(table: Tensor, corner_idx: Tensor, weights: Tensor, name: str) -> None:
@@ -325,7 +320,7 @@ def interpolate_table(table: Tensor,
 
     ``value[p] = sum_j weights[0, p, j] table[corner_idx[p, j]]`` and
     ``deriv[a, p] = sum_j weights[1 + a, p, j] table[corner_idx[p, j], :D]``
-    (fused gather + weighted sum, ``F.embedding_bag``). Both are linear in
+    (a gather of the corner rows and weighted sums). Both are linear in
     the table, so a loss on the derivatives (the eikonal term, the NeuS cos
     term) is back-propagated to the table in one ordinary backward pass.
 
@@ -352,46 +347,7 @@ def interpolate_table(table: Tensor,
         raise ValueError(f'derivative_channels must be in [0, {channels}], '
                          f'got {derivative_channels}')
     weights = weights.to(table.dtype)
-    values = _weighted_rows(table, corner_idx, weights[0])
-    sub = table[:, :derivative_channels]
-    derivs = [_weighted_rows(sub, corner_idx, weights[k]) for k in range(1, weights.shape[0])]
-    derivs = (torch.stack(derivs) if derivs
-              else table.new_zeros(0, corner_idx.shape[0], derivative_channels))
+    rows = _corner_rows(table, corner_idx)
+    values = (weights[0].unsqueeze(-1) * rows).sum(1)
+    derivs = (weights[1:].unsqueeze(-1) * rows[..., :derivative_channels]).sum(2)
     return values, derivs
-
-
-def interpolate_table_gradient(table: Tensor,
-                               corner_idx: Tensor,
-                               weights: Tensor,
-                               vectors: Tensor) -> Tensor:
-    """Spatial gradient of ``vectors[p] . interpolated features[p]`` per point.
-
-    ``out[p, a] = sum_j weights[a, p, j] table[corner_idx[p, j], :D] . vectors[p]``
-    with D = ``vectors.shape[1]``: the derivative of the interpolated first
-    D channels along axis a, contracted with a per-point vector (e.g. the
-    cotangent of an MLP's first layer, which turns the feature derivatives
-    into the derivative of the MLP output). Equal to
-    ``(interpolate_table(table, corner_idx, [w0; weights], D)[1] *
-    vectors).sum(-1).t()``; differentiable (plain autograd) w.r.t. ``table``
-    and ``vectors``.
-
-    Args:
-        table (Tensor): (N, C) rows of a channel-last volume.
-        corner_idx (Tensor): (P, 8) rows, from :func:`trilinear_corner_weights`.
-        weights (Tensor): (A, P, 8) derivative weights (rows 1: of
-            :func:`trilinear_corner_weights` with ``derivatives=True``).
-        vectors (Tensor): (P, D) per-point vectors, D <= C.
-
-    Returns:
-        Tensor: (P, A) contracted derivatives w.r.t. the normalised
-        coordinates (x, y, z).
-    """
-    _check_table_args(table, corner_idx, weights, 'interpolate_table_gradient')
-    if vectors.dim() != 2 or vectors.shape[0] != corner_idx.shape[0] \
-            or not 0 < vectors.shape[1] <= table.shape[1]:
-        raise ValueError(f'vectors must be (P, D) with P = {corner_idx.shape[0]} and '
-                         f'0 < D <= {table.shape[1]}, got shape {tuple(vectors.shape)}')
-    sub = table[:, :vectors.shape[1]]
-    weights, vectors = weights.to(table.dtype), vectors.to(table.dtype)
-    return torch.stack([(_weighted_rows(sub, corner_idx, weights[axis]) * vectors).sum(-1)
-                        for axis in range(weights.shape[0])], dim=1)

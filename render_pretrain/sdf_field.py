@@ -47,8 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .interpolation import (interpolate_table, interpolate_table_gradient,
-                            normalize_points_to_aabb, trilinear_corner_weights)
+from .interpolation import (interpolate_table, normalize_points_to_aabb,
+                            trilinear_corner_weights)
 
 __all__ = ['InverseStd', 'SDFField']
 
@@ -242,7 +242,7 @@ class SDFField(nn.Module):
             h = layer(F.softplus(h, act.beta, act.threshold))
         return h, pre_activations
 
-    def _sdf_and_gradient(self, sdf_table: Tensor, corner_idx: Tensor, weights: Tensor,
+    def _sdf_and_gradient(self, sdf_features: Tensor, feature_derivatives: Tensor,
                           normalized: Tensor, grid_size: Sequence[int]
                           ) -> Tuple[Tensor, Tensor]:
         """SDF MLP output and the analytic SDF gradient w.r.t. the metric points.
@@ -260,9 +260,9 @@ class SDFField(nn.Module):
         Equal to ``torch.autograd.grad(sdf, points)``.
 
         Args:
-            sdf_table (Tensor): (N, H) projected SDF feature columns.
-            corner_idx (Tensor): (P, 8) corner rows.
-            weights (Tensor): (4, P, 8) value and d/dx, d/dy, d/dz weights.
+            sdf_features (Tensor): (P, H) ``interp(T)(n)``.
+            feature_derivatives (Tensor): (3, P, H) ``d interp(T) / d n``
+                along x, y, z (:func:`interpolate_table`).
             normalized (Tensor): (P, 3) normalised points.
             grid_size (Sequence[int]): Volume size (Z, Y, X).
 
@@ -270,15 +270,13 @@ class SDFField(nn.Module):
             tuple[Tensor, Tensor]: ``[sdf, geometry features]`` (P, 1 + G)
             and the gradient (P, 3) of the sdf w.r.t. the metric points.
         """
-        values, _ = interpolate_table(sdf_table, corner_idx, weights[:1], 0)
-        out, pre_activations = self._sdf_mlp(self._first_sdf_layer(values, normalized))
+        out, pre_activations = self._sdf_mlp(self._first_sdf_layer(sdf_features, normalized))
         beta = self.sdf_activation.beta
         slopes = [torch.sigmoid(beta * h) for h in pre_activations]
         cotangent = self.sdf_layers[-1].weight[0] * slopes[-1]
         for layer, slope in zip(reversed(self.sdf_layers[1:-1]), reversed(slopes[:-1])):
             cotangent = (cotangent @ layer.weight) * slope
-        grad_normalized = interpolate_table_gradient(sdf_table, corner_idx, weights[1:],
-                                                     cotangent)
+        grad_normalized = (feature_derivatives * cotangent).sum(-1).t()
         if self.use_position:
             grad_normalized = grad_normalized + cotangent @ self.sdf_layers[0].weight[
                 :, self.in_channels:]
@@ -304,12 +302,13 @@ class SDFField(nn.Module):
         hidden = self.sdf_layers[0].out_features
         normalized, corner_idx, weights = self._corners(points, grid_size, batch_idx, True,
                                                         table.dtype)
-        out, gradients = self._sdf_and_gradient(table[:, :hidden], corner_idx, weights,
-                                                normalized, grid_size)
+        # Values of all H + H_c columns, spatial derivatives of the H SDF columns.
+        values, derivatives = interpolate_table(table, corner_idx, weights, hidden)
+        sdf_values, color_values = values.split([hidden, values.shape[1] - hidden], dim=1)
+        out, gradients = self._sdf_and_gradient(sdf_values, derivatives, normalized, grid_size)
         sdf, geo = out.split([1, out.shape[1] - 1], dim=1)
         if not create_graph:
             gradients = gradients.detach()
-        color_values, _ = interpolate_table(table[:, hidden:], corner_idx, weights[:1], 0)
         first = self.color_net[0]
         rest = torch.cat([geo, directions.reshape(-1, 3).to(geo), gradients], dim=-1)
         h = color_values + first.bias + rest @ first.weight[:, self.in_channels:].t()

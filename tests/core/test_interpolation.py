@@ -3,8 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from render_pretrain.interpolation import (interpolate_table,
-                                           interpolate_table_gradient, normalize_points_to_aabb,
+from render_pretrain.interpolation import (interpolate_table, normalize_points_to_aabb,
                                            trilinear_corner_weights, trilinear_interpolate,
                                            trilinear_interpolate_packed)
 
@@ -185,41 +184,6 @@ def test_interpolate_table_gradcheck_float64():
     assert torch.autograd.gradcheck(func, (table,))
 
 
-def test_table_gradient_contraction_matches_the_derivative_gather():
-    volume, points, batch_idx, corner_idx, weights, table = _table_setup(False, seed=4)
-    gen = torch.Generator().manual_seed(5)
-    table = table.detach().requires_grad_()
-    vectors = torch.randn(300, 3, generator=gen, dtype=torch.float64, requires_grad=True)
-    out = interpolate_table_gradient(table, corner_idx, weights[1:], vectors)
-    _, derivs = interpolate_table(table, corner_idx, weights, derivative_channels=3)
-    ref = (derivs * vectors).sum(-1).t()
-    assert out.shape == (300, 3) and out.abs().max() > 0
-    torch.testing.assert_close(out, ref)
-    # Gradients w.r.t. the table (all 5 columns: 2 get none) and the vectors.
-    upstream = torch.randn(300, 3, generator=gen, dtype=torch.float64)
-    ours = torch.autograd.grad((out * upstream).sum(), (table, vectors), retain_graph=True)
-    theirs = torch.autograd.grad((ref * upstream).sum(), (table, vectors))
-    torch.testing.assert_close(ours[0], theirs[0])
-    torch.testing.assert_close(ours[1], theirs[1])
-    assert (ours[0][:, 3:] == 0).all() and ours[0][:, :3].abs().max() > 0
-    # A value gather and the contraction on one table: their gradients add.
-    values, _ = interpolate_table(table, corner_idx, weights[:1], 0)
-    shared = torch.autograd.grad(values.sum() + (out * upstream).sum(), table)[0]
-    values_alone, _ = interpolate_table(table, corner_idx, weights[:1], 0)
-    torch.testing.assert_close(
-        shared, torch.autograd.grad(values_alone.sum(), table)[0] + theirs[0])
-
-
-def test_table_gradient_contraction_gradcheck_float64():
-    _, _, _, corner_idx, weights, table = _table_setup(True, seed=10)
-    corner_idx, weights = corner_idx[:20], weights[1:, :20]
-    table = table.detach().requires_grad_()
-    vectors = torch.randn(20, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(
-        lambda tab, vec: interpolate_table_gradient(tab, corner_idx, weights, vec),
-        (table, vectors))
-
-
 def test_bad_shapes_raise():
     with pytest.raises(ValueError, match='points must be'):
         trilinear_interpolate(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 4, 2))
@@ -232,5 +196,3 @@ def test_bad_shapes_raise():
         interpolate_table(torch.zeros(8, 1), idx, w.requires_grad_())
     with pytest.raises(ValueError, match='derivative_channels'):
         interpolate_table(torch.zeros(8, 1), idx, w.detach(), derivative_channels=2)
-    with pytest.raises(ValueError, match='vectors must be'):
-        interpolate_table_gradient(torch.zeros(8, 1), idx, w.detach(), torch.zeros(2, 2))
