@@ -78,6 +78,8 @@ def test_render_head_benchmark_record(threads):
     assert record['rays'] == 2 * 48 and record['samples_per_ray'] == 12
     assert record['volume'] == [1, 32, 3, 12, 12]
     assert record['threads'] == threads
+    # The CPU speed layer's knobs are gone (rays rendered at once, as in training).
+    assert not {'workers', 'chunk', 'field_chunk_samples', 'malloc_tuned'} & set(record)
     assert 0 < record['render_step_min_s'] <= record['render_step_s']
     assert record['rays_per_s'] == pytest.approx(record['rays'] / record['render_step_s'],
                                                  rel=1e-2)

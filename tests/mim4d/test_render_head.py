@@ -51,6 +51,13 @@ def test_rays_missing_the_box_give_zero_finite_losses():
     assert torch.isfinite(volume.grad).all()
 
 
+@pytest.mark.parametrize('removed', ['ray_workers', 'ray_chunk'])
+def test_removed_cpu_thread_options_are_refused(removed):
+    # A config still setting the removed CPU thread options fails loudly, not silently.
+    with pytest.raises(TypeError, match=removed):
+        MIM4DNeuSRenderHead(in_channels=4, **{removed: 2})
+
+
 PAPER_BOX = (-54.0, -54.0, -5.0, 54.0, 54.0, 3.0)
 
 
