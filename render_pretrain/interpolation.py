@@ -25,7 +25,7 @@ Coordinate convention (identical to ``grid_sample``):
   ``padding_mode='zeros'`` (a point half a voxel outside the last centre is
   blended with zeros; a point further than one voxel outside gets zero).
 
-Fast path for fixed sample points (the NeuS field: samples carry no
+Fixed sample points (the NeuS field: samples carry no
 gradient): :func:`trilinear_corner_weights` gives each point's 8 corner
 rows in a channel-last volume (B, Z, Y, X, C) flattened to a (B * Z * Y * X,
 C) table, with the trilinear weights and, optionally, the weights of the
@@ -40,12 +40,10 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 __all__ = [
     'trilinear_interpolate_packed', 'trilinear_interpolate', 'normalize_points_to_aabb',
-    'trilinear_corner_weights', 'interpolate_table', 'interpolate_table_gradient',
-    'TableRowGroups'
+    'trilinear_corner_weights', 'interpolate_table'
 ]
 
 # Offsets (dz, dy, dx) of the 8 corners of a voxel cell.
@@ -212,8 +210,7 @@ def trilinear_corner_weights(points: Tensor,
                              batch_idx: Tensor,
                              grid_size: Sequence[int],
                              align_corners: bool = False,
-                             derivatives: bool = False,
-                             num_rows: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+                             derivatives: bool = False) -> Tuple[Tensor, Tensor]:
     """Corner rows and trilinear weights of fixed points in a channel-last table.
 
     The table is the channel-last volume (B, Z, Y, X, C) reshaped to
@@ -236,14 +233,9 @@ def trilinear_corner_weights(points: Tensor,
         grid_size (Sequence[int]): Volume size (Z, Y, X).
         align_corners (bool): Same meaning as in ``F.grid_sample``.
         derivatives (bool): Also return the derivative weights.
-        num_rows (int, optional): Rows of the table (B * Z * Y * X); when
-            omitted, B = max(batch_idx) + 1 is read from ``batch_idx`` (a
-            device sync on GPU).
 
     Returns:
-        tuple[Tensor, Tensor]: ``corner_idx`` (P, 8) table rows (int32 when
-        the table's rows fit, as the gathers and the sort of
-        :class:`TableRowGroups` are faster on them; else int64), and
+        tuple[Tensor, Tensor]: ``corner_idx`` (P, 8) int64 table rows, and
         ``weights`` (K, P, 8) in the points' dtype, K = 1 (value) or 4
         (value, d/dx, d/dy, d/dz with respect to the normalised coordinates).
         K leads so that each row k is contiguous.
@@ -252,7 +244,7 @@ def trilinear_corner_weights(points: Tensor,
         >>> idx, w = trilinear_corner_weights(torch.zeros(1, 3), torch.zeros(1).long(),
         ...                                   (2, 2, 2), align_corners=True)
         >>> idx
-        tensor([[0, 1, 2, 3, 4, 5, 6, 7]], dtype=torch.int32)
+        tensor([[0, 1, 2, 3, 4, 5, 6, 7]])
         >>> w[0, 0]
         tensor([0.1250, 0.1250, 0.1250, 0.1250, 0.1250, 0.1250, 0.1250, 0.1250])
     """
@@ -266,9 +258,6 @@ def trilinear_corner_weights(points: Tensor,
         raise ValueError(f'grid_size must be (Z, Y, X), got {tuple(grid_size)}')
     size_z, size_y, size_x = (int(v) for v in grid_size)
     points = points.detach()
-    if num_rows is None:
-        num_rows = (int(batch_idx.max()) + 1 if batch_idx.numel() else 1) * size_z * size_y * size_x
-    index_dtype = torch.int32 if num_rows < 2**31 else torch.int64
     # Per axis, the two corners lie along a leading dim of 2 and the points
     # along the last (contiguous) dim, so the outer products below vectorise.
     factors, slopes, indices = [], [], []
@@ -279,8 +268,7 @@ def trilinear_corner_weights(points: Tensor,
         coord = raw.clamp(0, size + 1)
         base = coord.floor().clamp(max=size)
         frac = coord - base
-        corner = base.to(index_dtype) + torch.arange(
-            2, dtype=index_dtype, device=points.device).unsqueeze(1)  # (2, P)
+        corner = base.long() + torch.arange(2, device=points.device).unsqueeze(1)  # (2, P)
         inside = ((corner >= 1) & (corner <= size)).to(points.dtype)
         factors.append(torch.stack([1 - frac, frac]) * inside)
         if derivatives:
@@ -289,7 +277,7 @@ def trilinear_corner_weights(points: Tensor,
             slopes.append(torch.stack([-scale, scale]) * inside)
         indices.append((corner - 1).clamp(0, size - 1))
     index_x, index_y, index_z = indices
-    row_z = batch_idx.to(index_dtype) * size_z + index_z  # (2, P)
+    row_z = batch_idx.long() * size_z + index_z  # (2, P)
     row_zy = row_z[:, None] * size_y + index_y[None, :]
     corner_idx = (row_zy[:, :, None] * size_x + index_x[None, None, :]).reshape(8, -1).t()
     w_x, w_y, w_z = factors
@@ -302,163 +290,13 @@ def trilinear_corner_weights(points: Tensor,
     else:
         f_z, f_y, f_x = w_z.unsqueeze(1), w_y.unsqueeze(1), w_x.unsqueeze(1)
     weights = f_z[:, None, None] * f_y[None, :, None] * f_x[None, None, :]  # (2, 2, 2, K, P)
-    # (8, K * P) -> (K * P, 8) is a 2-D transpose, several times faster on
-    # CPU than the equivalent 3-D permute of (8, K, P).
-    num_rows = f_z.shape[1]
-    weights = weights.reshape(8, -1).t().contiguous().view(num_rows, -1, 8)
+    weights = weights.reshape(8, f_z.shape[1], -1).permute(1, 2, 0).contiguous()  # (K, P, 8)
     return corner_idx.contiguous(), weights
 
 
-class TableRowGroups:
-    """The (point, corner) pairs of a corner set grouped by table row.
-
-    The backward pass of a gather (:func:`interpolate_table`,
-    :func:`interpolate_table_gradient`) is a scatter: every table row sums
-    the gradients of the (point, corner) pairs that read it. It is computed
-    as a weighted gather too (``F.embedding_bag`` over the pairs sorted by
-    row), which needs one sort of the corner rows. The grouping is built on
-    first use and shared by every backward pass over the same corners.
-
-    Args:
-        corner_idx (Tensor): (P, 8) table rows (int32 or int64).
-        num_rows (int): N, rows of the table.
-    """
-
-    def __init__(self, corner_idx: Tensor, num_rows: int):
-        self.corner_idx = _compact_rows(corner_idx, num_rows)
-        self.num_rows = int(num_rows)
-        self._groups = None
-
-    def get(self) -> Tuple[Tensor, Tensor, Tensor]:
-        """``order`` (8P,) pair indices sorted by row, ``point`` (8P,) their
-        points and ``offsets`` (N,) the start of each row's group."""
-        if self._groups is None:
-            flat = self.corner_idx.reshape(-1)
-            order = torch.sort(flat).indices
-            counts = torch.bincount(flat, minlength=self.num_rows)
-            offsets = (counts.cumsum(0) - counts).to(flat.dtype)
-            self._groups = order, (order >> 3).to(flat.dtype), offsets  # pair // 8
-        return self._groups
-
-    def scatter(self, source: Tensor, pair_weights: Tensor) -> Tensor:
-        """``out[r] = sum over pairs (p, j) reading row r of pair_weights[p, j] * source[p]``.
-
-        Args:
-            source (Tensor): (P, D) per-point rows.
-            pair_weights (Tensor): (P, 8) weight of each (point, corner) pair.
-
-        Returns:
-            Tensor: (N, D).
-        """
-        order, point, offsets = self.get()
-        return F.embedding_bag(point, source.contiguous(), offsets, mode='sum',
-                               per_sample_weights=pair_weights.reshape(-1).index_select(0, order))
-
-
-def _row_groups(corner_idx: Tensor, num_rows: int,
-                row_groups: Optional[TableRowGroups]) -> TableRowGroups:
-    if row_groups is None:
-        return TableRowGroups(corner_idx, num_rows)
-    if row_groups.num_rows != num_rows or row_groups.corner_idx.shape != corner_idx.shape:
-        raise ValueError(f'row_groups were built for {tuple(row_groups.corner_idx.shape)} corners '
-                         f'of a {row_groups.num_rows}-row table, got '
-                         f'{tuple(corner_idx.shape)} corners of a {num_rows}-row table')
-    return row_groups
-
-
-def _weighted_rows(table: Tensor, corner_idx: Tensor, weights: Tensor) -> Tensor:
-    """``out[p] = sum_j weights[p, j] * table[corner_idx[p, j]]`` as one fused gather."""
-    return F.embedding_bag(corner_idx, table, per_sample_weights=weights, mode='sum')
-
-
-class _TableInterpolation(torch.autograd.Function):
-    """Weighted sums of table rows; the gradient flows to the table only."""
-
-    @staticmethod
-    def forward(ctx, table: Tensor, corner_idx: Tensor, weights: Tensor,
-                derivative_channels: int, row_groups: TableRowGroups) -> Tuple[Tensor, Tensor]:
-        num_rows, num = weights.shape[:2]
-        values = _weighted_rows(table, corner_idx, weights[0])
-        if num_rows > 1 and derivative_channels > 0:
-            sub = table[:, :derivative_channels].contiguous()
-            derivs = torch.stack([_weighted_rows(sub, corner_idx, weights[k])
-                                  for k in range(1, num_rows)])
-        else:
-            derivs = table.new_zeros(num_rows - 1, num, derivative_channels)
-        ctx.save_for_backward(weights)
-        ctx.row_groups = row_groups
-        ctx.table_channels = table.shape[1]
-        ctx.derivative_channels = derivative_channels
-        ctx.set_materialize_grads(False)
-        return values, derivs
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_values: Optional[Tensor], grad_derivs: Optional[Tensor]):
-        if not ctx.needs_input_grad[0] or (grad_values is None and grad_derivs is None):
-            return None, None, None, None, None
-        weights, = ctx.saved_tensors
-        groups = ctx.row_groups
-        num_rows = weights.shape[0]
-        split = ctx.derivative_channels if num_rows > 1 else 0
-        grad_table = None
-        if grad_values is not None:
-            grad_table = groups.scatter(grad_values, weights[0])
-        if split > 0 and grad_derivs is not None:
-            part = sum(groups.scatter(grad_derivs[axis], weights[axis + 1])
-                       for axis in range(num_rows - 1))
-            if grad_table is None:
-                grad_table = weights.new_zeros(groups.num_rows, ctx.table_channels)
-            grad_table[:, :split] += part
-        return grad_table, None, None, None, None
-
-
-class _TableGradientContraction(torch.autograd.Function):
-    """``out[p, a] = sum_j w[a, p, j] table[c[p, j], :D] . vectors[p]``; grads to table, vectors."""
-
-    @staticmethod
-    def forward(ctx, table: Tensor, corner_idx: Tensor, weights: Tensor, vectors: Tensor,
-                row_groups: TableRowGroups) -> Tensor:
-        num_axes = weights.shape[0]
-        channels = vectors.shape[1]
-        sub = table[:, :channels].contiguous() if channels < table.shape[1] else table
-        # One gather and one (P, D) product per axis, each used while in cache:
-        # 18 % faster on CPU than one gather of the repeated corners into an
-        # (A, P, D) tensor (2026-12-05, P = 98k, D = 16), and several times
-        # faster than a broadcast (A, P, D) * (P, D) product.
-        out = torch.stack([(_weighted_rows(sub, corner_idx, weights[axis]) * vectors).sum(-1)
-                           for axis in range(num_axes)], 1)
-        ctx.save_for_backward(sub, corner_idx, weights, vectors)
-        ctx.row_groups = row_groups
-        ctx.table_channels = table.shape[1]
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out: Tensor):
-        sub, corner_idx, weights, vectors = ctx.saved_tensors
-        # d out[p, a] / d (pair (p, j)) is rank one: weight w[a, p, j] times
-        # the row . vectors[p]; u[p, j] = sum_a grad[p, a] w[a, p, j].
-        grad_out = grad_out.to(weights)
-        pair = weights[0] * grad_out[:, :1]
-        for axis in range(1, weights.shape[0]):
-            pair.addcmul_(weights[axis], grad_out[:, axis:axis + 1])
-        grad_table = grad_vectors = None
-        if ctx.needs_input_grad[0]:
-            part = ctx.row_groups.scatter(vectors, pair)
-            if ctx.table_channels == part.shape[1]:
-                grad_table = part
-            else:
-                grad_table = part.new_zeros(part.shape[0], ctx.table_channels)
-                grad_table[:, :part.shape[1]] = part
-        if ctx.needs_input_grad[3]:
-            grad_vectors = _weighted_rows(sub, corner_idx, pair)
-        return grad_table, None, None, grad_vectors, None
-
-
-def _compact_rows(corner_idx: Tensor, num_rows: int) -> Tensor:
-    """int32 rows when they fit: faster gathers and sort than int64."""
-    return corner_idx.int() if num_rows < 2**31 else corner_idx.long()
+def _corner_rows(table: Tensor, corner_idx: Tensor) -> Tensor:
+    """(P, 8, C) table rows of each point's 8 corners (a gather; its backward is index_add)."""
+    return table.index_select(0, corner_idx.reshape(-1)).view(*corner_idx.shape, table.shape[1])
 
 
 def _check_table_args(table: Tensor, corner_idx: Tensor, weights: Tensor, name: str) -> None:
@@ -477,30 +315,26 @@ def _check_table_args(table: Tensor, corner_idx: Tensor, weights: Tensor, name: 
 def interpolate_table(table: Tensor,
                       corner_idx: Tensor,
                       weights: Tensor,
-                      derivative_channels: Optional[int] = None,
-                      row_groups: Optional[TableRowGroups] = None) -> Tuple[Tensor, Tensor]:
+                      derivative_channels: Optional[int] = None) -> Tuple[Tensor, Tensor]:
     """Trilinear values (and spatial derivatives) of fixed points from a row table.
 
     ``value[p] = sum_j weights[0, p, j] table[corner_idx[p, j]]`` and
     ``deriv[a, p] = sum_j weights[1 + a, p, j] table[corner_idx[p, j], :D]``
-    (fused gather + weighted sum, ``F.embedding_bag``). Both are linear in
+    (a gather of the corner rows and weighted sums). Both are linear in
     the table, so a loss on the derivatives (the eikonal term, the NeuS cos
     term) is back-propagated to the table in one ordinary backward pass.
 
-    Differentiable once w.r.t. ``table`` only (not ``weights``: the points
-    are constants); for gradients w.r.t. the points use
+    Differentiable w.r.t. ``table`` only (not ``weights``: the points are
+    constants); for gradients w.r.t. the points use
     :func:`trilinear_interpolate_packed`.
 
     Args:
         table (Tensor): (N, C) rows of a channel-last volume (B, Z, Y, X, C).
-        corner_idx (Tensor): (P, 8) int32 or int64 rows, from
+        corner_idx (Tensor): (P, 8) int64 rows, from
             :func:`trilinear_corner_weights`.
         weights (Tensor): (K, P, 8) value (k = 0) and derivative weights.
         derivative_channels (int, optional): D, the leading channels whose
             derivatives are computed (default: all C).
-        row_groups (TableRowGroups, optional): ``TableRowGroups(corner_idx,
-            N)`` shared with other gathers over the same corners (one sort
-            in the backward pass instead of one per gather).
 
     Returns:
         tuple[Tensor, Tensor]: values (P, C) and derivatives (K - 1, P, D)
@@ -512,49 +346,8 @@ def interpolate_table(table: Tensor,
     if not 0 <= derivative_channels <= channels:
         raise ValueError(f'derivative_channels must be in [0, {channels}], '
                          f'got {derivative_channels}')
-    row_groups = _row_groups(corner_idx, table.shape[0], row_groups)
-    return _TableInterpolation.apply(table, row_groups.corner_idx,
-                                     weights.to(table.dtype).contiguous(), derivative_channels,
-                                     row_groups)
-
-
-def interpolate_table_gradient(table: Tensor,
-                               corner_idx: Tensor,
-                               weights: Tensor,
-                               vectors: Tensor,
-                               row_groups: Optional[TableRowGroups] = None) -> Tensor:
-    """Spatial gradient of ``vectors[p] . interpolated features[p]`` per point.
-
-    ``out[p, a] = sum_j weights[a, p, j] table[corner_idx[p, j], :D] . vectors[p]``
-    with D = ``vectors.shape[1]``: the derivative of the interpolated first
-    D channels along axis a, contracted with a per-point vector (e.g. the
-    cotangent of an MLP's first layer, which turns the feature derivatives
-    into the derivative of the MLP output). Equal to
-    ``(interpolate_table(table, corner_idx, [w0; weights], D)[1] *
-    vectors).sum(-1).t()``, but differentiable w.r.t. ``table`` AND
-    ``vectors`` with a cheaper backward pass: the derivative of ``out``
-    w.r.t. a (point, corner) pair is rank one, so the table gradient is one
-    weighted scatter of ``vectors`` (not one per axis) and no (A, P, D)
-    tensor is kept for the backward pass.
-
-    Args:
-        table (Tensor): (N, C) rows of a channel-last volume.
-        corner_idx (Tensor): (P, 8) rows, from :func:`trilinear_corner_weights`.
-        weights (Tensor): (A, P, 8) derivative weights (rows 1: of
-            :func:`trilinear_corner_weights` with ``derivatives=True``).
-        vectors (Tensor): (P, D) per-point vectors, D <= C.
-        row_groups (TableRowGroups, optional): See :func:`interpolate_table`.
-
-    Returns:
-        Tensor: (P, A) contracted derivatives w.r.t. the normalised
-        coordinates (x, y, z).
-    """
-    _check_table_args(table, corner_idx, weights, 'interpolate_table_gradient')
-    if vectors.dim() != 2 or vectors.shape[0] != corner_idx.shape[0] \
-            or not 0 < vectors.shape[1] <= table.shape[1]:
-        raise ValueError(f'vectors must be (P, D) with P = {corner_idx.shape[0]} and '
-                         f'0 < D <= {table.shape[1]}, got shape {tuple(vectors.shape)}')
-    row_groups = _row_groups(corner_idx, table.shape[0], row_groups)
-    return _TableGradientContraction.apply(table, row_groups.corner_idx,
-                                           weights.to(table.dtype).contiguous(),
-                                           vectors.to(table.dtype), row_groups)
+    weights = weights.to(table.dtype)
+    rows = _corner_rows(table, corner_idx)
+    values = (weights[0].unsqueeze(-1) * rows).sum(1)
+    derivs = (weights[1:].unsqueeze(-1) * rows[..., :derivative_channels]).sum(2)
+    return values, derivs

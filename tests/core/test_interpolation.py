@@ -3,8 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from render_pretrain.interpolation import (TableRowGroups, interpolate_table,
-                                           interpolate_table_gradient, normalize_points_to_aabb,
+from render_pretrain.interpolation import (interpolate_table, normalize_points_to_aabb,
                                            trilinear_corner_weights, trilinear_interpolate,
                                            trilinear_interpolate_packed)
 
@@ -154,18 +153,13 @@ def test_table_values_and_derivatives_match_autograd_of_the_gather_path(align_co
 def test_corner_weights_worked_example_and_partition_of_unity():
     idx, w = trilinear_corner_weights(torch.tensor([[0.5, 0.0, -0.5]]), torch.zeros(1).long(),
                                       (2, 2, 2), align_corners=True, derivatives=True)
-    assert idx.dtype == torch.int32  # the table's rows fit
-    torch.testing.assert_close(idx, torch.arange(8, dtype=torch.int32).view(1, 8))
-    # Rows past 2**31 (batch item 2**28 of a 2 x 2 x 2 grid) switch to int64, no overflow.
+    assert idx.dtype == torch.int64
+    torch.testing.assert_close(idx, torch.arange(8).view(1, 8))
+    # Rows past 2**31 (batch item 2**28 of a 2 x 2 x 2 grid): no overflow.
     far_idx, _ = trilinear_corner_weights(torch.zeros(1, 3), torch.tensor([2**28]), (2, 2, 2),
                                           align_corners=True)
     assert far_idx.dtype == torch.int64
     torch.testing.assert_close(far_idx, 2**31 + torch.arange(8).view(1, 8))
-    # A caller that states the table's rows decides the dtype without reading batch_idx.
-    big_idx, _ = trilinear_corner_weights(torch.zeros(1, 3), torch.zeros(1).long(), (2, 2, 2),
-                                          align_corners=True, num_rows=2**31)
-    assert big_idx.dtype == torch.int64
-    torch.testing.assert_close(big_idx, torch.arange(8).view(1, 8))
     # x = 0.75, y = 0.5, z = 0.25 between the two voxel centres of each axis.
     fx, fy, fz = torch.tensor([0.25, 0.75]), torch.tensor([0.5, 0.5]), torch.tensor([0.75, 0.25])
     expected = (fz[:, None, None] * fy[None, :, None] * fx[None, None, :]).reshape(8)
@@ -190,42 +184,6 @@ def test_interpolate_table_gradcheck_float64():
     assert torch.autograd.gradcheck(func, (table,))
 
 
-def test_table_gradient_contraction_matches_the_derivative_gather():
-    volume, points, batch_idx, corner_idx, weights, table = _table_setup(False, seed=4)
-    gen = torch.Generator().manual_seed(5)
-    table = table.detach().requires_grad_()
-    vectors = torch.randn(300, 3, generator=gen, dtype=torch.float64, requires_grad=True)
-    groups = TableRowGroups(corner_idx, table.shape[0])
-    out = interpolate_table_gradient(table, corner_idx, weights[1:], vectors, groups)
-    _, derivs = interpolate_table(table, corner_idx, weights, derivative_channels=3)
-    ref = (derivs * vectors).sum(-1).t()
-    assert out.shape == (300, 3) and out.abs().max() > 0
-    torch.testing.assert_close(out, ref)
-    # Gradients w.r.t. the table (all 5 columns: 2 get none) and the vectors.
-    upstream = torch.randn(300, 3, generator=gen, dtype=torch.float64)
-    ours = torch.autograd.grad((out * upstream).sum(), (table, vectors), retain_graph=True)
-    theirs = torch.autograd.grad((ref * upstream).sum(), (table, vectors))
-    torch.testing.assert_close(ours[0], theirs[0])
-    torch.testing.assert_close(ours[1], theirs[1])
-    assert (ours[0][:, 3:] == 0).all() and ours[0][:, :3].abs().max() > 0
-    # One grouping shared by a value gather and the contraction: same gradient.
-    values, _ = interpolate_table(table, corner_idx, weights[:1], 0, groups)
-    shared = torch.autograd.grad(values.sum() + (out * upstream).sum(), table)[0]
-    values_alone, _ = interpolate_table(table, corner_idx, weights[:1], 0)
-    torch.testing.assert_close(
-        shared, torch.autograd.grad(values_alone.sum(), table)[0] + theirs[0])
-
-
-def test_table_gradient_contraction_gradcheck_float64():
-    _, _, _, corner_idx, weights, table = _table_setup(True, seed=10)
-    corner_idx, weights = corner_idx[:20], weights[1:, :20]
-    table = table.detach().requires_grad_()
-    vectors = torch.randn(20, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(
-        lambda tab, vec: interpolate_table_gradient(tab, corner_idx, weights, vec),
-        (table, vectors))
-
-
 def test_bad_shapes_raise():
     with pytest.raises(ValueError, match='points must be'):
         trilinear_interpolate(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 4, 2))
@@ -238,8 +196,3 @@ def test_bad_shapes_raise():
         interpolate_table(torch.zeros(8, 1), idx, w.requires_grad_())
     with pytest.raises(ValueError, match='derivative_channels'):
         interpolate_table(torch.zeros(8, 1), idx, w.detach(), derivative_channels=2)
-    with pytest.raises(ValueError, match='vectors must be'):
-        interpolate_table_gradient(torch.zeros(8, 1), idx, w.detach(), torch.zeros(2, 2))
-    with pytest.raises(ValueError, match='row_groups were built'):
-        interpolate_table(torch.zeros(8, 1), idx, w.detach(), 1,
-                          TableRowGroups(idx[:1], 8))

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from render_pretrain.interpolation import normalize_points_to_aabb, trilinear_interpolate_packed
 from render_pretrain.ray_sampling import intersect_rays_aabb
 from render_pretrain.reconstruction_losses import masked_l1
-from render_pretrain.sdf_field import InverseStd, SDFField, _SDFNetworkWithGradient
+from render_pretrain.sdf_field import InverseStd, SDFField
 from render_pretrain.sdf_rendering import eikonal_loss, render_neus
 
 AABB = (-8.0, -6.0, -2.0, 8.0, 6.0, 2.0)
@@ -34,7 +34,7 @@ def _reference(field, points, dirs, volume, batch_idx, create_graph=False):
     grid = norm.unsqueeze(1).unsqueeze(1)  # (R, 1, 1, S, 3)
     feats = F.grid_sample(volume[batch_idx], grid, align_corners=False)  # (R, C, 1, 1, S)
     feats = feats[:, :, 0, 0].transpose(1, 2)  # (R, S, C)
-    h = torch.cat([feats, norm], -1)
+    h = torch.cat([feats, norm], -1) if field.use_position else feats
     for i, layer in enumerate(field.sdf_layers):
         h = layer(h)
         if i < len(field.sdf_layers) - 1:
@@ -62,22 +62,19 @@ def test_matches_plain_mlp_on_grid_sample_features_batched():
     torch.testing.assert_close(field.sdf(points, volume, batch_idx), ref[0])
     sdf_fn, field_fn = field.callbacks(volume, batch_idx)
     torch.testing.assert_close(sdf_fn(points), ref[0])
-    with torch.no_grad():  # the buffer-reusing inference path
+    with torch.no_grad():  # the inference path (up-sampling)
         torch.testing.assert_close(sdf_fn(points), ref[0])
         torch.testing.assert_close(field.sdf(points, volume, batch_idx), ref[0])
     torch.testing.assert_close(field_fn(points, dirs)[2], ref[2])
-    # Evaluated on ray chunks (2 rays of 4 samples each): the same values.
-    field.chunk_samples = 8
-    for ours, theirs in zip(field(points, dirs, volume, batch_idx), ref):
-        torch.testing.assert_close(ours, theirs)
-    torch.testing.assert_close(field.sdf(points, volume, batch_idx), ref[0])
 
 
-def test_parameter_gradients_match_double_backward_reference():
-    # The analytic SDF gradient must train exactly like autograd.grad(create_graph=True).
+@pytest.mark.parametrize('num_layers,use_position', [(4, True), (2, True), (6, False)])
+def test_parameter_gradients_match_double_backward_reference(num_layers, use_position):
+    # The analytic SDF gradient must train exactly like autograd.grad(create_graph=True),
+    # for the shortest MLP (no hidden-to-hidden layer), a deep one, and without positions.
     torch.manual_seed(5)
-    field = SDFField(6, AABB, hidden_dim=8, num_layers=4, geo_feat_dim=4,
-                     color_hidden_dim=8, chunk_samples=10).double()  # 3 ray chunks
+    field = SDFField(6, AABB, hidden_dim=8, num_layers=num_layers, geo_feat_dim=4,
+                     color_hidden_dim=8, use_position=use_position).double()
     gen = torch.Generator().manual_seed(5)
     volume = torch.randn(2, 6, 3, 5, 7, generator=gen, dtype=torch.float64).requires_grad_()
     points = (torch.rand(6, 5, 3, generator=gen, dtype=torch.float64) * 2 - 1) \
@@ -91,10 +88,12 @@ def test_parameter_gradients_match_double_backward_reference():
         return ((rgb - target).abs().mean() + eikonal_loss(grad) + sdf.pow(2).mean()
                 + (grad * dirs).sum(-1).mean())
 
-    ours = torch.autograd.grad(loss_of(*field(points, dirs, volume, batch_idx)), params,
-                               allow_unused=True)
-    ref = torch.autograd.grad(loss_of(*_reference(field, points, dirs, volume, batch_idx, True)),
-                              params, allow_unused=True)
+    outs = field(points, dirs, volume, batch_idx)
+    ref_outs = _reference(field, points, dirs, volume, batch_idx, True)
+    for mine, theirs in zip(outs, ref_outs):
+        torch.testing.assert_close(mine, theirs)
+    ours = torch.autograd.grad(loss_of(*outs), params, allow_unused=True)
+    ref = torch.autograd.grad(loss_of(*ref_outs), params, allow_unused=True)
     for mine, theirs in zip(ours, ref):
         if theirs is None:
             assert mine is None or not mine.any()
@@ -126,31 +125,6 @@ def test_analytic_gradient_with_align_corners_matches_autograd():
     (ref_grad,) = torch.autograd.grad(h[..., 0].sum(), pts)
     torch.testing.assert_close(sdf, h[..., 0])
     torch.testing.assert_close(grad, ref_grad)
-
-
-def test_shared_projection_table_gives_the_same_gradients():
-    # Chunked rendering with one projection: a detached table leaf, back-propagated once.
-    gen = torch.Generator().manual_seed(6)
-    torch.manual_seed(6)
-    field = SDFField(4, AABB, hidden_dim=8, geo_feat_dim=4)
-    volume = torch.randn(1, 4, 3, 6, 8, generator=gen, requires_grad=True)
-    points = torch.rand(8, 6, 3, generator=gen) * 8 - 4
-    dirs = F.normalize(torch.randn(8, 6, 3, generator=gen), dim=-1)
-    batch_idx = torch.zeros(8, dtype=torch.long)
-    _, rgb, grad = field(points, dirs, volume, batch_idx)
-    (rgb.sum() + eikonal_loss(grad)).backward()
-    expected = volume.grad.clone()
-    volume.grad = None
-    tables = field.project_volume(volume)
-    leaves = tuple(table.detach().requires_grad_() for table in tables)
-    for chunk in (slice(0, 3), slice(3, 8)):
-        _, field_fn = field.callbacks(volume, batch_idx[chunk], tables=leaves)
-        _, rgb, grad = field_fn(points[chunk], dirs[chunk])
-        (rgb.sum() + eikonal_loss(grad) * grad.shape[0] / 8).backward()
-    torch.autograd.backward(tables, [leaf.grad for leaf in leaves])
-    torch.testing.assert_close(volume.grad, expected)
-    with pytest.raises(ValueError, match='tables must be'):
-        field.callbacks(volume, batch_idx, tables=(leaves[0][:, :3], leaves[1]))
 
 
 def test_eikonal_term_trains_volume_and_sdf_mlp():
@@ -261,33 +235,3 @@ def test_packed_batch_render_equals_per_item_render():
                                  num_upsample_steps=2, valid=valid[sel])
             for key in ('rgb', 'depth', 'opacity', 't_mid'):
                 torch.testing.assert_close(packed[key][sel], single[key])
-
-
-@pytest.mark.parametrize('outputs', [(0, 1), (0, ), (1, )])
-@pytest.mark.parametrize('num_hidden,with_positions', [(1, True), (4, True), (3, False)])
-def test_fused_sdf_network_backward_matches_finite_differences(num_hidden, with_positions,
-                                                               outputs):
-    # The hand-written backward of the fused SDF MLP + cotangent node, for each output alone
-    # (the other's gradient absent) and both, w.r.t. the features and every parameter.
-    gen = torch.Generator().manual_seed(num_hidden)
-
-    def rand(*shape, scale):
-        return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).requires_grad_()
-
-    hidden, out_dim = 5, 4
-    positions = (torch.rand(6, 3, generator=gen, dtype=torch.float64) * 2 - 1
-                 if with_positions else None)
-    tensors = [rand(6, hidden, scale=0.02), rand(hidden, scale=0.01)]  # features, first bias
-    if with_positions:
-        tensors.append(rand(hidden, 3, scale=0.01))
-    for k in range(num_hidden):  # beta h stays in Softplus' smooth range (|beta h| < 20)
-        rows = out_dim if k == num_hidden - 1 else hidden
-        tensors += [rand(rows, hidden, scale=0.5), rand(rows, scale=0.01)]
-
-    def fused(features, first_bias, *rest):
-        position_weight, layers = (rest[0], rest[1:]) if with_positions else (None, rest)
-        outs = _SDFNetworkWithGradient.apply(features, positions, 100.0, 20.0, first_bias,
-                                             position_weight, *layers)
-        return tuple(outs[i] for i in outputs)
-
-    assert torch.autograd.gradcheck(fused, tuple(tensors))
