@@ -732,8 +732,9 @@ def run_experiment(settings: ExperimentSettings,
     begin = time.monotonic()
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     runner = StepRunner(settings.work_dir, REPO_ROOT, settings.force, progress, settings.threads)
-    step_walls = [runner.run(step)['wall_s'] for step in world_steps(settings, settings.work_dir)]
+    # before any config is read: the world steps read the chains' configs (gt databases)
     find_mmdet3d_checkout(settings.chains)
+    step_walls = [runner.run(step)['wall_s'] for step in world_steps(settings, settings.work_dir)]
     plans = [plan_chain(CHAINS[name], settings) for name in settings.chains]
     pool = StepPool(runner, settings.jobs)
     try:
