@@ -54,6 +54,16 @@ Shims:
     missing, truncated or do not decode (checked only on this error path),
     chained to the original error.
 
+``nuscenes_eval_no_predictions``
+    nuscenes-devkit 1.2.0's detection evaluation cannot score a model that
+    predicts no box at all: ``filter_eval_boxes`` asks
+    ``_get_box_class_field`` for the class field of the first box, finds
+    none and raises ``Exception: Error: Invalid box type: None`` (mmdet3d's
+    ``NuScenesMetric`` then ends the run). The devkit's ``accumulate`` already
+    scores an empty class as no predictions (AP 0), so the shim answers
+    ``'detection_name'`` when every sample's box list is empty (a detection
+    result set) and defers to the devkit otherwise.
+
 ``spconv_scatter_nd_tuple_index``
     spconv 2.3.8's ``scatter_nd`` (used by ``SparseConvTensor.dense()``, hence
     by every mmdet3d sparse encoder) indexes with a *list* of index tensors,
@@ -368,6 +378,29 @@ def patch_mmengine_cpu_distributed() -> bool:
     return True
 
 
+def patch_nuscenes_eval_no_predictions() -> bool:
+    """Let the devkit score an empty detection result set (see above).
+
+    Returns:
+        bool: True if nuscenes-devkit is installed (patched).
+    """
+    try:
+        from nuscenes.eval.common import loaders
+    except ImportError:
+        return False
+    original = getattr(loaders._get_box_class_field, '__wrapped_upstream__',
+                       loaders._get_box_class_field)
+
+    def get_box_class_field(eval_boxes):
+        if eval_boxes.boxes and not any(len(boxes) for boxes in eval_boxes.boxes.values()):
+            return 'detection_name'
+        return original(eval_boxes)
+
+    get_box_class_field.__wrapped_upstream__ = original
+    loaders._get_box_class_field = get_box_class_field
+    return True
+
+
 def alias_numpy_long() -> bool:
     """Define ``numpy.long`` as numpy 2 does, when missing (see above)."""
     import numpy as np
@@ -426,6 +459,7 @@ SHIMS = (
     ('spconv_scatter_nd_tuple_index', patch_spconv_scatter_nd),
     ('mmengine_cpu_distributed', patch_mmengine_cpu_distributed),
     ('bevfusion_cpu_ops', install_bevfusion_cpu_ops),
+    ('nuscenes_eval_no_predictions', patch_nuscenes_eval_no_predictions),
 )
 
 

@@ -23,6 +23,7 @@ def test_all_shims_applied():
         'spconv_scatter_nd_tuple_index': True,
         'mmengine_cpu_distributed': not torch.cuda.is_available(),
         'bevfusion_cpu_ops': True,
+        'nuscenes_eval_no_predictions': True,
     }
 
 
@@ -291,3 +292,28 @@ def test_numpy_long_alias_for_mmdet3d_object_sample():
     assert result.returncode != 0 and 'long' in result.stderr
     labels = np.array([1, 2], dtype=np.long)
     assert labels.dtype == np.int64 and labels.tolist() == [1, 2]
+
+
+def test_nuscenes_eval_scores_a_result_set_without_boxes():
+    """Upstream: the devkit's filter raises on a detection result set with no box
+    ('Invalid box type: None'); shimmed, the set filters to empty and
+    accumulate scores it as no predictions (AP 0)."""
+    from nuscenes.eval.common import loaders
+    from nuscenes.eval.common.data_classes import EvalBoxes
+    from nuscenes.eval.detection.algo import accumulate
+    from nuscenes.eval.detection.data_classes import DetectionBox
+    from nuscenes.eval.common.utils import center_distance
+    empty = EvalBoxes()
+    empty.add_boxes('sample_a', [])
+    empty.add_boxes('sample_b', [])
+    with pytest.raises(Exception, match='Invalid box type: None'):
+        loaders._get_box_class_field.__wrapped_upstream__(empty)
+    assert loaders._get_box_class_field(empty) == 'detection_name'
+    gt = EvalBoxes()
+    gt.add_boxes('sample_a', [DetectionBox(sample_token='sample_a', translation=(1.0, 2.0, 0.5),
+                                           size=(4.0, 2.0, 1.5), detection_name='car',
+                                           ego_translation=(1.0, 2.0, 0.5))])
+    gt.add_boxes('sample_b', [])
+    assert loaders._get_box_class_field(gt) == 'detection_name'  # upstream answer kept
+    metric = accumulate(gt, empty, 'car', center_distance, 2.0)
+    assert metric.max_recall_ind == 0 and float(metric.precision.max()) == 0.0
