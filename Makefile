@@ -27,7 +27,7 @@ lint: install
 demo: install
 	VENV=$(VENV) bash tools/demo.sh
 
-# The speed / memory benchmarks (minutes); the transfer experiment (~42 min)
+# The speed / memory benchmarks (minutes); the transfer experiment (about an hour)
 # has its own target.
 bench: install
 	@for b in $(filter-out tools/benchmarks/transfer.py,$(wildcard tools/benchmarks/*.py)); do \

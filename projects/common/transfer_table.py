@@ -74,7 +74,8 @@ def describe_setup(results: dict) -> str:
             f'synthetic world {world.get("scenes")} scenes x '
             f'{world.get("keyframes")} key frames at {size} ({world["train_frames"]} train / '
             f'{world["val_frames"]} val frames; labels by {world["subset_by"]}: {fractions}); '
-            f'wall time {results["wall_s"] / 60:.1f} min ({settings.get("jobs", 1)} steps at a '
+            f'wall time of the last invocation {results["wall_s"] / 60:.1f} min (finished steps '
+            f'of earlier invocations are reused; {settings.get("jobs", 1)} steps at a '
             f'time, {settings.get("threads", 1)} thread each, {results.get("cpu_count")} CPU '
             f'cores; steps total {results["steps_wall_s"] / 60:.1f} min); commit '
             f'{commit[:10]}{dirty}.')

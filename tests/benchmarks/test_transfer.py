@@ -176,7 +176,8 @@ def test_table_from_hand_written_results():
     assert 'fine-tuning 12 epochs' in lines[0]
     assert '10 scenes x 12 key frames at 176x64' in lines[0]
     assert 'labels by scene: 10 % = 12 frames, 100 % = 96 frames' in lines[0]
-    assert ('wall time 25.0 min (2 steps at a time, 1 thread each, 2 CPU cores; steps total '
+    assert ('wall time of the last invocation 25.0 min (finished steps of earlier invocations '
+            'are reused; 2 steps at a time, 1 thread each, 2 CPU cores; steps total '
             '45.0 min); commit 0123456789.') in lines[0]
     assert 'pre-training loss 1.5 -> 0.25 in 10.0 min' in table
     assert 'NS-MAE (Xu et al. 2023)' in table

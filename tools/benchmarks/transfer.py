@@ -10,7 +10,7 @@ finished steps (``--force`` re-runs them). The orchestration lives in
 ``projects/common/transfer_experiment.py`` (sizing arithmetic there).
 
 Examples:
-    # the full run (about 42 min on 2 cores, see the sizing in the module)
+    # the full run (about an hour on 2 cores, see the sizing in the module)
     python tools/benchmarks/transfer.py --world-dir data/transfer-world \
         --work-dir work_dirs/transfer --out work_dirs/transfer/results.json
     # the README table from the results (rewrite README.md's block, keep the run in the history)
