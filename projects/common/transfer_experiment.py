@@ -136,6 +136,13 @@ class ChainSpec:
 
 DETECTION_METRICS = {'mAP': NUSCENES_METRIC_PREFIX + 'mAP', 'NDS': NUSCENES_METRIC_PREFIX + 'NDS'}
 
+# NS-MAE's label-efficient BEVFusion C+L results on nuScenes val (METHODS.md),
+# the reference of both NS-MAE detection chains.
+NSMAE_BEVFUSION_REFERENCE = {
+    10: 'mAP 54.2 -> 55.9',
+    100: 'mAP 60.8 -> 63.0, NDS 64.1 -> 65.5',
+}
+
 CHAINS: Dict[str, ChainSpec] = {
     'nsmae-centerpoint': ChainSpec(
         name='nsmae-centerpoint',
@@ -144,10 +151,7 @@ CHAINS: Dict[str, ChainSpec] = {
         downstream_config='configs/centerpoint/'
         'centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py',
         metric_keys=DETECTION_METRICS, table_metrics=('mAP', 'NDS'),
-        paper_reference={
-            10: 'mAP 54.2 -> 55.9',
-            100: 'mAP 60.8 -> 63.0, NDS 64.1 -> 65.5',
-        },
+        paper_reference=NSMAE_BEVFUSION_REFERENCE,
         citation='NS-MAE (Xu et al. 2023), BEVFusion C+L on nuScenes val; the paper reports '
         'no LiDAR-only CenterPoint transfer'),
     'mim4d-bevdet': ChainSpec(
@@ -189,10 +193,7 @@ CHAINS: Dict[str, ChainSpec] = {
         downstream_config='configs/bevfusion/'
         'bevfusion_lidar-cam_voxel03-tiny_swint-tiny_second_secfpn_1xb2-2e_synthetic-3d.py',
         metric_keys=DETECTION_METRICS, table_metrics=('mAP', 'NDS'),
-        paper_reference={
-            10: 'mAP 54.2 -> 55.9',
-            100: 'mAP 60.8 -> 63.0, NDS 64.1 -> 65.5',
-        },
+        paper_reference=NSMAE_BEVFUSION_REFERENCE,
         citation='NS-MAE (Xu et al. 2023), BEVFusion C+L (256x704, 9 sweeps) on nuScenes val: '
         "the paper's headline transfer; here the stock mmdet3d BEVFusion, tiny",
         needs_mmdet3d_checkout=True),
