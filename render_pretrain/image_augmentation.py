@@ -1,7 +1,7 @@
 """Pixel maps of multi-view image augmentation (resize, crop, flip, rotate).
 
 Every camera pipeline of this project (NS-MAE's BEVFusion-style
-``NSMAEImageAug3D``, the BEVDet-compatible ``BEVDetImageAug`` and MIM4D's
+``BEVFusionCompatImageAug3D``, the BEVDet-compatible ``BEVDetImageAug`` and MIM4D's
 ``MIM4DSweepImageAug``) maps pixels the same way, composed here once:
 
 ``[u', v'] = R_rot @ F_flip @ (s * [u, v] - [x0, y0])``

@@ -9,7 +9,7 @@ import pytest
 from mmdet3d.registry import DATASETS, MODELS
 from mmengine.config import Config
 
-from projects.common import load_config, prepare_registries
+from tools.utils import load_config, prepare_registries
 from render_pretrain.paths import REPO_ROOT
 
 # configs/bevfusion inherit mmdet3d's BEVFusion project from an mmdetection3d

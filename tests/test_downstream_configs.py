@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from projects.common import load_config
+from tools.utils import load_config
 from render_pretrain.paths import REPO_ROOT
 
 INIT_CONFIGS = {
@@ -74,10 +74,10 @@ def test_label_efficient_config_changes_only_the_training_subset(config, monkeyp
     assert cfg.get('load_from') == base.get('load_from')
     mine, theirs = _strip(cfg), _strip(base)
     mine.pop('train_dataloader'), theirs.pop('train_dataloader')
-    # LiDAR subsets sample their own ground-truth database (tests/common/test_subset_gt_database)
+    # LiDAR subsets sample their own ground-truth database (tests/tools/test_subset_gt_database)
     if 'gt_database_subset' in mine:
         assert mine.pop('gt_database_subset') == f'nuscenes_dbinfos_train_{pct}pct.pkl'
-    # BEVDet subsets warm up over their first epoch (tests/downstream/test_bevdet_head.py)
+    # BEVDet subsets warm up over their first epoch (tests/bevdet_compat/test_bevdet_head.py)
     if 'bevdet' in config:
         warm, base_warm = mine['param_scheduler'][0], theirs['param_scheduler'][0]
         assert (warm['by_epoch'], warm['end'], warm['convert_to_iter_based']) == (True, 1, True)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from projects.common import load_config
+from tools.utils import load_config
 from render_pretrain.paths import REPO_ROOT
 from tests.downstream.test_bevfusion_configs import mmdet3d_checkout  # noqa: F401  (fixture)
 

@@ -11,7 +11,7 @@ import pytest
 from render_pretrain.paths import REPO_ROOT
 
 PROJECT_READMES = [REPO_ROOT / 'projects' / name / 'README.md'
-                   for name in ('NSMAE', 'MIM4D', 'BEVSeg', 'Downstream')]
+                   for name in ('NSMAE', 'MIM4D', 'BEVSeg', 'BEVDetCompat', 'BEVFusionCompat')]
 ALL_READMES = [REPO_ROOT / 'README.md'] + PROJECT_READMES
 
 

@@ -7,7 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from projects.common.environment_check import run_checks  # noqa: E402
+from tools.utils.environment_check import run_checks  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(1 if run_checks() else 0)

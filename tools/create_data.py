@@ -74,12 +74,12 @@ def main(argv=None):
     for pct, path in out['subsets'].items():
         logging.info('%g%% subset: %s (manifest %s)', pct, path, out['manifests'][pct])
     if not args.no_gt_database:
-        from projects.common.gt_database import create_nuscenes_gt_database
+        from tools.utils.gt_database import create_nuscenes_gt_database
         db_infos = create_nuscenes_gt_database(
             args.root_path, out['train'], args.extra_tag,
             db_info_path=args.out_dir / f'{args.extra_tag}_dbinfos_train.pkl')
         logging.info('ground-truth database: %s', db_infos)
-        from projects.common.gt_database import create_subset_gt_databases
+        from tools.utils.gt_database import create_subset_gt_databases
         for pct, path in create_subset_gt_databases(
                 db_infos, out['train'], out['manifests'], args.out_dir,
                 args.extra_tag).items():

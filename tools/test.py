@@ -4,7 +4,7 @@ plugin's config loading.
 Every flag is mmdet3d's own, parsed by mmdet3d's parser and applied by its
 ``main`` (``--work-dir``, ``--show``, ``--show-dir``, ``--score-thr``,
 ``--task``, ``--wait-time``, ``--tta``, ``--ceph``, ``--cfg-options``,
-``--launcher``, ``--local_rank``); see :func:`projects.common.run_mmdet3d_tool`.
+``--launcher``, ``--local_rank``); see :func:`tools.utils.run_mmdet3d_tool`.
 
 Examples:
     python tools/test.py CONFIG CHECKPOINT --work-dir work_dirs/eval
@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from projects.common import mmdet3d_tool, parse_tool_args, run_mmdet3d_tool  # noqa: E402
+from tools.utils import mmdet3d_tool, parse_tool_args, run_mmdet3d_tool  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -3,7 +3,7 @@ r"""Train a model: mmdet3d 1.4's ``tools/train.py`` with this plugin's config lo
 Every flag is mmdet3d's own, parsed by mmdet3d's parser and applied by its
 ``main`` (``--work-dir``, ``--amp``, ``--sync_bn``, ``--auto-scale-lr``,
 ``--resume``, ``--ceph``, ``--cfg-options``, ``--launcher``, ``--local_rank``);
-see :func:`projects.common.run_mmdet3d_tool`. CONFIG is a file or
+see :func:`tools.utils.run_mmdet3d_tool`. CONFIG is a file or
 ``package::path``.
 
 Examples:
@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from projects.common import mmdet3d_tool, parse_tool_args, run_mmdet3d_tool  # noqa: E402
+from tools.utils import mmdet3d_tool, parse_tool_args, run_mmdet3d_tool  # noqa: E402
 
 
 def parse_args(argv=None):

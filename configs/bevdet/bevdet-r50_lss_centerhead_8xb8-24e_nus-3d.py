@@ -5,12 +5,12 @@
 # commit fb9cae662a47f81a09b06346f676a167b93a81c3 (six-task CenterHead, per-task
 # Scale-NMS with circle NMS for barriers, zbound [-10, 10], resize_test 0.04,
 # 500-iteration warm-up, steps at epochs 16 and 22).
-# Not reproduced: CBGS resampling (see projects/Downstream/README.md).
+# Not reproduced: CBGS resampling (see projects/BEVDetCompat/README.md).
 _base_ = [
     'mmdet3d::_base_/datasets/nus-3d.py',
     'mmdet3d::_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['projects.Downstream.downstream'], allow_failed_imports=False)
+custom_imports = dict(imports=['projects.BEVDetCompat.bevdet_compat'], allow_failed_imports=False)
 default_scope = 'mmdet3d'
 
 point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]

@@ -1,4 +1,4 @@
-# BEVDet-R50 (BEVDet-compatible detector, projects/Downstream) whose image
+# BEVDet-R50 (BEVDet-compatible detector, projects/BEVDetCompat) whose image
 # backbone, neck and depth net start from MIM4D pre-training. Make the
 # checkpoint with
 #   python tools/model_converters/convert_checkpoint.py \

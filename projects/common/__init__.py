@@ -1,6 +1,14 @@
-"""mmengine-side helpers shared by the command-line tools (config loading, CLI overrides)."""
-from .runner_cli import (apply_common_overrides, load_config, mmdet3d_tool, parse_tool_args,
-                         prepare_registries, run_mmdet3d_tool, use_mmdet3d_checkout)
+"""Registered modules shared by the pre-training and downstream glue packages.
 
-__all__ = ['load_config', 'apply_common_overrides', 'prepare_registries', 'use_mmdet3d_checkout',
-           'mmdet3d_tool', 'parse_tool_args', 'run_mmdet3d_tool']
+Importing registers, in mmdet3d's registries: hook ``SeededRandomnessHook``
+(augmentation draws keyed by seed, rank, epoch and worker), metric
+``RenderQualityMetric`` (held-out render PSNR / depth error). The base class
+of the render pictures' hooks (``render_visualization_hook``) is not
+registered: the projects register its subclasses. Tool logic (config
+loading, environment check, the transfer experiment) lives in ``tools/``.
+"""
+from render_pretrain import compat  # noqa: F401  (applies the environment shims)
+from .render_quality_metric import RenderQualityMetric
+from .seeded_randomness_hook import SeededRandomnessHook
+
+__all__ = ['RenderQualityMetric', 'SeededRandomnessHook']

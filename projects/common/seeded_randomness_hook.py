@@ -2,7 +2,7 @@
 
 See :mod:`render_pretrain.seeding` for the generators. Registered in
 mmdet3d's HOOKS when ``projects.NSMAE.nsmae``, ``projects.MIM4D.mim4d`` or
-``projects.Downstream.downstream`` is imported.
+``projects.BEVDetCompat.bevdet_compat`` is imported.
 """
 from typing import Iterator, List, Optional
 

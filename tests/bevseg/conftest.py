@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from projects.common import load_config, prepare_registries
+from tools.utils import load_config, prepare_registries
 from render_pretrain.nuscenes_infos import load_map_label
 from render_pretrain.paths import REPO_ROOT
 
@@ -35,7 +35,7 @@ def point_at_synthetic_world(cfg, synthetic_infos: dict):
         dataset.data_root = str(synthetic_infos['root']) + '/'
         dataset.ann_file = str(synthetic_infos[pkl])
         for step in dataset.pipeline:
-            if step['type'] == 'NSMAEImageAug3D':
+            if step['type'] == 'BEVFusionCompatImageAug3D':
                 step['resize_lim'] = [1.0, 1.0]
     return cfg
 

@@ -8,7 +8,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.runner import Runner
 
 from mmdet3d.registry import DATASETS, MODELS
-from projects.common import load_config, prepare_registries
+from tools.utils import load_config, prepare_registries
 from render_pretrain.nuscenes_infos import BEV_MAP_CLASSES
 from render_pretrain.paths import REPO_ROOT
 from tests.bevseg.conftest import point_at_synthetic_world, seg_config

@@ -11,7 +11,7 @@ from collections import OrderedDict
 import pytest
 import torch
 
-from projects.common import load_config, prepare_registries
+from tools.utils import load_config, prepare_registries
 from render_pretrain.converters import convert_checkpoint_file, convert_state_dict, get_table
 from render_pretrain.paths import REPO_ROOT
 from tests.converters.fake_checkpoints import random_tensors, spconv2_to_spconv1

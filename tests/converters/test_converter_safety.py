@@ -56,7 +56,7 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
 def _tiny_nsmae_camera_lidar_state():
     from mmdet3d.registry import MODELS
 
-    from projects.common import load_config, prepare_registries
+    from tools.utils import load_config, prepare_registries
     cfg = prepare_registries(load_config(str(REPO_ROOT / TINY_NSMAE_CL)))
     return MODELS.build(cfg.model).state_dict()
 

@@ -19,7 +19,7 @@ import textwrap
 
 import pytest
 
-from projects.common import load_config
+from tools.utils import load_config
 from render_pretrain.paths import REPO_ROOT
 
 CONFIG_DIR = REPO_ROOT / 'configs' / 'bevfusion'
@@ -122,7 +122,7 @@ def test_label_efficient_config_changes_only_the_training_subset(config, mmdet3d
         assert cfg.load_from != base.load_from
         cfg.load_from = base.load_from
     assert cfg.load_from == base.load_from
-    # ObjectSample of the subset reads the subset's database (tests/common/test_subset_gt_database)
+    # ObjectSample of the subset reads the subset's database (tests/tools/test_subset_gt_database)
     assert cfg.gt_database_subset == f'nuscenes_dbinfos_train_{pct}pct.pkl'
     mine = _strip(cfg, 'train_dataloader', 'gt_database_subset')
     theirs = _strip(base, 'train_dataloader')
@@ -151,7 +151,7 @@ def test_mmdet3d_projects_import_next_to_ours(mmdet3d_checkout, tmp_path):
     code = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(REPO_ROOT)!r})
-        from projects.common import use_mmdet3d_checkout
+        from tools.utils import use_mmdet3d_checkout
         print(use_mmdet3d_checkout())
         import projects.BEVFusion.bevfusion as theirs
         import projects.NSMAE.nsmae as ours
@@ -168,12 +168,12 @@ def test_mmdet3d_projects_import_next_to_ours(mmdet3d_checkout, tmp_path):
 
 
 def test_unusable_checkout_path_is_an_error(tmp_path, monkeypatch):
-    from projects.common import use_mmdet3d_checkout
+    from tools.utils import use_mmdet3d_checkout
     monkeypatch.setenv('MMDET3D_ROOT', str(tmp_path / 'missing'))
     with pytest.raises(FileNotFoundError, match='MMDET3D_ROOT=.*missing is not a directory'):
         use_mmdet3d_checkout()
     monkeypatch.delenv('MMDET3D_ROOT')
-    monkeypatch.setattr('projects.common.runner_cli.DEFAULT_MMDET3D_ROOT', str(tmp_path / 'no'))
+    monkeypatch.setattr('tools.utils.runner_cli.DEFAULT_MMDET3D_ROOT', str(tmp_path / 'no'))
     assert use_mmdet3d_checkout() is None
 
 
@@ -205,7 +205,7 @@ def test_default_checkout_serves_custom_imports_as_well_as_base(tmp_path, monkey
     The configs' ``_base_`` default (``{{$MMDET3D_ROOT:../../../mmdetection3d}}``
     relative to ``configs/bevfusion/``) and the import default are one folder.
     """
-    from projects.common import runner_cli, use_mmdet3d_checkout
+    from tools.utils import runner_cli, use_mmdet3d_checkout
     monkeypatch.delenv('MMDET3D_ROOT', raising=False)
     text = (CONFIG_DIR / OUR_CONFIGS[0]).read_text()
     default = re.search(r"\{\{\$MMDET3D_ROOT:([^}]+)\}\}", text).group(1)

@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 
-from projects.common import load_config, prepare_registries
+from tools.utils import load_config, prepare_registries
 from render_pretrain.paths import REPO_ROOT
 
 CONFIGS = 'projects/BEVFusion/configs'

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from projects.common import load_config, prepare_registries
+from tools.utils import load_config, prepare_registries
 from render_pretrain.paths import REPO_ROOT
 
 TINY = REPO_ROOT / 'configs' / 'bevfusion' / (

@@ -147,7 +147,7 @@ def _config_groups():
 
 
 def test_every_config_is_reachable_as_render_pretrain_package_path():
-    from projects.common.runner_cli import resolve_config_path
+    from tools.utils.runner_cli import resolve_config_path
     groups = _config_groups()
     assert {'centerpoint', 'bevdet', 'bevfusion', 'NSMAE', 'MIM4D', 'BEVSeg'} <= set(groups)
     count = 0
@@ -163,7 +163,7 @@ def test_every_config_is_reachable_as_render_pretrain_package_path():
 
 
 def test_package_config_loads_as_the_file():
-    from projects.common.runner_cli import load_config
+    from tools.utils.runner_cli import load_config
     name = 'centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py'
     by_package = load_config(f'render_pretrain::centerpoint/{name}')
     by_file = load_config(str(REPO_ROOT / 'configs' / 'centerpoint' / name))

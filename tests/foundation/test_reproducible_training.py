@@ -49,7 +49,7 @@ def _config(name: str, infos: dict, work_dir: Path, max_epochs: int,
     loader.update(num_workers=2, persistent_workers=True, batch_size=1)
     loader.dataset.update(data_root=root, ann_file=str(infos['train']), indices=[3, 5])
     for step in loader.dataset.pipeline:
-        if step.type == 'NSMAEImageAug3D':  # the tiny config has no random augmentation
+        if step.type == 'BEVFusionCompatImageAug3D':  # the tiny config has no random augmentation
             step.update(is_train=True, resize_lim=[0.9, 1.2], rot_lim=[-5.4, 5.4],
                         bot_pct_lim=[0.0, 0.1], rand_flip=True)
         if step.type == 'MIM4DLoadMultiViewSweeps':  # sweeps come from the dataset's root

@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate, worker_init_fn
 from torch.utils.data import DataLoader, Dataset
 
-import projects.Downstream.downstream  # noqa: F401  (registers BEVDetImageAug)
+import projects.BEVDetCompat.bevdet_compat  # noqa: F401  (registers BEVDetImageAug)
 import projects.MIM4D.mim4d  # noqa: F401  (registers the MIM4D modules)
 import projects.NSMAE.nsmae  # noqa: F401  (registers the NS-MAE modules)
 from mmdet3d.registry import DATASETS, MODELS, TRANSFORMS
@@ -31,9 +31,9 @@ NUM_SAMPLES = 4  # worker 0 loads samples 0 and 2, worker 1 samples 1 and 3
 
 # One training-time configuration per seeded transform (random resize, crop, flip, rotation).
 AUGMENTATIONS = {
-    'NSMAEImageAug3D': dict(type='NSMAEImageAug3D', final_dim=(32, 88), resize_lim=(0.5, 0.7),
-                            bot_pct_lim=(0.0, 0.2), rot_lim=(-5.4, 5.4), rand_flip=True,
-                            is_train=True),
+    'BEVFusionCompatImageAug3D': dict(
+        type='BEVFusionCompatImageAug3D', final_dim=(32, 88), resize_lim=(0.5, 0.7),
+        bot_pct_lim=(0.0, 0.2), rot_lim=(-5.4, 5.4), rand_flip=True, is_train=True),
     'BEVDetImageAug': dict(type='BEVDetImageAug', final_size=(32, 88)),
     'MIM4DSweepImageAug': dict(type='MIM4DSweepImageAug', final_dim=(32, 88),
                                resize_lim=(0.9, 1.2), resize_relative=True,
@@ -120,7 +120,7 @@ def test_augmentation_differs_across_workers_epochs_ranks_and_repeats_per_seed(n
 
 def test_without_the_hook_workers_still_differ_and_repeat_per_seed():
     """Fallback (no key): seeded from torch's global RNG, which mmengine seeds per worker."""
-    cfg = AUGMENTATIONS['NSMAEImageAug3D']
+    cfg = AUGMENTATIONS['BEVFusionCompatImageAug3D']
     run = _load(cfg, seed=3)
     mats = [m for _, m in run]
     assert not np.allclose(mats[0], mats[1])
@@ -142,7 +142,7 @@ def test_hook_finds_the_transforms_through_dataset_wrappers(synthetic_infos):
     found = find_seeded_transforms(wrapped)
     inner = [wrapped.datasets[0].dataset, wrapped.datasets[1].dataset]
     expected = [t for ds in inner for t in ds.pipeline.transforms
-                if type(t).__name__ == 'NSMAEImageAug3D']
+                if type(t).__name__ == 'BEVFusionCompatImageAug3D']
     assert len(expected) == 2 and [id(t) for t in found] == [id(t) for t in expected]
 
 

@@ -10,7 +10,7 @@ from mmdet3d.structures import Det3DDataSample, LiDARInstance3DBoxes
 from mmdet3d.utils import register_all_modules
 from mmengine.structures import InstanceData
 
-from projects.common import load_config
+from tools.utils import load_config
 
 TINY_CENTERPOINT = 'configs/centerpoint/centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py'  # noqa: E501
 

@@ -30,7 +30,8 @@ def test_config_names_cover_all_variants():
 def test_config_builds(name):
     cfg = load_config(name)
     assert cfg.default_scope == 'mmdet3d'
-    assert cfg.custom_imports.imports == ['projects.NSMAE.nsmae']
+    assert cfg.custom_imports.imports == ['projects.BEVFusionCompat.bevfusion_compat',
+                                          'projects.NSMAE.nsmae']
     model = build_model(name)
     has_cam = '-lss' in name
     has_lidar = '_second_' in name

@@ -256,7 +256,8 @@ def test_stock_sparse_encoder_with_yx_bev_layout():
         block_type='basicblock')
     model_yx = build_model(TINY_CL, pts_middle_encoder=cfg_encoder, bev_axes='yx',
                            view_transform=dict(
-                               type='NSMAEDepthLSSTransform', in_channels=32, out_channels=16,
+                               type='BEVFusionCompatDepthLSSTransform', in_channels=32,
+                               out_channels=16,
                                image_size=[64, 176], feature_size=[8, 22],
                                xbound=[-24.0, 24.0, 1.2], ybound=[-24.0, 24.0, 1.2],
                                zbound=[-10.0, 10.0, 20.0], dbound=[1.0, 40.0, 1.0],

@@ -67,7 +67,7 @@ def test_paper_config_rows(name):
         # image size 256 x 704, features at stride 8
         assert model.view_transform.image_size == [256, 704]
         assert model.view_transform.feature_size == [32, 88]
-        aug = _transform(cfg, 'NSMAEImageAug3D')
+        aug = _transform(cfg, 'BEVFusionCompatImageAug3D')
         assert aug['final_dim'] == [256, 704]
         assert (aug['resize_lim'], aug['rot_lim'], aug['rand_flip']) == (
             [0.38, 0.55], [-5.4, 5.4], True)

@@ -1,6 +1,6 @@
 """NS-MAE end to end with the TRAINING image augmentation on the real frame.
 
-Resize, crop, flip and rotation (``NSMAEImageAug3D(is_train=True)``): the
+Resize, crop, flip and rotation (``BEVFusionCompatImageAug3D(is_train=True)``): the
 augmentation matrix, the PV depth target, the frustum geometry the detector
 pools and the pixel each rendered ray belongs to are checked against an
 independent numpy projection of the LiDAR points (cam2img, lidar2cam, then
@@ -15,7 +15,7 @@ from mmdet3d.registry import DATASETS
 from .conftest import REAL_INFO, TINY_CL, build_model, load_config, preprocess
 from .test_losses import _depth_target
 
-TRAIN_AUG = dict(type='NSMAEImageAug3D', final_dim=[64, 176], resize_lim=[0.95, 1.25],
+TRAIN_AUG = dict(type='BEVFusionCompatImageAug3D', final_dim=[64, 176], resize_lim=[0.95, 1.25],
                  resize_relative=True, bot_pct_lim=[0.0, 0.1], rot_lim=[-5.4, 5.4],
                  rand_flip=True, is_train=True, seed=4)
 
@@ -30,7 +30,7 @@ def _real_dataset(real_frame, pipeline):
 
 def test_training_augmentation_end_to_end(real_frame):
     cfg = load_config(TINY_CL)
-    pipeline = [TRAIN_AUG if t['type'] == 'NSMAEImageAug3D' else t
+    pipeline = [TRAIN_AUG if t['type'] == 'BEVFusionCompatImageAug3D' else t
                 for t in copy.deepcopy(cfg.train_dataloader.dataset.pipeline)]
     item = _real_dataset(real_frame, pipeline)[0]
     raw = _real_dataset(real_frame, [

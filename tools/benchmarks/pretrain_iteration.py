@@ -70,7 +70,7 @@ from mmengine.hooks import Hook  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.runner import Runner, set_random_seed  # noqa: E402
 
-from projects.common import apply_common_overrides, load_config, prepare_registries  # noqa: E402
+from tools.utils import apply_common_overrides, load_config, prepare_registries  # noqa: E402
 
 DEFAULT_CONFIGS = (
     'projects/NSMAE/configs/nsmae_r18-lss_second_1xb1-2e_synthetic-pretrain.py',

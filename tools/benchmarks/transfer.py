@@ -7,7 +7,7 @@ with the same seed and schedule, on each label fraction, evaluated with
 mmdet3d's NuScenesMetric. Prints one progress line per step and one JSON
 line per fine-tuning run, writes all results to ``--out``. Re-running skips
 finished steps (``--force`` re-runs them). The orchestration lives in
-``projects/common/transfer_experiment.py`` (sizing arithmetic there).
+``tools/transfer/experiment.py`` (sizing arithmetic there).
 
 Examples:
     # the full run (about an hour on 2 cores, see the sizing in the module)
@@ -25,12 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from projects.common.subprocess_steps import StepError  # noqa: E402
-from projects.common.transfer_experiment import (CHAINS, ExperimentSettings,  # noqa: E402
-                                                 check_results, parse_fractions, run_experiment,
-                                                 save_results)
-from projects.common.transfer_table import (TransferTableError, append_history,  # noqa: E402
-                                            render_table, replace_readme_block)
+from tools.transfer.chains import CHAINS  # noqa: E402
+from tools.transfer.experiment import (ExperimentSettings, check_results,  # noqa: E402
+                                       parse_fractions, run_experiment, save_results)
+from tools.transfer.steps import StepError  # noqa: E402
+from tools.transfer.table import (TransferTableError, append_history,  # noqa: E402
+                                  render_table, replace_readme_block)
 
 DEFAULTS = ExperimentSettings(world_dir=Path('.'), work_dir=Path('.'))
 

@@ -89,7 +89,7 @@ def manifest_from_config(config: str) -> dict:
     """State-dict key -> shape of the model a config builds (persistent keys only)."""
     from mmdet3d.registry import MODELS
 
-    from projects.common import load_config, prepare_registries, use_mmdet3d_checkout
+    from tools.utils import load_config, prepare_registries, use_mmdet3d_checkout
     use_mmdet3d_checkout()  # BEVFusion targets: upstream's project from the checkout
     cfg = prepare_registries(load_config(config))
     model = MODELS.build(cfg.model)

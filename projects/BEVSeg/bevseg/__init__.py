@@ -2,12 +2,14 @@
 
 Registered: models ``BEVFusionSeg``, ``BEVFusionSegHead``; dataset
 ``BEVSegNuScenesDataset``; transforms ``LoadBEVMapLabel``,
-``PackBEVSegInputs``; metric ``BEVMapSegMetric``. The encoder modules
-(``NSMAEGeneralizedLSSFPN``, ``NSMAEDepthLSSTransform``,
-``NSMAESparseEncoder``, ``NSMAEConvFuser``) come from ``projects.NSMAE.nsmae``.
+``PackBEVSegInputs``; metric ``BEVMapSegMetric``. The encoder parts
+(``BEVFusionCompatGeneralizedLSSFPN``, ``BEVFusionCompatDepthLSSTransform``,
+``BEVFusionCompatSparseEncoder``, ``BEVFusionCompatConvFuser``) come from
+``projects.BEVFusionCompat.bevfusion_compat``.
 """
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
-import projects.NSMAE.nsmae  # noqa: F401  (registers the BEVFusion encoder modules)
+import projects.BEVFusionCompat.bevfusion_compat  # noqa: F401  (registers the encoder parts)
+import projects.common  # noqa: F401  (registers SeededRandomnessHook)
 from .bevfusion_seg import BEVFusionSeg
 from .dataset import BEVSegNuScenesDataset
 from .map_label import LoadBEVMapLabel, PackBEVSegInputs

@@ -8,7 +8,7 @@ from torch import Tensor
 from mmdet3d.models import Base3DDetector
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
-from projects.NSMAE.nsmae.nsmae import BEVFusionEncoderMixin
+from projects.BEVFusionCompat.bevfusion_compat.encoder import BEVFusionEncoderMixin
 
 
 @MODELS.register_module()
@@ -39,7 +39,7 @@ class BEVFusionSeg(BEVFusionEncoderMixin, Base3DDetector):
         data_preprocessor (dict): ``Det3DDataPreprocessor``; with a LiDAR
             branch ``voxel=True, voxel_type='hard'``.
         img_backbone, img_neck, view_transform (dict, optional): Camera
-            branch (``NSMAEGeneralizedLSSFPN``, ``NSMAEDepthLSSTransform``).
+            branch (``BEVFusionCompatGeneralizedLSSFPN``, ``BEVFusionCompatDepthLSSTransform``).
         pts_voxel_encoder, pts_middle_encoder (dict, optional): LiDAR branch.
         fusion_layer (dict, optional): Fuser (camera BEV first).
         pts_backbone, pts_neck (dict, optional): BEV decoder.

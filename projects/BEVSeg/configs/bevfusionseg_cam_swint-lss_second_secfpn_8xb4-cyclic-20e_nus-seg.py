@@ -22,7 +22,7 @@ train_pipeline = [
          num_views=6),
     dict(type='LoadBEVMapLabel', classes={{_base_.map_classes}},
          output_scope={{_base_.label_scope}}),
-    dict(type='NSMAEImageAug3D', final_dim={{_base_.image_size}}, resize_lim=[0.38, 0.55],
+    dict(type='BEVFusionCompatImageAug3D', final_dim={{_base_.image_size}}, resize_lim=[0.38, 0.55],
          bot_pct_lim=[0.0, 0.0], rot_lim=[-5.4, 5.4], rand_flip=True, is_train=True),
     dict(type='PackBEVSegInputs', keys=['img'], meta_keys={{_base_.meta_keys}})
 ]
@@ -31,7 +31,7 @@ test_pipeline = [
          num_views=6),
     dict(type='LoadBEVMapLabel', classes={{_base_.map_classes}},
          output_scope={{_base_.label_scope}}),
-    dict(type='NSMAEImageAug3D', final_dim={{_base_.image_size}}, resize_lim=[0.48, 0.48],
+    dict(type='BEVFusionCompatImageAug3D', final_dim={{_base_.image_size}}, resize_lim=[0.48, 0.48],
          bot_pct_lim=[0.0, 0.0], is_train=False),
     dict(type='PackBEVSegInputs', keys=['img'], meta_keys={{_base_.meta_keys}})
 ]

@@ -11,7 +11,7 @@
 # NS-MAE pre-training) so that NS-MAE's view transform transfers whole, and
 # no BEV augmentation (the labels are in the un-augmented LiDAR frame).
 custom_imports = dict(
-    imports=['projects.NSMAE.nsmae', 'projects.BEVSeg.bevseg'], allow_failed_imports=False)
+    imports=['projects.BEVFusionCompat.bevfusion_compat', 'projects.BEVSeg.bevseg'], allow_failed_imports=False)
 default_scope = 'mmdet3d'
 
 point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
@@ -80,7 +80,7 @@ model = dict(
             checkpoint='https://github.com/SwinTransformer/storage/releases/'
             'download/v1.0.0/swin_tiny_patch4_window7_224.pth')),
     img_neck=dict(
-        type='NSMAEGeneralizedLSSFPN',
+        type='BEVFusionCompatGeneralizedLSSFPN',
         in_channels=[192, 384, 768],
         out_channels=256,
         start_level=0,
@@ -89,7 +89,7 @@ model = dict(
         act_cfg=dict(type='ReLU', inplace=True),
         upsample_cfg=dict(mode='bilinear', align_corners=False)),
     view_transform=dict(
-        type='NSMAEDepthLSSTransform',
+        type='BEVFusionCompatDepthLSSTransform',
         in_channels=256,
         out_channels=80,
         image_size=image_size,
@@ -102,7 +102,7 @@ model = dict(
         bev_axes='xy'),
     pts_voxel_encoder=dict(type='HardSimpleVFE', num_features=5),
     pts_middle_encoder=dict(
-        type='NSMAESparseEncoder',
+        type='BEVFusionCompatSparseEncoder',
         in_channels=5,
         sparse_shape=sparse_shape,
         order=('conv', 'norm', 'act'),
@@ -110,7 +110,7 @@ model = dict(
         encoder_channels=((16, 16, 32), (32, 32, 64), (64, 64, 128), (128, 128)),
         encoder_paddings=((0, 0, 1), (0, 0, 1), (0, 0, (1, 1, 0)), (0, 0)),
         block_type='basicblock'),
-    fusion_layer=dict(type='NSMAEConvFuser', in_channels=[80, 256], out_channels=256),
+    fusion_layer=dict(type='BEVFusionCompatConvFuser', in_channels=[80, 256], out_channels=256),
     pts_backbone=dict(
         type='SECOND',
         in_channels=256,
@@ -147,7 +147,7 @@ train_pipeline = [
          num_views=6, backend_args=backend_args),
     dict(type='LoadBEVMapLabel', classes=map_classes, output_scope=label_scope),
     # image-space augmentation only (it changes img_aug_matrix, not the BEV frame)
-    dict(type='NSMAEImageAug3D', final_dim=image_size, resize_lim=[0.38, 0.55],
+    dict(type='BEVFusionCompatImageAug3D', final_dim=image_size, resize_lim=[0.38, 0.55],
          bot_pct_lim=[0.0, 0.0], rot_lim=[-5.4, 5.4], rand_flip=True, is_train=True),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
     dict(type='PackBEVSegInputs', keys=['points', 'img'], meta_keys=meta_keys)
@@ -161,7 +161,7 @@ test_pipeline = [
     dict(type='LoadMultiViewImageFromFiles', to_float32=True, color_type='color',
          num_views=6, backend_args=backend_args),
     dict(type='LoadBEVMapLabel', classes=map_classes, output_scope=label_scope),
-    dict(type='NSMAEImageAug3D', final_dim=image_size, resize_lim=[0.48, 0.48],
+    dict(type='BEVFusionCompatImageAug3D', final_dim=image_size, resize_lim=[0.48, 0.48],
          bot_pct_lim=[0.0, 0.0], is_train=False),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
     dict(type='PackBEVSegInputs', keys=['points', 'img'], meta_keys=meta_keys)
@@ -237,7 +237,7 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'))
-# NSMAEImageAug3D draws per (seed, rank, epoch, worker): reproducible, different across
+# BEVFusionCompatImageAug3D draws per (seed, rank, epoch, worker): reproducible, different across
 # workers and ranks, exact resume at epoch boundaries.
 custom_hooks = [dict(type='SeededRandomnessHook')]
 env_cfg = dict(

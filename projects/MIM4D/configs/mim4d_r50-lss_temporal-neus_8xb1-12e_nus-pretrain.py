@@ -12,7 +12,7 @@
 # value next to the paper / released one (tests/mim4d/test_paper_fidelity.py).
 # Train: tools/dist_train.sh projects/MIM4D/configs/<this file> 8
 custom_imports = dict(
-    imports=['projects.MIM4D.mim4d', 'projects.Downstream.downstream'],
+    imports=['projects.MIM4D.mim4d', 'projects.BEVDetCompat.bevdet_compat'],
     allow_failed_imports=False)
 default_scope = 'mmdet3d'
 

@@ -54,7 +54,7 @@ train_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
     dict(type='LoadMultiViewImageFromFiles', to_float32=True,
          color_type='color', num_views=6),
-    dict(type='NSMAEImageAug3D', final_dim=image_size, resize_lim=[1.0, 1.0],
+    dict(type='BEVFusionCompatImageAug3D', final_dim=image_size, resize_lim=[1.0, 1.0],
          resize_relative=True, bot_pct_lim=[0.0, 0.0], is_train=False),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
     dict(type='Pack3DDetInputs', keys=['points', 'img'],

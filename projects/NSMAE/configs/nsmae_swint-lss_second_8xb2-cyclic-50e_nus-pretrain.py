@@ -6,7 +6,8 @@
 # Every paper / released hyper-parameter is listed in projects/NSMAE/README.md
 # and asserted by tests/nsmae/test_paper_fidelity.py.
 custom_imports = dict(
-    imports=['projects.NSMAE.nsmae'], allow_failed_imports=False)
+    imports=['projects.BEVFusionCompat.bevfusion_compat', 'projects.NSMAE.nsmae'],
+    allow_failed_imports=False)
 default_scope = 'mmdet3d'
 
 point_cloud_range = [-54.0, -54.0, -5.0, 54.0, 54.0, 3.0]
@@ -78,7 +79,7 @@ model = dict(
         convert_weights=True,
         init_cfg=None),
     img_neck=dict(
-        type='NSMAEGeneralizedLSSFPN',
+        type='BEVFusionCompatGeneralizedLSSFPN',
         in_channels=[192, 384, 768],
         out_channels=256,
         start_level=0,
@@ -87,7 +88,7 @@ model = dict(
         act_cfg=dict(type='ReLU', inplace=True),
         upsample_cfg=dict(mode='bilinear', align_corners=False)),
     view_transform=dict(
-        type='NSMAEDepthLSSTransform',
+        type='BEVFusionCompatDepthLSSTransform',
         in_channels=256,
         out_channels=80,
         image_size=image_size,
@@ -100,7 +101,7 @@ model = dict(
         bev_axes='xy'),
     pts_voxel_encoder=dict(type='HardSimpleVFE', num_features=5),
     pts_middle_encoder=dict(
-        type='NSMAESparseEncoder',
+        type='BEVFusionCompatSparseEncoder',
         in_channels=5,
         sparse_shape=sparse_shape,
         order=('conv', 'norm', 'act'),
@@ -110,7 +111,7 @@ model = dict(
         encoder_paddings=((0, 0, 1), (0, 0, 1), (0, 0, (1, 1, 0)), (0, 0)),
         block_type='basicblock'),
     fusion_layer=dict(
-        type='NSMAEConvFuser', in_channels=[80, 256], out_channels=256),
+        type='BEVFusionCompatConvFuser', in_channels=[80, 256], out_channels=256),
     img_masker=dict(
         type='NSMAEImageMasker',
         patch_size=8,
@@ -171,7 +172,7 @@ train_pipeline = [
         num_views=6,
         backend_args=backend_args),
     dict(
-        type='NSMAEImageAug3D',
+        type='BEVFusionCompatImageAug3D',
         final_dim=image_size,
         resize_lim=[0.38, 0.55],
         bot_pct_lim=[0.0, 0.0],
@@ -205,7 +206,7 @@ train_dataloader = dict(
 # depth on LiDAR pixels, m) and render/bev_height_abs_err (m).
 test_pipeline = train_pipeline[:3] + [
     dict(
-        type='NSMAEImageAug3D',
+        type='BEVFusionCompatImageAug3D',
         final_dim=image_size,
         resize_lim=[0.38, 0.55],
         bot_pct_lim=[0.0, 0.0],

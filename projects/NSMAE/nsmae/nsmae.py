@@ -1,28 +1,25 @@
 """NS-MAE pre-training detector: masked camera + LiDAR encoder, rendered."""
-import contextlib
 import warnings
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
 from mmengine.structures import BaseDataElement
-from spconv.pytorch.conv import SparseConvolution
-from spconv.pytorch.ops import get_conv_output_size
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmdet3d.models import Base3DDetector
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
-from render_pretrain.camera_geometry import (compose_lidar2img,
-                                             render_depth_map_from_points)
+from render_pretrain.camera_geometry import render_depth_map_from_points
 from render_pretrain.bev_targets import first_occupied_height
 from render_pretrain.masking import random_subset_mask, upsample_patch_mask
 from render_pretrain.seeding import KeyedTorchGenerators
 from render_pretrain.voxel_pooling import compute_voxel_indices
 
-from .sparse_encoder import NSMAESparseEncoder
+from projects.BEVFusionCompat.bevfusion_compat.encoder import (
+    BEVFusionEncoderMixin, build_optional as _build_optional)
 
 LOSS_KEYS = ('rgb', 'pv_depth', 'bev_depth')
 #: Meta keys written by mmdet3d's global LiDAR augmentations
@@ -30,264 +27,6 @@ LOSS_KEYS = ('rgb', 'pv_depth', 'bev_depth')
 LIDAR_AUG_META_KEYS = ('pcd_rotation', 'pcd_scale_factor', 'pcd_trans',
                        'pcd_horizontal_flip', 'pcd_vertical_flip',
                        'transformation_3d_flow')
-
-
-@contextlib.contextmanager
-def _single_value_batch_norm_uses_running_stats(*modules: nn.Module) -> Iterator[None]:
-    """Let the BatchNorm layers of ``modules`` take one value per channel.
-
-    A heavily masked sparse frame can leave one kept voxel, or one active
-    site after a strided sparse conv; in training a BatchNorm then has a
-    single value per channel and torch raises "Expected more than 1 value
-    per channel". Within this context such a layer normalises that input
-    with its running statistics (as in eval mode; they are not updated from
-    one value) and every other input as usual.
-    """
-    def before(module, inputs):
-        if module.training and inputs[0].numel() <= inputs[0].shape[1]:
-            module.training = False
-            module._single_value_eval = True
-
-    def after(module, inputs, output):
-        if getattr(module, '_single_value_eval', False):
-            module.training = True
-            del module._single_value_eval
-
-    handles = []
-    for owner in modules:
-        for module in owner.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm) and \
-                    module.track_running_stats:
-                handles += [module.register_forward_pre_hook(before),
-                            module.register_forward_hook(after)]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def _build_optional(cfg: Optional[dict]):
-    """Build a module from its config, or return None for a None config."""
-    return MODELS.build(cfg) if cfg is not None else None
-
-
-class BEVFusionEncoderMixin:
-    """BEVFusion's encoder stages over the stock attribute names.
-
-    Shared by the NS-MAE pre-training detector (which corrupts the inputs)
-    and the downstream detectors of ``projects/BEVSeg`` (which do not):
-    building and checking the branches (``img_backbone``, ``img_neck``,
-    ``view_transform``, ``pts_voxel_encoder``, ``pts_middle_encoder``,
-    ``fusion_layer``), the camera matrices from the data samples, the image
-    encoder + view transform, the LiDAR encoder and the fuser, and
-    :meth:`encode_bev`, the plain (unmasked) BEVFusion encoding. The host
-    class is a :class:`Base3DDetector` and sets ``lidar_frozen``.
-    """
-
-    lidar_frozen = False
-
-    def _build_bevfusion_encoders(self, owner: str, img_backbone, img_neck,
-                                  view_transform, pts_voxel_encoder,
-                                  pts_middle_encoder, fusion_layer) -> None:
-        """Check the branch configs and build them under the stock names."""
-        has_cam = img_backbone is not None
-        has_pts = pts_middle_encoder is not None
-        if not (has_cam or has_pts):
-            raise ValueError(f'{owner} needs img_backbone and/or '
-                             'pts_middle_encoder')
-        if has_cam and (img_neck is None or view_transform is None):
-            raise ValueError('the camera branch needs img_neck and '
-                             'view_transform')
-        if has_cam and has_pts and fusion_layer is None:
-            raise ValueError('camera + LiDAR needs a fusion_layer')
-        if has_pts and pts_voxel_encoder is None:
-            raise ValueError('the LiDAR branch needs pts_voxel_encoder')
-        self.img_backbone = _build_optional(img_backbone)
-        self.img_neck = _build_optional(img_neck)
-        self.view_transform = _build_optional(view_transform)
-        self.pts_voxel_encoder = _build_optional(pts_voxel_encoder)
-        self.pts_middle_encoder = _build_optional(pts_middle_encoder)
-        self.fusion_layer = _build_optional(fusion_layer)
-
-    @property
-    def with_camera(self) -> bool:
-        """Whether the camera branch exists."""
-        return self.img_backbone is not None
-
-    @property
-    def with_lidar(self) -> bool:
-        """Whether the LiDAR branch exists."""
-        return self.pts_middle_encoder is not None
-
-    @staticmethod
-    def _stack_meta(data_samples: Sequence[Det3DDataSample], key: str,
-                    ref: Tensor, default: Optional[np.ndarray] = None
-                    ) -> Tensor:
-        """Stack a per-sample meta matrix into a tensor on ``ref``'s device."""
-        values = []
-        for sample in data_samples:
-            if key in sample.metainfo:
-                values.append(np.asarray(sample.metainfo[key]))
-            elif default is not None:
-                values.append(default)
-            else:
-                raise KeyError(
-                    f'data sample meta has no {key!r}: add it to '
-                    'Pack3DDetInputs(meta_keys=...) and the pipeline')
-        return ref.new_tensor(np.stack(values))
-
-    def _camera_meta(self, data_samples, ref: Tensor, num_cams: int
-                     ) -> Dict[str, Tensor]:
-        """Camera matrices [B, N_cam, 4, 4] (and lidar_aug [B, 4, 4])."""
-        eye_cams = np.tile(np.eye(4), (num_cams, 1, 1))
-        cam2img = self._stack_meta(data_samples, 'cam2img', ref)
-        lidar2cam = self._stack_meta(data_samples, 'lidar2cam', ref)
-        img_aug = self._stack_meta(data_samples, 'img_aug_matrix', ref,
-                                   eye_cams)
-        lidar_aug = self._stack_meta(data_samples, 'lidar_aug_matrix', ref,
-                                     np.eye(4))
-        if cam2img.shape[1] != num_cams or lidar2cam.shape[1] != num_cams:
-            raise ValueError(
-                f'{num_cams} images per sample but cam2img '
-                f'{tuple(cam2img.shape)} / lidar2cam {tuple(lidar2cam.shape)}')
-        return dict(
-            cam2img=cam2img,
-            lidar2cam=lidar2cam,
-            cam2lidar=torch.linalg.inv(lidar2cam),
-            img_aug_matrix=img_aug,
-            lidar_aug_matrix=lidar_aug,
-            lidar2img=compose_lidar2img(cam2img, lidar2cam, img_aug,
-                                        lidar_aug))
-
-    @staticmethod
-    def _flat_points(points: Sequence[Tensor]):
-        """Concatenated xyz [P, 3] (LiDAR frame, metres) and batch index [P]."""
-        xyz = torch.cat([p[:, :3] for p in points])
-        point_batch = torch.arange(
-            len(points), device=xyz.device).repeat_interleave(
-                torch.tensor([p.shape[0] for p in points], device=xyz.device))
-        return xyz, point_batch
-
-    def _encode_images(self, img_input: Tensor, depth_in: Tensor, meta: dict):
-        """Image backbone + neck + view transform.
-
-        Args:
-            img_input (Tensor): [B, N_cam, 3, H, W] normalised images.
-            depth_in (Tensor): [B, N_cam, H, W] LiDAR depth map (metres, 0 =
-                no point) for ``dtransform``.
-            meta (dict): From :meth:`_camera_meta`.
-
-        Returns:
-            tuple: camera BEV [B, C, H_bev, W_bev], frustum features
-            [B, N_cam, D, h, w, C] and the feature stride (int).
-        """
-        batch, num_cams, _, img_h, img_w = img_input.shape
-        feats = self.img_backbone(img_input.flatten(0, 1))
-        feats = self.img_neck(feats)
-        if isinstance(feats, (list, tuple)):
-            feats = feats[0]
-        feats = feats.view(batch, num_cams, *feats.shape[1:])
-        cam_bev, frustum_feats = self.view_transform(
-            feats, depth_in.unsqueeze(2), meta['cam2img'], meta['cam2lidar'],
-            meta['img_aug_matrix'], meta['lidar_aug_matrix'])
-        feat_h, feat_w = feats.shape[-2:]
-        if img_h % feat_h or img_w % feat_w or img_h // feat_h != img_w // feat_w:
-            raise ValueError(f'image {img_h}x{img_w} is not an integer '
-                             f'multiple of the feature map {feat_h}x{feat_w}')
-        return cam_bev, frustum_feats, img_h // feat_h
-
-    def _extract_lidar(self, voxels: dict, kept: Tensor,
-                       batch_size: int) -> Tensor:
-        """Encode the kept voxels into a BEV map [B, C, H_bev, W_bev]."""
-        if not bool(kept.any()):
-            return self._empty_lidar_bev(batch_size, voxels['voxels'])
-        frozen = self.lidar_frozen
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen), \
-                _single_value_batch_norm_uses_running_stats(self.pts_voxel_encoder,
-                                                            self.pts_middle_encoder):
-            feats = self.pts_voxel_encoder(voxels['voxels'][kept],
-                                           voxels['num_points'][kept],
-                                           voxels['coors'][kept])
-            return self.pts_middle_encoder(feats, voxels['coors'][kept],
-                                           batch_size)
-
-    def _empty_lidar_bev(self, batch_size: int, ref: Tensor) -> Tensor:
-        """All-zero LiDAR BEV map when every voxel is masked out.
-
-        spconv cannot run on an empty tensor, so the output size is derived
-        from the encoder's strided sparse convolutions
-        (``spconv.pytorch.ops.get_conv_output_size``) instead.
-        """
-        encoder = self.pts_middle_encoder
-        shape = list(encoder.sparse_shape)
-        channels = None
-        for module in encoder.modules():
-            if isinstance(module, SparseConvolution):
-                channels = module.out_channels
-                if not module.subm:
-                    shape = get_conv_output_size(shape, module.kernel_size,
-                                                 module.stride, module.padding,
-                                                 module.dilation)
-        if isinstance(encoder, NSMAESparseEncoder):  # (X, Y, Z)
-            size = (channels * shape[2], shape[0], shape[1])
-        else:  # stock SparseEncoder, (Z, Y, X)
-            size = (channels * shape[0], shape[1], shape[2])
-        return ref.new_zeros((batch_size, ) + size)
-
-    def _fuse(self, bev_maps: List[Tensor]) -> Tensor:
-        """Fuse [camera BEV, LiDAR BEV] (or pass a single branch through)."""
-        return self.fusion_layer(bev_maps) if len(bev_maps) > 1 else bev_maps[0]
-
-    def encode_bev(self, batch_inputs: dict,
-                   data_samples: Sequence[Det3DDataSample],
-                   depth_input: str = 'all') -> Tensor:
-        """BEVFusion's plain encoding of uncorrupted inputs.
-
-        Args:
-            batch_inputs (dict): From ``Det3DDataPreprocessor``: ``imgs``
-                [B, N_cam, 3, H, W] (camera branch), ``points`` (list of
-                [P_b, C_pt], LiDAR frame, metres) and ``voxels`` (LiDAR
-                branch; ``coors`` [M, 4] (batch, z, y, x)).
-            data_samples (Sequence[Det3DDataSample]): Metas ``cam2img``,
-                ``lidar2cam`` (optionally ``img_aug_matrix``,
-                ``lidar_aug_matrix``) for the camera branch.
-            depth_input (str): LiDAR depth map fed to ``dtransform``:
-                ``'all'`` (every point, BEVFusion's DepthLSSTransform) or
-                ``'none'`` (zeros; camera-only models).
-
-        Returns:
-            Tensor: Fused BEV map [B, C, H_bev, W_bev] (``bev_axes`` layout
-            of the encoders, [B, C, X, Y] for BEVFusion's).
-        """
-        if depth_input not in ('all', 'none'):
-            raise ValueError(f"depth_input must be 'all' or 'none', got {depth_input!r}")
-        bev_maps = []
-        if self.with_camera:
-            imgs = batch_inputs.get('imgs')
-            if imgs is None or imgs.dim() != 5:
-                raise ValueError('the camera branch needs batch_inputs["imgs"] '
-                                 '[B, N_cam, 3, H, W] (multi-view images)')
-            batch, num_cams, _, img_h, img_w = imgs.shape
-            meta = self._camera_meta(data_samples, imgs, num_cams)
-            if depth_input == 'all':
-                if 'points' not in batch_inputs:
-                    raise KeyError('depth_input="all" needs batch_inputs["points"]: '
-                                   'load the LiDAR points in the pipeline')
-                xyz, point_batch = self._flat_points(batch_inputs['points'])
-                depth_in = render_depth_map_from_points(
-                    xyz, meta['lidar2img'], (img_h, img_w), batch_idx=point_batch)
-            else:
-                depth_in = imgs.new_zeros((batch, num_cams, img_h, img_w))
-            bev_maps.append(self._encode_images(imgs, depth_in, meta)[0])
-        if self.with_lidar:
-            voxels = batch_inputs.get('voxels')
-            if voxels is None:
-                raise KeyError('batch_inputs has no "voxels": the data '
-                               'preprocessor must voxelise (voxel=True)')
-            kept = voxels['coors'].new_ones(voxels['coors'].shape[0], dtype=torch.bool)
-            bev_maps.append(self._extract_lidar(voxels, kept, len(batch_inputs['points'])))
-        return self._fuse(bev_maps)
 
 
 @MODELS.register_module()
@@ -322,7 +61,7 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
         img_backbone, img_neck, view_transform (dict, optional): Camera
             branch (``view_transform`` returns BEV and frustum features).
         pts_voxel_encoder, pts_middle_encoder (dict, optional): LiDAR branch
-            (``HardSimpleVFE`` + ``NSMAESparseEncoder`` or stock
+            (``HardSimpleVFE`` + ``BEVFusionCompatSparseEncoder`` or stock
             ``SparseEncoder``).
         fusion_layer (dict, optional): Fuser, camera BEV first.
         img_masker (dict, optional): ``NSMAEImageMasker`` config (None: no

@@ -1,1 +1,0 @@
-"""Downstream detectors (BEVDet-compatible) built from stock mmdet3d 1.x parts."""

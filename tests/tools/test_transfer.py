@@ -1,0 +1,357 @@
+"""Transfer experiment (issue #7): the small chain end to end, and the README table.
+
+The end-to-end test runs every chain (NS-MAE -> CenterPoint, MIM4D ->
+BEVDet, NS-MAE -> BEV map segmentation) on the session synthetic world (3
+scenes x 4 key frames, 176x64) through the project's CLIs as subprocesses:
+1 pre-training epoch, strict conversion, 1 fine-tuning epoch on the 10 %
+fraction (1 of the 2 train scenes) from scratch and from the converted
+weights, evaluation with NuScenesMetric (detection) or BEVMapSegMetric
+(segmentation) on the 4 val frames.
+"""
+import copy
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from tools.transfer.chains import CHAINS
+from tools.transfer.configs import stretch_schedule
+from tools.transfer.experiment import (INITS, RESULTS_SCHEMA, ExperimentSettings, check_results,
+                                       run_experiment, save_results)
+from tools.transfer.metrics import parse_metrics
+from tools.transfer.steps import TransferExperimentError
+from tools.transfer.table import (END_MARKER, START_MARKER, TransferTableError,
+                                  append_history, render_table, replace_readme_block)
+
+FRACTION = 10
+
+
+def _checkout_available() -> bool:
+    """An mmdetection3d checkout for the stock BEVFusion chain ($MMDET3D_ROOT,
+    ../mmdetection3d or the shared upstream copy)."""
+    import os
+    from tools.utils.runner_cli import DEFAULT_MMDET3D_ROOT
+    from render_pretrain.paths import upstream_mmdet3d_dir
+    return bool(os.environ.get('MMDET3D_ROOT') or os.path.isdir(DEFAULT_MMDET3D_ROOT)
+                or (upstream_mmdet3d_dir() / 'projects' / 'BEVFusion').is_dir())
+
+
+# The stock BEVFusion chain needs mmdetection3d's BEVFusion project; without a
+# checkout (no ../shared beside the clone) the other chains still run.
+RUN_CHAINS = tuple(name for name in CHAINS
+                   if _checkout_available() or not CHAINS[name].needs_mmdet3d_checkout)
+
+
+@pytest.fixture(scope='module')
+def experiment(synthetic_infos, tmp_path_factory):
+    """Results of the small experiment, its settings and its progress lines."""
+    if RUN_CHAINS != tuple(CHAINS):
+        print('transfer test: no mmdetection3d checkout (MMDET3D_ROOT, ../mmdetection3d or '
+              '../shared/upstream): the stock BEVFusion chain is left out')
+    settings = ExperimentSettings(
+        world_dir=synthetic_infos['root'], info_dir=synthetic_infos['out_dir'],
+        work_dir=tmp_path_factory.mktemp('transfer'), pretrain_epochs=1, finetune_epochs=1,
+        fractions=(FRACTION, ), seed=3, chains=RUN_CHAINS)
+    lines, emitted = [], []
+    results = run_experiment(settings, progress=lines.append, emit=emitted.append)
+    return dict(results=results, settings=settings, lines=lines, emitted=emitted)
+
+
+def test_every_run_has_finite_metrics(experiment):
+    results = experiment['results']
+    check_results(results)
+    runs = results['runs']
+    assert [(r['chain'], r['fraction'], r['init']) for r in runs] == [
+        (chain, FRACTION, init) for chain in RUN_CHAINS for init in INITS]
+    assert experiment['emitted'] == runs
+    for run in runs:
+        assert run['seed'] == 3 and run['epochs'] == 1
+        assert set(run['metrics']) == set(CHAINS[run['chain']].metric_keys)
+        for value in run['metrics'].values():
+            assert math.isfinite(value) and 0.0 <= value <= 1.0, run
+        # 4 train frames (1 scene): batch 2 for the detectors, 1 for segmentation
+        expected = 4 if run['chain'] == 'nsmae-bevseg' else 2
+        assert run['iterations'] == expected and math.isfinite(run['loss_last'])
+        assert run['checkpoint_loaded'] is (True if run['init'] == 'pretrained' else None)
+    world = results['world']
+    assert (world['train_frames'], world['val_frames']) == (8, 4)
+    assert world['fractions'][str(FRACTION)]['frames'] == 4
+    for chain in RUN_CHAINS:
+        pre = results['chains'][chain]['pretrain']
+        assert pre['iterations'] == 8 and math.isfinite(pre['loss_last'])
+        assert results['chains'][chain]['spec']['metric_keys'] == CHAINS[chain].metric_keys
+    assert results['schema'] == RESULTS_SCHEMA and results['versions']['mmdet3d'] == '1.4.0'
+    assert len(results['git']['commit']) == 40
+
+
+@pytest.mark.parametrize('chain', list(CHAINS))
+def test_fine_tuning_starts_from_the_converted_weights(experiment, chain, tmp_path):
+    """The Runner of the pre-trained run holds the converted tensors before
+    its first iteration; the scratch run (same seed) does not."""
+    if chain not in RUN_CHAINS:
+        pytest.skip(f'{chain} needs an mmdetection3d checkout (MMDET3D_ROOT, '
+                    '../mmdetection3d or ../shared/upstream)')
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    results = experiment['results']
+    path = results['chains'][chain]['convert']['checkpoint']
+    converted = torch.load(path, map_location='cpu', weights_only=False)['state_dict']
+    assert converted
+    runs = {run['init']: run for run in results['runs'] if run['chain'] == chain}
+    assert runs['pretrained']['load_from'] == path and runs['scratch']['load_from'] is None
+    states = {}
+    for init in INITS:
+        cfg = Config.fromfile(str(Path(runs[init]['work_dir']) / 'config.py'))
+        cfg.work_dir = str(tmp_path / init)
+        runner = Runner.from_cfg(cfg)
+        runner.load_or_resume()
+        states[init] = runner.model.state_dict()
+    for key, value in converted.items():
+        torch.testing.assert_close(states['pretrained'][key], value, rtol=0, atol=0, msg=key)
+    differ = [key for key, value in converted.items()
+              if value.is_floating_point() and value.numel() > 1
+              and not torch.equal(states['scratch'][key], value)]
+    assert len(differ) > 0.5 * len(converted)
+
+
+def test_rerun_skips_finished_steps(experiment):
+    lines = []
+    again = run_experiment(copy.copy(experiment['settings']), progress=lines.append)
+    assert lines and all('skipped' in line for line in lines), lines
+    assert [r['metrics'] for r in again['runs']] == [r['metrics']
+                                                     for r in experiment['results']['runs']]
+    assert again['steps_wall_s'] == pytest.approx(experiment['results']['steps_wall_s'])
+
+
+def test_results_json_and_table(experiment, tmp_path):
+    path = save_results(experiment['results'], tmp_path / 'results.json')
+    results = json.loads(path.read_text())
+    check_results(results)
+    table = render_table(results)
+    rows = [line for line in table.splitlines()
+            if line.startswith('| ') and 'chain' not in line and '---' not in line]
+    assert len(rows) == len(CHAINS)
+    for row, chain in zip(rows, CHAINS):
+        first_metric = CHAINS[chain].table_metrics[0]
+        assert row.startswith(f'| {chain} | {FRACTION} | {first_metric} ')
+    assert 'Seed 3;' in table and 'fine-tuning 1 epoch (' in table
+
+
+# ------------------------------------------------------- unit tests
+
+
+def hand_results() -> dict:
+    """Results of a made-up experiment: one chain, pre-training hurts at 100 %."""
+    spec = dict(CHAINS['nsmae-centerpoint'].summary())
+
+    def run(init, fraction, m_ap, nds):
+        return dict(chain='nsmae-centerpoint', init=init, fraction=fraction, seed=0, epochs=12,
+                    metrics=dict(mAP=m_ap, NDS=nds), wall_s=60.0)
+    return dict(
+        schema=RESULTS_SCHEMA,
+        settings=dict(seed=0, pretrain_epochs=4, finetune_epochs=12, resolution='176x64', jobs=2,
+                      threads=1),
+        world=dict(scenes=10, keyframes=12, resolution=[176, 64], train_frames=96, val_frames=24,
+                   subset_by='scene', fractions={'10': dict(frames=12), '100': dict(frames=96)}),
+        chains={'nsmae-centerpoint': dict(
+            spec=spec, pretrain=dict(wall_s=600.0, loss_first=1.5, loss_last=0.25),
+            convert=dict(wall_s=5.0))},
+        runs=[run('pretrained', 100, 0.10, 0.20), run('scratch', 100, 0.125, 0.25),
+              run('scratch', 10, 0.0, 0.05), run('pretrained', 10, 0.02, 0.0625)],
+        wall_s=1500.0, steps_wall_s=2700.0, versions={},
+        git=dict(commit='0123456789abcdef' * 2 + '01234567', dirty=False), cpu_count=2)
+
+
+def test_table_from_hand_written_results():
+    table = render_table(hand_results())
+    lines = table.splitlines()
+    assert lines[2] == ('| chain | labels % | scratch | pre-trained | delta (points) | '
+                        'paper (reference) |')
+    assert lines[4] == ('| nsmae-centerpoint | 10 | mAP 0.00 / NDS 5.00 | mAP 2.00 / '
+                        'NDS 6.25 | mAP +2.00 / NDS +1.25 | mAP 54.2 -> 55.9 |')
+    assert lines[5] == ('| nsmae-centerpoint | 100 | mAP 12.50 / NDS 25.00 | mAP 10.00 / '
+                        'NDS 20.00 | mAP -2.50 / NDS -5.00 | '
+                        'mAP 60.8 -> 63.0, NDS 64.1 -> 65.5 |')
+    assert lines[0].startswith('Seed 0; pre-training 4 epochs on all 96 train frames')
+    assert 'fine-tuning 12 epochs' in lines[0]
+    assert '10 scenes x 12 key frames at 176x64' in lines[0]
+    assert 'labels by scene: 10 % = 12 frames, 100 % = 96 frames' in lines[0]
+    assert ('wall time of the last invocation 25.0 min (finished steps of earlier invocations '
+            'are reused; 2 steps at a time, 1 thread each, 2 CPU cores; steps total '
+            '45.0 min); commit 0123456789.') in lines[0]
+    assert 'pre-training loss 1.5 -> 0.25 in 10.0 min' in table
+    assert 'NS-MAE (Xu et al. 2023)' in table
+
+
+def test_table_needs_both_inits():
+    results = hand_results()
+    results['runs'] = [r for r in results['runs']
+                       if r['init'] != 'pretrained' or r['fraction'] != 10]
+    with pytest.raises(TransferTableError, match=r"nsmae-centerpoint 10 %: no \['pretrained'\]"):
+        render_table(results)
+
+
+def test_readme_block_is_replaced(tmp_path):
+    readme = tmp_path / 'README.md'
+    readme.write_text(f'# title\n\n{START_MARKER}\nold table\n{END_MARKER}\n\nafter\n')
+    replace_readme_block(readme, 'new table\n')
+    assert readme.read_text() == f'# title\n\n{START_MARKER}\nnew table\n{END_MARKER}\n\nafter\n'
+    readme.write_text('# no markers\n')
+    with pytest.raises(TransferTableError, match='transfer-table:start'):
+        replace_readme_block(readme, 'x')
+
+
+def test_history_keeps_each_run_once(tmp_path):
+    history = tmp_path / 'results' / 'history.jsonl'
+    first = hand_results()
+    first.update(created='2026-12-03T19:56:47+00:00', git=dict(commit='a' * 40, dirty=False))
+    assert append_history(history, first) is True
+    assert append_history(history, first) is False  # same run rendered again
+    second = copy.deepcopy(first)
+    second.update(created='2026-12-05T18:00:00+00:00', git=dict(commit='b' * 40, dirty=False))
+    second['runs'][0]['metrics']['mAP'] = 0.5
+    assert append_history(history, second) is True
+    records = [json.loads(line) for line in history.read_text().splitlines()]
+    assert [r['git']['commit'] for r in records] == ['a' * 40, 'b' * 40]
+    # every (chain, fraction) cell with both inits, values as in the runs
+    for record, results in zip(records, (first, second)):
+        expected = {(r['chain'], r['fraction'], r['init']): r['metrics'] for r in results['runs']}
+        got = {(c['chain'], c['fraction'], init): c[init]
+               for c in record['cells'] for init in ('scratch', 'pretrained')}
+        assert got == expected
+    history.write_text(history.read_text() + 'not json\n')
+    with pytest.raises(TransferTableError, match='history.jsonl:3'):
+        append_history(history, hand_results())
+
+
+def test_tiny_negative_delta_is_not_minus_zero():
+    results = hand_results()
+    results['runs'][0]['metrics'] = dict(mAP=0.12499, NDS=0.25)  # pretrained, 100 %
+    row = render_table(results).splitlines()[5]
+    assert '| mAP +0.00 / NDS +0.00 |' in row
+
+
+def test_check_results_rejects_bad_metrics():
+    results = hand_results()
+    results['runs'][0]['metrics']['mAP'] = float('nan')
+    with pytest.raises(TransferExperimentError, match='pretrained: mAP = nan'):
+        check_results(results)
+
+
+def test_metrics_parsed_from_scalars(tmp_path):
+    scalars = tmp_path / 'scalars.json'
+    rows = [dict(loss=3.0, step=1),
+            {'NuScenes metric/pred_instances_3d_NuScenes/mAP': 0.25,
+             'NuScenes metric/pred_instances_3d_NuScenes/NDS': 0.5,
+             'NuScenes metric/pred_instances_3d_NuScenes/car_vel_err': float('nan'), 'step': 2}]
+    scalars.write_text('\n'.join(json.dumps(row) for row in rows) + '\n')
+    keys = CHAINS['mim4d-bevdet'].metric_keys
+    assert parse_metrics(scalars, keys) == dict(mAP=0.25, NDS=0.5)
+    with pytest.raises(TransferExperimentError, match='no evaluation row'):
+        parse_metrics(scalars, dict(mIoU='BEVSeg metric/mIoU'))
+
+
+def test_schedule_is_stretched_to_the_epochs():
+    from tools.utils import load_config
+    cfg = load_config(str(Path(__file__).resolve().parents[2] / CHAINS['mim4d-bevdet']
+                          .downstream_config))
+    warmup, step = copy.deepcopy(cfg.param_scheduler)
+    stretch_schedule(cfg, 12)
+    assert cfg.train_cfg.max_epochs == 12 and cfg.train_cfg.val_interval == 12
+    assert cfg.param_scheduler[0] == warmup  # iteration-based warm-up kept
+    assert (step.end, step.milestones) == (2, [2])
+    assert (cfg.param_scheduler[1].end, cfg.param_scheduler[1].milestones) == (12, [12])
+    assert cfg.default_hooks.checkpoint.interval == 12
+
+
+def _write_step(tmp_path, name, code, inputs=()):
+    import sys
+    from tools.transfer.steps import Step
+    out = tmp_path / f'{name}.txt'
+    return Step(name=name, argv=[sys.executable, '-c', code, str(out)], outputs=[out],
+                log=tmp_path / f'{name}.log', inputs=list(inputs))
+
+
+def test_step_runner_skips_done_steps_and_reruns_on_new_input(tmp_path):
+    import os
+    from tools.transfer.steps import StepRunner
+    source = tmp_path / 'input.txt'
+    source.write_text('a')
+    code = 'import sys, pathlib; pathlib.Path(sys.argv[1]).write_text("ok"); print("ran")'
+    step = _write_step(tmp_path, 'copy', code, inputs=[source])
+    lines = []
+    runner = StepRunner(tmp_path / 'work', tmp_path, progress=lines.append)
+    first = runner.run(step)
+    assert not first['skipped'] and step.outputs[0].read_text() == 'ok'
+    assert 'ran' in step.log.read_text()
+    assert runner.run(step)['skipped'] and lines[-1].endswith('skipped')
+    stat = source.stat()
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # input re-made
+    assert not runner.run(step)['skipped']
+    forced = StepRunner(tmp_path / 'work', tmp_path, force=True, progress=lines.append)
+    assert not forced.run(step)['skipped']
+
+
+def test_step_runner_reports_failures_with_the_log(tmp_path):
+    from tools.transfer.steps import StepError, StepRunner
+    runner = StepRunner(tmp_path / 'work', tmp_path, progress=lambda line: None)
+    failing = _write_step(tmp_path, 'fails', 'import sys; sys.exit(3)')
+    with pytest.raises(StepError, match=r'step fails failed with exit code 3 .*fails\.log'):
+        runner.run(failing)
+    silent = _write_step(tmp_path, 'silent', 'pass')
+    with pytest.raises(StepError, match=r'did not write .*silent\.txt'):
+        runner.run(silent)
+    assert not (tmp_path / 'work' / 'steps' / 'fails.json').exists()
+
+
+def test_step_pool_runs_dependencies_first(tmp_path):
+    from tools.transfer.steps import StepPool, StepRunner
+    runner = StepRunner(tmp_path / 'work', tmp_path, progress=lambda line: None)
+    first = _write_step(tmp_path, 'first', 'import sys, pathlib, time; time.sleep(0.5); '
+                        'pathlib.Path(sys.argv[1]).write_text("1")')
+    code = ('import sys, pathlib; src = pathlib.Path(sys.argv[1]).with_name("first.txt"); '
+            'pathlib.Path(sys.argv[1]).write_text(src.read_text() + "2")')
+    second = _write_step(tmp_path, 'second', code)
+    pool = StepPool(runner, jobs=2)
+    done = pool.submit(first)
+    after = pool.submit(second, [done])
+    assert after.result()['name'] == 'second'
+    pool.close()
+    assert second.outputs[0].read_text() == '12'
+
+
+def test_bevfusion_chain_is_the_tiny_stock_model_from_the_tiny_nsmae_encoder():
+    spec = CHAINS['nsmae-bevfusion']
+    assert spec.needs_mmdet3d_checkout and spec.dst_layout == 'mmdet3d-bevfusion'
+    assert spec.modules == ('img_backbone', 'img_neck', 'view_transform', 'pts_middle_encoder',
+                            'fusion_layer')
+    # the strict conversion between exactly these configs: test_stock_bevfusion_tiny.py
+    from tests.downstream.test_stock_bevfusion_tiny import NSMAE_TINY, TINY
+    assert spec.pretrain_config == NSMAE_TINY
+    assert Path(__file__).resolve().parents[2] / spec.downstream_config == TINY
+    assert [name for name, s in CHAINS.items() if s.needs_mmdet3d_checkout] == ['nsmae-bevfusion']
+
+
+def test_chains_find_the_mmdet3d_checkout(tmp_path, monkeypatch):
+    import os
+    from tools.utils import runner_cli
+    from tools.transfer.chains import find_mmdet3d_checkout
+    monkeypatch.setattr('sys.path', list(__import__('sys').path))
+    monkeypatch.delenv('MMDET3D_ROOT', raising=False)
+    monkeypatch.setattr(runner_cli, 'DEFAULT_MMDET3D_ROOT', str(tmp_path / 'no-checkout'))
+    assert find_mmdet3d_checkout(['nsmae-centerpoint']) is None
+    monkeypatch.setenv('RENDER_PRETRAIN_SHARED', str(tmp_path / 'no-shared'))
+    with pytest.raises(TransferExperimentError, match='MMDET3D_ROOT=/path/to/mmdetection3d'):
+        find_mmdet3d_checkout(['nsmae-centerpoint', 'nsmae-bevfusion'])
+    shared = tmp_path / 'shared'
+    (shared / 'upstream' / 'mmdetection3d-v1.4.0' / 'projects' / 'BEVFusion').mkdir(parents=True)
+    monkeypatch.setenv('RENDER_PRETRAIN_SHARED', str(shared))
+    found = find_mmdet3d_checkout(['nsmae-bevfusion'])
+    assert found == str(shared / 'upstream' / 'mmdetection3d-v1.4.0')
+    assert os.environ['MMDET3D_ROOT'] == found  # for the train / convert subprocesses
+    checkout = tmp_path / 'mine'
+    checkout.mkdir()
+    monkeypatch.setenv('MMDET3D_ROOT', str(checkout))
+    assert find_mmdet3d_checkout(['nsmae-bevfusion']) == str(checkout)  # the user's wins
