@@ -226,6 +226,35 @@ def test_history_keeps_each_run_once(tmp_path):
         append_history(history, hand_results())
 
 
+def test_table_cli_renders_one_block_per_results_file(tmp_path):
+    """Runs made separately (e.g. one chain added later) each keep their setup line and commit."""
+    from tools.benchmarks.transfer import main
+    first, second = hand_results(), hand_results()
+    first.update(created='2026-12-03T19:56:47+00:00', git=dict(commit='a' * 40, dirty=False))
+    second.update(created='2026-12-05T19:00:00+00:00', git=dict(commit='b' * 40, dirty=False))
+    second['runs'][0]['metrics']['mAP'] = 0.5
+    paths = []
+    for name, results in (('first', first), ('second', second)):
+        paths.append(tmp_path / f'{name}.json')
+        paths[-1].write_text(json.dumps(results))
+    readme, history = tmp_path / 'README.md', tmp_path / 'history.jsonl'
+    readme.write_text(f'# title\n{START_MARKER}\nold\n{END_MARKER}\n')
+    argv = ['--table', *map(str, paths), '--readme', str(readme), '--history', str(history)]
+    assert main(argv) == 0
+    text = readme.read_text()
+    block = text[text.index(START_MARKER) + len(START_MARKER):text.index(END_MARKER)]
+    assert block.count('| chain | labels % |') == 2
+    assert block.index('commit aaaaaaaaaa') < block.index('commit bbbbbbbbbb')
+    assert 'mAP 50.00' in block.split('commit bbbbbbbbbb')[1]
+    assert 'old' not in block
+    assert len(history.read_text().splitlines()) == 2
+    # a bad file fails naming it and changes nothing
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{')
+    assert main(['--table', str(paths[0]), str(bad), '--readme', str(readme)]) == 1
+    assert readme.read_text() == text
+
+
 def test_tiny_negative_delta_is_not_minus_zero():
     results = hand_results()
     results['runs'][0]['metrics'] = dict(mAP=0.12499, NDS=0.25)  # pretrained, 100 %

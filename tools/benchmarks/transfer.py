@@ -60,27 +60,37 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=DEFAULTS.threads,
                         help='intra-op threads per step (default: 1)')
     parser.add_argument('--out', type=Path, help='results JSON (default <work-dir>/results.json)')
-    parser.add_argument('--table', type=Path, metavar='RESULTS_JSON',
-                        help='only render the README table from this results file')
+    parser.add_argument('--table', type=Path, nargs='+', metavar='RESULTS_JSON',
+                        help='only render the README table from these results files (one '
+                        'block per run, each with its own setup line and commit)')
     parser.add_argument('--readme', type=Path,
                         help='with --table: rewrite the transfer-table block of this README')
     parser.add_argument('--history', type=Path,
-                        help='with --table: append the run to this JSON-lines history '
+                        help='with --table: append the runs to this JSON-lines history '
                         '(once per run; e.g. docs/results/transfer_history.jsonl)')
     return parser.parse_args(argv)
 
 
 def table_mode(args) -> int:
-    results = json.loads(args.table.read_text())
+    runs, blocks = [], []
+    for path in args.table:
+        try:
+            results = json.loads(path.read_text())
+            check_results(results)
+            blocks.append(render_table(results))
+        except (OSError, json.JSONDecodeError, StepError, TransferTableError) as err:
+            sys.stderr.write(f'error: {path}: {err}\n')
+            return 1
+        runs.append(results)
+    block = '\n'.join(blocks)
     try:
-        check_results(results)
-        block = render_table(results)
         if args.readme:
             replace_readme_block(args.readme, block)
-        if args.history and append_history(args.history, results):
-            sys.stderr.write(f'added the run of {results.get("created")} to {args.history}\n')
-    except (StepError, TransferTableError) as err:
-        sys.stderr.write(f'error: {args.table}: {err}\n')
+        for results in runs:
+            if args.history and append_history(args.history, results):
+                sys.stderr.write(f'added the run of {results.get("created")} to {args.history}\n')
+    except TransferTableError as err:
+        sys.stderr.write(f'error: {err}\n')
         return 1
     sys.stdout.write(block)
     return 0
