@@ -20,6 +20,12 @@ from render_pretrain.paths import (manifests_dir, real_frame_dir, REPO_ROOT,  # 
                                    upstream_mmdet3d_dir)
 
 
+def pytest_configure(config):
+    # fails a test that builds a Runner, starts Python / a shell or over-fits unmarked
+    from tests.tiers import TierGuard
+    config.pluginmanager.register(TierGuard(), 'tier-guard')
+
+
 @pytest.fixture(scope='session')
 def repo_root() -> Path:
     return REPO_ROOT

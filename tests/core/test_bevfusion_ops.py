@@ -195,6 +195,7 @@ def _import_in_subprocess(checkout, env_extra):
                           check=True, env=env, cwd=str(REPO_ROOT)).stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.subprocess
 def test_a_compiled_extension_keeps_precedence_and_the_shim_can_be_switched_off(tmp_path):
     """The stand-in answers only when no extension is found; opt out by env."""
     checkout = tmp_path / 'mmdetection3d'

@@ -173,6 +173,7 @@ def test_geometric_init_gives_a_radial_sdf_in_box_coordinates():
         SDFField(4, AABB, geometric_init=True, use_position=False)
 
 
+@pytest.mark.overfit
 def test_render_head_overfits_a_ground_plane_depth(single_thread):
     # Camera rays looking down at the ground z = -1 of a small box; the field
     # learns the depth from the volume and its MLPs.
