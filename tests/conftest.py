@@ -31,6 +31,19 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+@pytest.fixture(params=['cpu', 'cuda'])
+def device(request) -> str:
+    """The device (``'cpu'``, ``'cuda'``) a core test creates its tensors on.
+
+    The same assertions run on the CPU and, where available, on CUDA: the core
+    functions follow their inputs' device. Results compared with numpy or a
+    CPU reference are moved back with ``.cpu()``.
+    """
+    if request.param == 'cuda' and not torch.cuda.is_available():
+        pytest.skip('CUDA is not available: the device-parametrised tests ran on the CPU only')
+    return request.param
+
+
 @pytest.fixture(scope='session')
 def real_frame() -> Path:
     path = real_frame_dir()
