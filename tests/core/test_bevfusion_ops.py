@@ -5,6 +5,10 @@ unmodified mmdetection3d v1.4.0 checkout) import ``bev_pool_ext`` and
 ``voxel_layer``; here those are served by ``render_pretrain.bevfusion_ops``
 (the ``bevfusion_cpu_ops`` compat shim). References: upstream's own
 pure-PyTorch ``QuickCumsum`` path, numpy sums, mmcv's ``Voxelization``.
+
+CPU only, by design: these stand-ins serve upstream's extensions where no
+compiled (CUDA) build exists; on a GPU machine the compiled ops are found first
+(tested below), so there is no ``device`` parametrisation here.
 """
 import subprocess
 import sys
