@@ -22,6 +22,7 @@ tests/conftest.py for every run) watches each test's set-up and call and fails a
 so a new slow test cannot silently enter the fast tier: it fails in both tiers until it is
 marked. A module- or session-scoped fixture is charged to the first test that sets it up.
 """
+import functools
 import os
 import subprocess
 import sys
@@ -82,6 +83,7 @@ class TierGuard:
         cls._installed = True
         popen_init = subprocess.Popen.__init__
 
+        @functools.wraps(popen_init)
         def watched_popen_init(popen, args, *rest, **kwargs):
             if starts_an_interpreter(args, kwargs):
                 cls._note('subprocess', f'starts {args!r:.120}')
@@ -92,6 +94,7 @@ class TierGuard:
         from mmengine.runner import Runner
         runner_init = Runner.__init__
 
+        @functools.wraps(runner_init)
         def watched_runner_init(runner, *args, **kwargs):
             cls._note('runner', 'builds an mmengine Runner')
             runner_init(runner, *args, **kwargs)
