@@ -1,12 +1,15 @@
 # The README names two commands: `make demo` and `make test`. Both install
 # what is missing first (`make install`, idempotent, into $(VENV)).
+# `make test` is the whole suite (CI); `make test-fast` leaves out the tests
+# marked runner / subprocess / overfit / slow (tests/tiers.py) for the
+# edit-test loop.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.render-pretrain-installed
 PYTEST_ARGS ?=
 export RENDER_PRETRAIN_SHARED ?= $(abspath ../shared)
 
-.PHONY: install test lint demo doctor bench transfer clean
+.PHONY: install test test-fast lint demo doctor bench transfer clean
 
 $(STAMP): setup.py tools/install.sh
 	VENV=$(VENV) bash tools/install.sh
@@ -19,6 +22,11 @@ doctor: install
 
 test: install
 	$(PY) -m pytest tests -q --durations=20 $(PYTEST_ARGS)
+
+FAST_TIER := not (runner or subprocess or overfit or slow)
+
+test-fast: install
+	$(PY) -m pytest tests -q --durations=10 -m "$(FAST_TIER)" $(PYTEST_ARGS)
 
 # Style check (settings in setup.cfg).
 lint: install

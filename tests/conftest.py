@@ -20,9 +20,35 @@ from render_pretrain.paths import (manifests_dir, real_frame_dir, REPO_ROOT,  # 
                                    upstream_mmdet3d_dir)
 
 
+def pytest_configure(config):
+    # fails a test that builds a Runner, starts Python / a shell or over-fits unmarked
+    from tests.tiers import TierGuard
+    config.pluginmanager.register(TierGuard(), 'tier-guard')
+
+
 @pytest.fixture(scope='session')
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(params=['cpu', 'cuda'])
+def device(request) -> str:
+    """The device (``'cpu'``, ``'cuda'``) a core test creates its tensors on.
+
+    The same assertions run on the CPU and, where available, on CUDA: the core
+    functions follow their inputs' device. Results compared with numpy or a
+    CPU reference are moved back with ``.cpu()``.
+    """
+    return request.param
+
+
+def pytest_runtest_setup(item):
+    # The CUDA cases of the device fixture skip here rather than in the fixture, so that
+    # the skip summary folds them into one line (a fixture's skip names each test).
+    callspec = getattr(item, 'callspec', None)
+    if (callspec is not None and callspec.params.get('device') == 'cuda'
+            and not torch.cuda.is_available()):
+        pytest.skip('CUDA is not available: the device-parametrised tests ran on the CPU only')
 
 
 @pytest.fixture(scope='session')

@@ -52,6 +52,7 @@ def test_iteration_benchmark_record(pretrain_iteration, synthetic_infos):
     assert record['meets_target'] == (share <= 0.15)
 
 
+@pytest.mark.runner
 def test_loss_curve_stops_on_time_budget(pretrain_iteration, synthetic_infos):
     """MIM4D under the Runner: a zero budget stops training after one iteration."""
     (record, ) = pretrain_iteration.main(
@@ -65,6 +66,7 @@ def test_loss_curve_stops_on_time_budget(pretrain_iteration, synthetic_infos):
 
 
 @pytest.mark.parametrize('threads', [1, 2])
+@pytest.mark.subprocess
 def test_render_head_benchmark_record(threads):
     """The MIM4D render-head benchmark runs a small step and reports consistent numbers."""
     cmd = [sys.executable, str(REPO / 'tools' / 'benchmarks' / 'mim4d_render_head.py'),

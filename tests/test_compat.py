@@ -79,6 +79,7 @@ def test_mmengine_checkpoint_needs_the_torch_load_shim(tmp_path):
         _load_checkpoint(str(tmp_path / 'missing.pth'))
 
 
+@pytest.mark.runner
 def test_real_runner_checkpoint_resumes_and_loads(tmp_path):
     """A checkpoint written by a real Runner resumes (iteration, optimizer,
     scheduler, message hub) and loads as ``load_from`` under weights-only."""
@@ -148,6 +149,7 @@ def test_corrupt_checkpoint_named(tmp_path, content):
         _load_checkpoint(str(path), map_location='cpu')
 
 
+@pytest.mark.runner
 def test_resume_of_a_truncated_checkpoint_names_it(tmp_path):
     """``--resume`` (Runner ``resume=True, load_from=...``) of a half-written
     checkpoint fails naming the file, before any training step."""
@@ -184,6 +186,7 @@ for runner in runners:
 
 
 @pytest.mark.parametrize('opt_out', [True, False], ids=['upstream', 'shim'])
+@pytest.mark.subprocess
 def test_interrupted_save_leaves_old_or_nothing(tmp_path, opt_out):
     """A save that dies half-way (file-size limit standing in for a killed run
     or a full disk): upstream leaves a truncated epoch_1.pth that --resume
@@ -276,11 +279,13 @@ def _warnings_from_config_lookup(import_compat: bool) -> str:
     return result.stderr
 
 
+@pytest.mark.subprocess
 def test_pkg_resources_warning_filtered():
     assert 'pkg_resources is deprecated' in _warnings_from_config_lookup(import_compat=False)
     assert 'pkg_resources is deprecated' not in _warnings_from_config_lookup(import_compat=True)
 
 
+@pytest.mark.subprocess
 def test_numpy_long_alias_for_mmdet3d_object_sample():
     import inspect
 

@@ -216,6 +216,7 @@ def test_tiny_pipeline_on_real_nuscenes_frame(real_frame):
     assert sum(losses.values()) > 0
 
 
+@pytest.mark.slow
 def test_tiny_config_on_synthetic_world_trains_and_is_evaluable(synthetic_infos, tmp_path):
     """Synthetic infos -> real pipelines -> loss/backward, then NuScenesMetric on val."""
     cfg, model = build_model(TINY_CFG)

@@ -14,6 +14,7 @@ from render_pretrain.paths import REPO_ROOT
 from tests.bevseg.conftest import point_at_synthetic_world, seg_config
 
 
+@pytest.mark.runner
 def test_runner_trains_one_epoch_and_reports_miou(synthetic_infos, tmp_path):
     cfg = point_at_synthetic_world(seg_config(), synthetic_infos)
     cfg.work_dir = str(tmp_path)

@@ -53,6 +53,7 @@ def test_losses_match_formulas():
         BEVFusionSegHead(4, BEVFUSION_GRID, ['a'], loss='dice')
 
 
+@pytest.mark.overfit
 def test_overfits_one_synthetic_label(synthetic_infos):
     """The head alone learns one real synthetic label through the grid transform.
 

@@ -20,6 +20,8 @@ from render_pretrain.paths import REPO_ROOT
 
 register_all_modules(init_default_scope=True)
 
+pytestmark = pytest.mark.runner
+
 # config -> metric keys it must report
 CONFIGS = {
     'projects/NSMAE/configs/nsmae_r18-lss_second_1xb1-2e_synthetic-pretrain.py':

@@ -158,6 +158,7 @@ def test_uvtr_to_mim4d(tmp_path):
     assert out['meta']['report']['discarded'] == 3
 
 
+@pytest.mark.subprocess
 def test_script_runs(tmp_path):
     proc = subprocess.run([sys.executable, str(SCRIPT), '--list-layouts'], capture_output=True,
                           text=True, timeout=120, cwd=REPO_ROOT)

@@ -53,6 +53,7 @@ def test_merge_refuses_a_stage_one_with_camera_keys_or_a_source_without(checkpoi
     assert not (tmp / 'x.pth').exists()
 
 
+@pytest.mark.subprocess
 def test_cli(checkpoints):
     lidar, camera, tmp = checkpoints
     result = subprocess.run([sys.executable, str(REPO_ROOT / 'tools/model_converters/'

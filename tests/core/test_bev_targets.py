@@ -7,9 +7,9 @@ import render_pretrain.bev_targets as bev_targets_module
 from render_pretrain.bev_targets import first_occupied_height
 
 
-def test_first_occupied_height_orders():
-    coords_zyx = torch.tensor([[0, 0, 1, 2], [0, 3, 1, 2], [1, 2, 0, 0]])
-    zc = torch.tensor([-3.0, -1.0, 1.0, 3.0])
+def test_first_occupied_height_orders(device):
+    coords_zyx = torch.tensor([[0, 0, 1, 2], [0, 3, 1, 2], [1, 2, 0, 0]], device=device)
+    zc = torch.tensor([-3.0, -1.0, 1.0, 3.0], device=device)
     height, valid = first_occupied_height(coords_zyx, 2, (4, 2, 3), zc)
     assert height.shape == (2, 2, 3) and int(valid.sum()) == 2
     assert height[0, 1, 2] == 3.0 and height[1, 0, 0] == 1.0 and height[0, 0, 0] == 0.0
@@ -20,12 +20,12 @@ def test_first_occupied_height_orders():
         first_occupied_height(coords_zyx, 1, (4, 2, 3), zc)
 
 
-def test_first_occupied_height_matches_loop_reference():
+def test_first_occupied_height_matches_loop_reference(device):
     gen = torch.Generator().manual_seed(0)
-    occupied = torch.rand(2, 5, 4, 6, generator=gen) < 0.15  # (B, Z, Y, X)
+    occupied = (torch.rand(2, 5, 4, 6, generator=gen) < 0.15).to(device)  # (B, Z, Y, X)
     coords = occupied.nonzero()
-    coords = coords[torch.randperm(len(coords), generator=gen)]  # order must not matter
-    zc = torch.linspace(-4.0, 2.0, 5)
+    coords = coords[torch.randperm(len(coords), generator=gen).to(device)]  # order must not matter
+    zc = torch.linspace(-4.0, 2.0, 5, device=device)
     height, valid = first_occupied_height(coords, 2, (5, 4, 6), zc)
     for b in range(2):
         for y in range(4):
@@ -33,8 +33,9 @@ def test_first_occupied_height_matches_loop_reference():
                 zs = occupied[b, :, y, x].nonzero().flatten()
                 assert bool(valid[b, y, x]) == (len(zs) > 0)
                 assert height[b, y, x] == (zc[zs.max()] if len(zs) else 0.0)
-    empty_h, empty_v = first_occupied_height(torch.zeros(0, 4, dtype=torch.long), 2, (5, 4, 6), zc)
-    assert not empty_v.any() and torch.equal(empty_h, torch.zeros(2, 4, 6))
+    empty_h, empty_v = first_occupied_height(torch.zeros(0, 4, dtype=torch.long, device=device),
+                                             2, (5, 4, 6), zc)
+    assert not empty_v.any() and torch.equal(empty_h, torch.zeros(2, 4, 6, device=device))
 
 
 def test_docstring_examples():
@@ -42,9 +43,9 @@ def test_docstring_examples():
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_first_occupied_height_xy_stride_takes_the_top_of_merged_columns():
-    zc = torch.tensor([0.0, 1.0, 2.0])
-    coords = torch.tensor([[0, 0, 0, 0], [0, 2, 1, 1], [0, 1, 4, 2]])  # (b, z, y, x)
+def test_first_occupied_height_xy_stride_takes_the_top_of_merged_columns(device):
+    zc = torch.tensor([0.0, 1.0, 2.0], device=device)
+    coords = torch.tensor([[0, 0, 0, 0], [0, 2, 1, 1], [0, 1, 4, 2]], device=device)  # (b, z, y, x)
     height, valid = first_occupied_height(coords, 1, (3, 5, 4), zc, xy_stride=2)
     assert height.shape == (1, 3, 2)  # ceil(5 / 2), ceil(4 / 2)
     assert height[0, 0, 0] == 2.0 and height[0, 2, 1] == 1.0

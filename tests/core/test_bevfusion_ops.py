@@ -5,6 +5,10 @@ unmodified mmdetection3d v1.4.0 checkout) import ``bev_pool_ext`` and
 ``voxel_layer``; here those are served by ``render_pretrain.bevfusion_ops``
 (the ``bevfusion_cpu_ops`` compat shim). References: upstream's own
 pure-PyTorch ``QuickCumsum`` path, numpy sums, mmcv's ``Voxelization``.
+
+CPU only, by design: these stand-ins serve upstream's extensions where no
+compiled (CUDA) build exists; on a GPU machine the compiled ops are found first
+(tested below), so there is no ``device`` parametrisation here.
 """
 import subprocess
 import sys
@@ -195,6 +199,7 @@ def _import_in_subprocess(checkout, env_extra):
                           check=True, env=env, cwd=str(REPO_ROOT)).stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.subprocess
 def test_a_compiled_extension_keeps_precedence_and_the_shim_can_be_switched_off(tmp_path):
     """The stand-in answers only when no extension is found; opt out by env."""
     checkout = tmp_path / 'mmdetection3d'

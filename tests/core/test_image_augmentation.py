@@ -1,4 +1,7 @@
-"""Tests for render_pretrain.image_augmentation (pixel maps of image augmentation)."""
+"""Tests for render_pretrain.image_augmentation (pixel maps of image augmentation).
+
+No `device` parametrisation: these are numpy functions of the data pipeline (CPU by design).
+"""
 import mmcv
 import numpy as np
 import pytest

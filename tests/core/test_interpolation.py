@@ -16,22 +16,24 @@ def _grid_sample(volume, points, align_corners):
 
 
 @pytest.mark.parametrize('align_corners', [False, True])
-def test_matches_grid_sample_inside_and_outside(align_corners):
+def test_matches_grid_sample_inside_and_outside(align_corners, device):
     gen = torch.Generator().manual_seed(0)
-    volume = torch.randn(2, 3, 4, 5, 6, generator=gen)
+    volume = torch.randn(2, 3, 4, 5, 6, generator=gen).to(device)
     # Range beyond [-1, 1] exercises the zero padding on every face.
-    points = torch.rand(2, 500, 3, generator=gen) * 4.0 - 2.0
+    points = (torch.rand(2, 500, 3, generator=gen) * 4.0 - 2.0).to(device)
     ours = trilinear_interpolate(volume, points, align_corners=align_corners)
     ref = _grid_sample(volume, points, align_corners)
     assert (ref.abs() > 0).any() and (ref == 0).any()
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
 
 
-def test_gradients_match_grid_sample():
+def test_gradients_match_grid_sample(device):
     gen = torch.Generator().manual_seed(1)
-    volume = torch.randn(1, 2, 3, 4, 5, generator=gen, dtype=torch.float64, requires_grad=True)
-    points = (torch.rand(1, 50, 3, generator=gen, dtype=torch.float64) * 2.2 - 1.1).requires_grad_()
-    weights = torch.randn(1, 50, 2, generator=gen, dtype=torch.float64)
+    volume = torch.randn(1, 2, 3, 4, 5, generator=gen, dtype=torch.float64).to(device)
+    volume.requires_grad_()
+    points = (torch.rand(1, 50, 3, generator=gen, dtype=torch.float64) * 2.2 - 1.1).to(device)
+    points.requires_grad_()
+    weights = torch.randn(1, 50, 2, generator=gen, dtype=torch.float64).to(device)
     ours = torch.autograd.grad((trilinear_interpolate(volume, points) * weights).sum(),
                                (volume, points))
     ref = torch.autograd.grad((_grid_sample(volume, points, False) * weights).sum(),
@@ -40,29 +42,31 @@ def test_gradients_match_grid_sample():
         torch.testing.assert_close(a, b)
 
 
-def test_exact_values_at_voxel_centres_and_midpoints():
-    volume = torch.arange(8.).view(1, 1, 2, 2, 2)  # value = 4 z + 2 y + x
-    points = torch.tensor([[[-1., -1., -1.], [1., 1., 1.], [0., 0., 0.], [1., -1., 0.]]])
+def test_exact_values_at_voxel_centres_and_midpoints(device):
+    volume = torch.arange(8., device=device).view(1, 1, 2, 2, 2)  # value = 4 z + 2 y + x
+    points = torch.tensor([[[-1., -1., -1.], [1., 1., 1.], [0., 0., 0.], [1., -1., 0.]]],
+                          device=device)
     out = trilinear_interpolate(volume, points, align_corners=True)[0, :, 0]
-    torch.testing.assert_close(out, torch.tensor([0., 7., 3.5, 3.]))
+    torch.testing.assert_close(out, torch.tensor([0., 7., 3.5, 3.], device=device))
 
 
-def test_packed_equals_batched_and_follows_batch_index():
+def test_packed_equals_batched_and_follows_batch_index(device):
     gen = torch.Generator().manual_seed(2)
-    volume = torch.randn(3, 4, 3, 3, 3, generator=gen)
-    points = torch.rand(3, 10, 3, generator=gen) * 2 - 1
+    volume = torch.randn(3, 4, 3, 3, 3, generator=gen).to(device)
+    points = (torch.rand(3, 10, 3, generator=gen) * 2 - 1).to(device)
     batched = trilinear_interpolate(volume, points)
-    order = torch.randperm(30, generator=gen)
-    flat_batch = torch.arange(3).repeat_interleave(10)[order]
+    order = torch.randperm(30, generator=gen).to(device)
+    flat_batch = torch.arange(3, device=device).repeat_interleave(10)[order]
     packed = trilinear_interpolate_packed(volume, points.reshape(30, 3)[order], flat_batch)
     torch.testing.assert_close(packed, batched.reshape(30, 4)[order])
 
 
-def test_gradcheck_and_gradgradcheck_float64():
+def test_gradcheck_and_gradgradcheck_float64(device):
     gen = torch.Generator().manual_seed(3)
-    volume = torch.randn(1, 2, 3, 3, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    volume = torch.randn(1, 2, 3, 3, 4, generator=gen, dtype=torch.float64).to(device)
+    volume.requires_grad_()
     # Keep points away from voxel-centre planes, where the derivative jumps.
-    points = (torch.rand(1, 6, 3, generator=gen, dtype=torch.float64) * 1.6 - 0.8)
+    points = (torch.rand(1, 6, 3, generator=gen, dtype=torch.float64) * 1.6 - 0.8).to(device)
     points.requires_grad_()
 
     def func(vol, pts):
@@ -72,11 +76,13 @@ def test_gradcheck_and_gradgradcheck_float64():
     assert torch.autograd.gradgradcheck(func, (volume, points))
 
 
-def test_second_derivative_of_points_gradient_reaches_volume():
+def test_second_derivative_of_points_gradient_reaches_volume(device):
     # The eikonal use case: d/dV of |d f / d p|^2 must be non-zero.
     gen = torch.Generator().manual_seed(4)
-    volume = torch.randn(1, 1, 4, 4, 4, generator=gen, dtype=torch.float64, requires_grad=True)
-    points = (torch.rand(1, 20, 3, generator=gen, dtype=torch.float64) * 1.6 - 0.8).requires_grad_()
+    volume = torch.randn(1, 1, 4, 4, 4, generator=gen, dtype=torch.float64).to(device)
+    volume.requires_grad_()
+    points = (torch.rand(1, 20, 3, generator=gen, dtype=torch.float64) * 1.6 - 0.8).to(device)
+    points.requires_grad_()
     sdf = trilinear_interpolate(volume, points).sum()
     (grad_pts,) = torch.autograd.grad(sdf, points, create_graph=True)
     (grad_vol,) = torch.autograd.grad(grad_pts.pow(2).sum(), volume)
@@ -84,7 +90,8 @@ def test_second_derivative_of_points_gradient_reaches_volume():
 
 
 def test_double_backward_matches_grid_sample():
-    # torch >= 2.x differentiates grid_sample twice on CPU: an independent reference.
+    # torch >= 2.x differentiates grid_sample twice on CPU: an independent reference
+    # (CPU only: the reference's double backward, not trilinear_interpolate, sets the device).
     gen = torch.Generator().manual_seed(6)
     volume = torch.randn(1, 2, 3, 4, 5, generator=gen, dtype=torch.float64, requires_grad=True)
     points = (torch.rand(1, 30, 3, generator=gen, dtype=torch.float64) * 2.4 - 1.2).requires_grad_()
@@ -96,31 +103,33 @@ def test_double_backward_matches_grid_sample():
         torch.testing.assert_close(ours, ref)
 
 
-def test_normalize_points_to_aabb_edges_and_centres():
-    aabb = torch.tensor([-54., -54., -5., 54., 54., 3.])
-    pts = torch.tensor([[-54., 54., -5.], [0., 0., -1.], [-53.7, 53.7, -4.2]])
+def test_normalize_points_to_aabb_edges_and_centres(device):
+    aabb = torch.tensor([-54., -54., -5., 54., 54., 3.], device=device)
+    pts = torch.tensor([[-54., 54., -5.], [0., 0., -1.], [-53.7, 53.7, -4.2]], device=device)
     out = normalize_points_to_aabb(pts, aabb)
-    torch.testing.assert_close(out[:2], torch.tensor([[-1., 1., -1.], [0., 0., 0.]]))
+    torch.testing.assert_close(out[:2],
+                               torch.tensor([[-1., 1., -1.], [0., 0., 0.]], device=device))
     # First/last voxel centres (0.6 m x 0.6 m x 1.6 m voxels) map to -1/+1 with align_corners.
     out_ac = normalize_points_to_aabb(pts[2:], aabb, grid_size=(5, 180, 180), align_corners=True)
-    torch.testing.assert_close(out_ac, torch.tensor([[-1., 1., -1.]]))
+    torch.testing.assert_close(out_ac, torch.tensor([[-1., 1., -1.]], device=device))
     # The two conventions sample the same voxel value at a metric point.
     gen = torch.Generator().manual_seed(5)
-    volume = torch.randn(1, 2, 5, 6, 7, generator=gen)
-    box = torch.tensor([-3.5, -3., -2.5, 3.5, 3., 2.5])
-    metric = torch.rand(1, 40, 3, generator=gen) * 4 - 2
+    volume = torch.randn(1, 2, 5, 6, 7, generator=gen).to(device)
+    box = torch.tensor([-3.5, -3., -2.5, 3.5, 3., 2.5], device=device)
+    metric = (torch.rand(1, 40, 3, generator=gen) * 4 - 2).to(device)
     a = trilinear_interpolate(volume, normalize_points_to_aabb(metric, box), align_corners=False)
     b = trilinear_interpolate(volume, normalize_points_to_aabb(metric, box, (5, 6, 7), True),
                               align_corners=True)
     torch.testing.assert_close(a, b)
 
 
-def _table_setup(align_corners, seed=7):
+def _table_setup(align_corners, seed=7, device='cpu'):
     gen = torch.Generator().manual_seed(seed)
-    volume = torch.randn(2, 5, 3, 4, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    volume = torch.randn(2, 5, 3, 4, 6, generator=gen, dtype=torch.float64).to(device)
+    volume.requires_grad_()
     # Inside, on the zero-padded border and far outside on every face.
-    points = torch.rand(300, 3, generator=gen, dtype=torch.float64) * 3.0 - 1.5
-    batch_idx = torch.randint(0, 2, (300,), generator=gen)
+    points = (torch.rand(300, 3, generator=gen, dtype=torch.float64) * 3.0 - 1.5).to(device)
+    batch_idx = torch.randint(0, 2, (300,), generator=gen).to(device)
     corner_idx, weights = trilinear_corner_weights(points, batch_idx, volume.shape[2:],
                                                    align_corners, derivatives=True)
     table = volume.permute(0, 2, 3, 4, 1).reshape(-1, 5)
@@ -128,8 +137,9 @@ def _table_setup(align_corners, seed=7):
 
 
 @pytest.mark.parametrize('align_corners', [False, True])
-def test_table_values_and_derivatives_match_autograd_of_the_gather_path(align_corners):
-    volume, points, batch_idx, corner_idx, weights, table = _table_setup(align_corners)
+def test_table_values_and_derivatives_match_autograd_of_the_gather_path(align_corners, device):
+    volume, points, batch_idx, corner_idx, weights, table = _table_setup(align_corners,
+                                                                         device=device)
     assert corner_idx.shape == (300, 8) and weights.shape == (4, 300, 8)
     values, derivs = interpolate_table(table, corner_idx, weights, derivative_channels=3)
     pts = points.clone().requires_grad_()
@@ -142,39 +152,42 @@ def test_table_values_and_derivatives_match_autograd_of_the_gather_path(align_co
     torch.testing.assert_close(derivs, ref_derivs.permute(1, 0, 2))
     # One ordinary backward equals the double backward of the reference.
     gen = torch.Generator().manual_seed(8)
-    w_values = torch.randn(300, 5, generator=gen, dtype=torch.float64)
-    w_derivs = torch.randn(3, 300, 3, generator=gen, dtype=torch.float64)
+    w_values = torch.randn(300, 5, generator=gen, dtype=torch.float64).to(device)
+    w_derivs = torch.randn(3, 300, 3, generator=gen, dtype=torch.float64).to(device)
     ours = torch.autograd.grad((values * w_values).sum() + (derivs * w_derivs).sum(), volume)[0]
     theirs = torch.autograd.grad((ref * w_values).sum()
                                  + (ref_derivs.permute(1, 0, 2) * w_derivs).sum(), volume)[0]
     torch.testing.assert_close(ours, theirs)
 
 
-def test_corner_weights_worked_example_and_partition_of_unity():
-    idx, w = trilinear_corner_weights(torch.tensor([[0.5, 0.0, -0.5]]), torch.zeros(1).long(),
+def test_corner_weights_worked_example_and_partition_of_unity(device):
+    def tensor(values):
+        return torch.tensor(values, device=device)
+
+    idx, w = trilinear_corner_weights(tensor([[0.5, 0.0, -0.5]]), tensor([0]),
                                       (2, 2, 2), align_corners=True, derivatives=True)
     assert idx.dtype == torch.int64
-    torch.testing.assert_close(idx, torch.arange(8).view(1, 8))
+    torch.testing.assert_close(idx, torch.arange(8, device=device).view(1, 8))
     # Rows past 2**31 (batch item 2**28 of a 2 x 2 x 2 grid): no overflow.
-    far_idx, _ = trilinear_corner_weights(torch.zeros(1, 3), torch.tensor([2**28]), (2, 2, 2),
-                                          align_corners=True)
+    far_idx, _ = trilinear_corner_weights(torch.zeros(1, 3, device=device), tensor([2**28]),
+                                          (2, 2, 2), align_corners=True)
     assert far_idx.dtype == torch.int64
-    torch.testing.assert_close(far_idx, 2**31 + torch.arange(8).view(1, 8))
+    torch.testing.assert_close(far_idx, 2**31 + torch.arange(8, device=device).view(1, 8))
     # x = 0.75, y = 0.5, z = 0.25 between the two voxel centres of each axis.
-    fx, fy, fz = torch.tensor([0.25, 0.75]), torch.tensor([0.5, 0.5]), torch.tensor([0.75, 0.25])
+    fx, fy, fz = tensor([0.25, 0.75]), tensor([0.5, 0.5]), tensor([0.75, 0.25])
     expected = (fz[:, None, None] * fy[None, :, None] * fx[None, None, :]).reshape(8)
     torch.testing.assert_close(w[0, 0], expected)
     # Derivative weights sum to 0 (a constant volume has no slope), values to 1 inside.
-    torch.testing.assert_close(w[:, 0].sum(-1), torch.tensor([1., 0., 0., 0.]))
+    torch.testing.assert_close(w[:, 0].sum(-1), tensor([1., 0., 0., 0.]))
     # Value 4 z + 2 y + x on the 2x2x2 corners: slopes (1, 2, 4) per voxel = 0.5 per unit.
-    table = torch.arange(8.).view(8, 1)
+    table = torch.arange(8., device=device).view(8, 1)
     values, derivs = interpolate_table(table, idx, w)
-    torch.testing.assert_close(values, torch.tensor([[0.75 + 1.0 + 1.0]]))
-    torch.testing.assert_close(derivs[:, 0, 0], torch.tensor([0.5, 1.0, 2.0]))
+    torch.testing.assert_close(values, tensor([[0.75 + 1.0 + 1.0]]))
+    torch.testing.assert_close(derivs[:, 0, 0], tensor([0.5, 1.0, 2.0]))
 
 
-def test_interpolate_table_gradcheck_float64():
-    _, _, _, corner_idx, weights, table = _table_setup(False, seed=9)
+def test_interpolate_table_gradcheck_float64(device):
+    _, _, _, corner_idx, weights, table = _table_setup(False, seed=9, device=device)
     corner_idx, weights = corner_idx[:20], weights[:, :20]
     table = table.detach().requires_grad_()
 
@@ -184,15 +197,18 @@ def test_interpolate_table_gradcheck_float64():
     assert torch.autograd.gradcheck(func, (table,))
 
 
-def test_bad_shapes_raise():
+def test_bad_shapes_raise(device):
+    def zeros(*shape):
+        return torch.zeros(*shape, device=device)
+
     with pytest.raises(ValueError, match='points must be'):
-        trilinear_interpolate(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 4, 2))
+        trilinear_interpolate(zeros(1, 1, 2, 2, 2), zeros(1, 4, 2))
     with pytest.raises(ValueError, match='aabb'):
-        normalize_points_to_aabb(torch.zeros(3, 3), torch.zeros(4))
-    idx, w = trilinear_corner_weights(torch.zeros(2, 3), torch.zeros(2).long(), (2, 2, 2))
+        normalize_points_to_aabb(zeros(3, 3), zeros(4))
+    idx, w = trilinear_corner_weights(zeros(2, 3), zeros(2).long(), (2, 2, 2))
     with pytest.raises(ValueError, match='weights must be'):
-        interpolate_table(torch.zeros(8, 1), idx, w[0])
+        interpolate_table(zeros(8, 1), idx, w[0])
     with pytest.raises(ValueError, match='not differentiable w.r.t. weights'):
-        interpolate_table(torch.zeros(8, 1), idx, w.requires_grad_())
+        interpolate_table(zeros(8, 1), idx, w.requires_grad_())
     with pytest.raises(ValueError, match='derivative_channels'):
-        interpolate_table(torch.zeros(8, 1), idx, w.detach(), derivative_channels=2)
+        interpolate_table(zeros(8, 1), idx, w.detach(), derivative_channels=2)

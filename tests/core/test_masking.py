@@ -9,11 +9,12 @@ from render_pretrain.masking import (apply_mask_token, generate_patch_mask, num_
 
 
 @pytest.mark.parametrize('ratio,count', [(0.0, 0), (0.3, 317), (0.5, 528), (1.0, 1056)])
-def test_patch_mask_exact_count(ratio, count):
+def test_patch_mask_exact_count(ratio, count, device):
     # 96 x 176 pixels, 8-pixel patches: 12 x 22 = 264 patches per image;
     # 0.3 * 264 = 79.2 -> 79 masked patches
     gen = torch.Generator().manual_seed(0)
-    mask = generate_patch_mask(4, (96, 176), 8, ratio, gen)
+    mask = generate_patch_mask(4, (96, 176), 8, ratio, gen, device=device)
+    assert mask.device.type == device
     assert mask.shape == (4, 12, 22) and mask.dtype == torch.bool
     assert mask.flatten(1).sum(1).tolist() == [count // 4] * 4
     assert num_masked(264, ratio) == count // 4
@@ -43,12 +44,13 @@ def test_patch_mask_is_uniform_over_positions():
     assert torch.allclose(freq, torch.full((2, 2), 0.5), atol=0.03)
 
 
-def test_apply_mask_token_only_in_masked_patches():
+def test_apply_mask_token_only_in_masked_patches(device):
     gen = torch.Generator().manual_seed(2)
-    images = torch.randn(2, 3, 3, 16, 24, generator=gen, requires_grad=True)  # (B, N, C, H, W)
+    images = torch.randn(2, 3, 3, 16, 24, generator=gen).to(device)  # (B, N, C, H, W)
+    images.requires_grad_()
     before = images.detach().clone()
-    mask = generate_patch_mask(6, (16, 24), 8, 0.5, gen).view(2, 3, 2, 3)
-    token = torch.randn(3, 8, 8, generator=gen, requires_grad=True)
+    mask = generate_patch_mask(6, (16, 24), 8, 0.5, gen, device=device).view(2, 3, 2, 3)
+    token = torch.randn(3, 8, 8, generator=gen).to(device).requires_grad_()
     out = apply_mask_token(images, mask, token)
     assert torch.equal(images.detach(), before)  # input not modified
     pixel = upsample_patch_mask(mask, 8)
@@ -65,7 +67,7 @@ def test_apply_mask_token_only_in_masked_patches():
     assert torch.allclose(token.grad, torch.full_like(token, float(mask.sum())))
     assert torch.equal(images.grad, (~pixel).float().unsqueeze(2).expand_as(images))
     with pytest.raises(ValueError, match='images must have shape'):
-        apply_mask_token(images, mask, torch.zeros(3, 4, 4))
+        apply_mask_token(images, mask, torch.zeros(3, 4, 4, device=device))
 
 
 def test_random_subset_mask_exact_and_deterministic():

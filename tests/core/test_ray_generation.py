@@ -38,24 +38,25 @@ def _cloud(gen, num):
     return torch.stack([radius * torch.cos(angle), radius * torch.sin(angle), height], -1)
 
 
-def test_camera_centres_and_axes():
-    lidar2img = _rig([0, 90])[None]
+def test_camera_centres_and_axes(device):
+    lidar2img = _rig([0, 90])[None].to(device)
     torch.testing.assert_close(camera_centers(lidar2img)[0],
-                               torch.tensor([[1.0, 0.2, 1.5], [1.0, 0.2, 1.5]]))
+                               torch.tensor([[1.0, 0.2, 1.5], [1.0, 0.2, 1.5]], device=device))
     torch.testing.assert_close(optical_axes(lidar2img)[0],
-                               torch.tensor([[1., 0., 0.], [0., 1., 0.]]), atol=1e-6, rtol=0)
+                               torch.tensor([[1., 0., 0.], [0., 1., 0.]], device=device),
+                               atol=1e-6, rtol=0)
 
 
-def test_lidar_rays_reconstruct_points_and_respect_the_range():
+def test_lidar_rays_reconstruct_points_and_respect_the_range(device):
     gen = torch.Generator().manual_seed(0)
-    points = _cloud(gen, 3000)
-    lidar2img = _rig([0, 90, 180])[None]
+    points = _cloud(gen, 3000).to(device)
+    lidar2img = _rig([0, 90, 180])[None].to(device)
     rays = generate_lidar_rays(points, lidar2img, IMAGE_SIZE)
     assert rays.origins.shape[0] > 200
     # Independent check: brute-force visibility by projecting into each camera.
     uv, z = project_points_to_image(points, lidar2img[0])  # (N, P, 2), (N, P)
     dist = (points[None] - camera_centers(lidar2img)[0][:, None]).norm(dim=-1)
-    inside = ((uv >= -0.5) & (uv < torch.tensor([79.5, 59.5]))).all(-1) & (z > 0)
+    inside = ((uv >= -0.5) & (uv < torch.tensor([79.5, 59.5], device=device))).all(-1) & (z > 0)
     expected = inside & (dist > 3) & (dist < 50)
     assert rays.origins.shape[0] == int(expected.sum())
     assert (rays.depth > 3).all() and (rays.depth < 50).all()
@@ -64,7 +65,7 @@ def test_lidar_rays_reconstruct_points_and_respect_the_range():
     uv_hit, z_hit = project_points_to_image(hit[:, None], lidar2img[0][rays.cam_idx])
     torch.testing.assert_close(uv_hit[:, 0], rays.pixels, atol=1e-3, rtol=0)
     torch.testing.assert_close(z_hit[:, 0], rays.z_depth, atol=1e-4, rtol=1e-5)
-    torch.testing.assert_close(rays.directions.norm(dim=-1), torch.ones(len(hit)))
+    torch.testing.assert_close(rays.directions.norm(dim=-1), torch.ones(len(hit), device=device))
     # z-depth and ray distance convert through the optical axis.
     axes = optical_axes(lidar2img)[0][rays.cam_idx]
     torch.testing.assert_close(ray_distance_to_z_depth(rays.depth, rays.directions, axes),
@@ -72,9 +73,10 @@ def test_lidar_rays_reconstruct_points_and_respect_the_range():
     assert (rays.depth > rays.z_depth - 1e-4).all() and rays.has_depth.all()
 
 
-def test_pixel_rays_pass_through_their_pixels():
-    lidar2img = _rig([30, -45])[None].double()
-    pixels = torch.tensor([[[0., 0.], [79., 59.], [40., 30.]], [[10., 50.], [3., 4.], [70., 2.]]])
+def test_pixel_rays_pass_through_their_pixels(device):
+    lidar2img = _rig([30, -45])[None].double().to(device)
+    pixels = torch.tensor([[[0., 0.], [79., 59.], [40., 30.]], [[10., 50.], [3., 4.], [70., 2.]]],
+                          device=device)
     origins, dirs = generate_pixel_rays(pixels[None], lidar2img)
     points = origins + 7.5 * dirs
     uv, z = project_points_to_image(points[0], lidar2img[0])
@@ -84,13 +86,15 @@ def test_pixel_rays_pass_through_their_pixels():
     assert (z < 7.5 + 1e-6).all()
 
 
-def test_ground_pixels_avoid_sky_and_are_distinct():
-    gen = torch.Generator().manual_seed(1)
-    pixels, valid = sample_ground_pixels(2, 3, IMAGE_SIZE, 500, gen, horizon_fraction=0.4)
+def test_ground_pixels_avoid_sky_and_are_distinct(device):
+    gen = torch.Generator(device).manual_seed(1)  # keys are drawn on the output device
+    pixels, valid = sample_ground_pixels(2, 3, IMAGE_SIZE, 500, gen, horizon_fraction=0.4,
+                                         device=device)
+    assert pixels.device.type == device
     assert valid.all() and (pixels[..., 1] >= 24).all() and (pixels[..., 0] < 80).all()
     flat = pixels[..., 1] * 80 + pixels[..., 0]
     assert all(row.unique().numel() == 500 for row in flat.view(6, 500))
-    sky = torch.zeros(1, 2, *IMAGE_SIZE, dtype=torch.bool)
+    sky = torch.zeros(1, 2, *IMAGE_SIZE, dtype=torch.bool, device=device)
     sky[0, 0, :, :40] = True   # left half is sky
     sky[0, 1, :59] = True      # only the last row (80 pixels) is ground
     pixels, valid = sample_ground_pixels(1, 2, IMAGE_SIZE, 100, gen, sky_mask=sky)
@@ -98,6 +102,9 @@ def test_ground_pixels_avoid_sky_and_are_distinct():
     assert valid[0, 1].sum() == 80 and (pixels[0, 1][valid[0, 1]][:, 1] == 59).all()
 
 
+# sample_camera_rays draws from a CPU generator (torch.randperm on the CPU, then
+# moved); MIM4D draws its rays on the CPU by design and moves them to the device,
+# so the tests of the seeded ray sampler below run on the CPU only.
 def test_sample_camera_rays_fixed_budget_batch_and_determinism():
     gen = torch.Generator().manual_seed(2)
     lidar2img = torch.stack([_rig([0, 120, 240]), _rig([10, 130, 250], (0., 0., 1.8))])
@@ -135,11 +142,12 @@ def test_no_points_gives_only_pixel_rays():
     assert torch.isfinite(rays.directions).all()
 
 
-def test_bad_inputs_raise():
+def test_bad_inputs_raise(device):
+    eye = torch.eye(4, device=device)
     with pytest.raises(ValueError, match='point_batch_idx'):
-        generate_lidar_rays(torch.zeros(5, 3), torch.eye(4).expand(2, 1, 4, 4), IMAGE_SIZE)
+        generate_lidar_rays(torch.zeros(5, 3, device=device), eye.expand(2, 1, 4, 4), IMAGE_SIZE)
     with pytest.raises(ValueError, match='points must be'):
-        generate_lidar_rays(torch.zeros(5, 4), torch.eye(4).expand(1, 1, 4, 4), IMAGE_SIZE)
+        generate_lidar_rays(torch.zeros(5, 4, device=device), eye.expand(1, 1, 4, 4), IMAGE_SIZE)
 
 
 def test_real_nuscenes_frame_against_independent_projection(real_frame):

@@ -16,9 +16,9 @@ def test_psnr_closed_form():
         psnr_from_mse(float('nan'))
 
 
-def test_masked_abs_error_counts_valid_only():
-    pred = torch.tensor([[5.0, 11.0], [17.0, 100.0]])
-    target = torch.tensor([[0.0, 10.0], [20.0, 0.0]])
+def test_masked_abs_error_counts_valid_only(device):
+    pred = torch.tensor([[5.0, 11.0], [17.0, 100.0]], device=device)
+    target = torch.tensor([[0.0, 10.0], [20.0, 0.0]], device=device)
     total, count = masked_abs_error_sum(pred, target, target > 0)
     assert (total, count) == (4.0, 2)  # |11 - 10| + |17 - 20|
     none = torch.zeros_like(target, dtype=torch.bool)

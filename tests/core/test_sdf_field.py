@@ -30,7 +30,7 @@ def single_thread():
 def _reference(field, points, dirs, volume, batch_idx, create_graph=False):
     """Plain MLPs on grid_sample features, gradient by autograd (double backward)."""
     pts = points.detach().requires_grad_(True)
-    norm = normalize_points_to_aabb(pts, torch.tensor(AABB, dtype=pts.dtype))
+    norm = normalize_points_to_aabb(pts, torch.tensor(AABB, dtype=pts.dtype, device=pts.device))
     grid = norm.unsqueeze(1).unsqueeze(1)  # (R, 1, 1, S, 3)
     feats = F.grid_sample(volume[batch_idx], grid, align_corners=False)  # (R, C, 1, 1, S)
     feats = feats[:, :, 0, 0].transpose(1, 2)  # (R, S, C)
@@ -45,15 +45,15 @@ def _reference(field, points, dirs, volume, batch_idx, create_graph=False):
     return sdf, rgb, grad
 
 
-def test_matches_plain_mlp_on_grid_sample_features_batched():
+def test_matches_plain_mlp_on_grid_sample_features_batched(device):
     torch.manual_seed(0)
-    field = SDFField(6, AABB, hidden_dim=8, geo_feat_dim=4, color_hidden_dim=8).double()
+    field = SDFField(6, AABB, hidden_dim=8, geo_feat_dim=4, color_hidden_dim=8).double().to(device)
     gen = torch.Generator().manual_seed(0)
-    volume = torch.randn(2, 6, 3, 5, 7, generator=gen, dtype=torch.float64)
-    points = (torch.rand(5, 4, 3, generator=gen, dtype=torch.float64) * 2 - 1) \
-        * torch.tensor(AABB[3:], dtype=torch.float64) * 1.1
-    dirs = F.normalize(torch.randn(5, 4, 3, generator=gen, dtype=torch.float64), dim=-1)
-    batch_idx = torch.tensor([1, 0, 1, 1, 0])
+    volume = torch.randn(2, 6, 3, 5, 7, generator=gen, dtype=torch.float64).to(device)
+    points = ((torch.rand(5, 4, 3, generator=gen, dtype=torch.float64) * 2 - 1)
+              * torch.tensor(AABB[3:], dtype=torch.float64) * 1.1).to(device)
+    dirs = F.normalize(torch.randn(5, 4, 3, generator=gen, dtype=torch.float64), dim=-1).to(device)
+    batch_idx = torch.tensor([1, 0, 1, 1, 0], device=device)
     sdf, rgb, grad = field(points, dirs, volume, batch_idx)
     ref = _reference(field, points, dirs, volume, batch_idx)
     for ours, theirs in zip((sdf, rgb, grad), ref):
@@ -69,19 +69,20 @@ def test_matches_plain_mlp_on_grid_sample_features_batched():
 
 
 @pytest.mark.parametrize('num_layers,use_position', [(4, True), (2, True), (6, False)])
-def test_parameter_gradients_match_double_backward_reference(num_layers, use_position):
+def test_parameter_gradients_match_double_backward_reference(num_layers, use_position, device):
     # The analytic SDF gradient must train exactly like autograd.grad(create_graph=True),
     # for the shortest MLP (no hidden-to-hidden layer), a deep one, and without positions.
     torch.manual_seed(5)
     field = SDFField(6, AABB, hidden_dim=8, num_layers=num_layers, geo_feat_dim=4,
-                     color_hidden_dim=8, use_position=use_position).double()
+                     color_hidden_dim=8, use_position=use_position).double().to(device)
     gen = torch.Generator().manual_seed(5)
-    volume = torch.randn(2, 6, 3, 5, 7, generator=gen, dtype=torch.float64).requires_grad_()
-    points = (torch.rand(6, 5, 3, generator=gen, dtype=torch.float64) * 2 - 1) \
-        * torch.tensor(AABB[3:], dtype=torch.float64) * 1.1
-    dirs = F.normalize(torch.randn(6, 5, 3, generator=gen, dtype=torch.float64), dim=-1)
-    batch_idx = torch.tensor([1, 0, 1, 1, 0, 0])
-    target = torch.rand(6, 5, 3, generator=gen, dtype=torch.float64)
+    volume = torch.randn(2, 6, 3, 5, 7, generator=gen, dtype=torch.float64).to(device)
+    volume.requires_grad_()
+    points = ((torch.rand(6, 5, 3, generator=gen, dtype=torch.float64) * 2 - 1)
+              * torch.tensor(AABB[3:], dtype=torch.float64) * 1.1).to(device)
+    dirs = F.normalize(torch.randn(6, 5, 3, generator=gen, dtype=torch.float64), dim=-1).to(device)
+    batch_idx = torch.tensor([1, 0, 1, 1, 0, 0], device=device)
+    target = torch.rand(6, 5, 3, generator=gen, dtype=torch.float64).to(device)
     params = [volume] + list(field.parameters())
 
     def loss_of(sdf, rgb, grad):
@@ -102,19 +103,20 @@ def test_parameter_gradients_match_double_backward_reference(num_layers, use_pos
     assert ours[0].abs().sum() > 0
 
 
-def test_analytic_gradient_with_align_corners_matches_autograd():
+def test_analytic_gradient_with_align_corners_matches_autograd(device):
     # align_corners=True changes the metric -> normalised scale (voxel centres at +-1).
     torch.manual_seed(7)
-    field = SDFField(5, AABB, hidden_dim=8, geo_feat_dim=4, align_corners=True).double()
+    field = SDFField(5, AABB, hidden_dim=8, geo_feat_dim=4, align_corners=True).double().to(device)
     gen = torch.Generator().manual_seed(7)
-    volume = torch.randn(2, 5, 3, 4, 6, generator=gen, dtype=torch.float64)
-    points = (torch.rand(4, 6, 3, generator=gen, dtype=torch.float64) * 2 - 1) \
-        * torch.tensor(AABB[3:], dtype=torch.float64) * 1.2
-    dirs = F.normalize(torch.randn(4, 6, 3, generator=gen, dtype=torch.float64), dim=-1)
-    batch_idx = torch.tensor([0, 1, 1, 0])
+    volume = torch.randn(2, 5, 3, 4, 6, generator=gen, dtype=torch.float64).to(device)
+    points = ((torch.rand(4, 6, 3, generator=gen, dtype=torch.float64) * 2 - 1)
+              * torch.tensor(AABB[3:], dtype=torch.float64) * 1.2).to(device)
+    dirs = F.normalize(torch.randn(4, 6, 3, generator=gen, dtype=torch.float64), dim=-1).to(device)
+    batch_idx = torch.tensor([0, 1, 1, 0], device=device)
     sdf, _, grad = field(points, dirs, volume, batch_idx)
     pts = points.clone().requires_grad_()
-    norm = normalize_points_to_aabb(pts, torch.tensor(AABB, dtype=pts.dtype), (3, 4, 6), True)
+    norm = normalize_points_to_aabb(pts, torch.tensor(AABB, dtype=pts.dtype, device=device),
+                                    (3, 4, 6), True)
     feats = trilinear_interpolate_packed(volume, norm.reshape(-1, 3),
                                          batch_idx.repeat_interleave(6), True).view(4, 6, 5)
     h = torch.cat([feats, norm], -1)
@@ -127,19 +129,20 @@ def test_analytic_gradient_with_align_corners_matches_autograd():
     torch.testing.assert_close(grad, ref_grad)
 
 
-def test_eikonal_term_trains_volume_and_sdf_mlp():
+def test_eikonal_term_trains_volume_and_sdf_mlp(device):
     torch.manual_seed(1)
-    field = SDFField(4, AABB, hidden_dim=8, geo_feat_dim=4)
-    volume = torch.randn(1, 4, 3, 4, 4, requires_grad=True)
-    points = torch.rand(6, 5, 3) * 6 - 3
-    dirs = F.normalize(torch.randn(6, 5, 3), dim=-1)
-    _, rgb, grad = field(points, dirs, volume, torch.zeros(6, dtype=torch.long))
+    field = SDFField(4, AABB, hidden_dim=8, geo_feat_dim=4).to(device)
+    volume = torch.randn(1, 4, 3, 4, 4).to(device).requires_grad_()
+    points = (torch.rand(6, 5, 3) * 6 - 3).to(device)
+    dirs = F.normalize(torch.randn(6, 5, 3), dim=-1).to(device)
+    _, rgb, grad = field(points, dirs, volume, torch.zeros(6, dtype=torch.long, device=device))
     assert grad.requires_grad
     eikonal_loss(grad).backward()
     assert volume.grad.abs().sum() > 0
     assert all(layer.weight.grad.abs().sum() > 0 for layer in field.sdf_layers)
     with torch.no_grad():
-        sdf, rgb, grad = field(points, dirs, volume, torch.zeros(6, dtype=torch.long))
+        batch_idx = torch.zeros(6, dtype=torch.long, device=device)
+        sdf, rgb, grad = field(points, dirs, volume, batch_idx)
     assert not grad.requires_grad and grad.abs().sum() > 0
 
 
@@ -154,25 +157,27 @@ def test_inverse_std_and_buffers():
     assert len(field.sdf_layers) == 5 and field.sdf_layers[-1].out_features == 17
 
 
-def test_geometric_init_gives_a_radial_sdf_in_box_coordinates():
+def test_geometric_init_gives_a_radial_sdf_in_box_coordinates(device):
     # NeuS/SAL init: approximately |x_n| - r, negative inside, growing outwards.
     torch.manual_seed(2)
-    field = SDFField(4, AABB, hidden_dim=256, geometric_init=True, init_radius=0.5)
-    volume = torch.randn(1, 4, 3, 4, 4)
+    field = SDFField(4, AABB, hidden_dim=256, geometric_init=True, init_radius=0.5).to(device)
+    volume = torch.randn(1, 4, 3, 4, 4).to(device)
     radii = torch.linspace(0, 1, 5)
     dirs = F.normalize(torch.randn(6, 3), dim=-1)
     norm = radii[None, :, None] * dirs[:, None]
-    metric = (norm + 1) / 2 * torch.tensor([16., 12., 4.]) + torch.tensor(AABB[:3])
+    metric = ((norm + 1) / 2 * torch.tensor([16., 12., 4.]) + torch.tensor(AABB[:3])).to(device)
     with torch.no_grad():
-        sdf = field.sdf(metric, volume, torch.zeros(6, dtype=torch.long))
+        sdf = field.sdf(metric, volume, torch.zeros(6, dtype=torch.long, device=device))
     assert (sdf[:, 0] < 0).all() and (sdf[:, -1] > 0).all()
     assert (sdf.diff(dim=1) > 0).all()
     # The feature columns start at zero: the initial SDF ignores the volume.
-    torch.testing.assert_close(field.sdf(metric, volume * 0, torch.zeros(6).long()).detach(), sdf)
+    torch.testing.assert_close(
+        field.sdf(metric, volume * 0, torch.zeros(6, device=device).long()).detach(), sdf)
     with pytest.raises(ValueError, match='geometric_init'):
         SDFField(4, AABB, geometric_init=True, use_position=False)
 
 
+@pytest.mark.overfit
 def test_render_head_overfits_a_ground_plane_depth(single_thread):
     # Camera rays looking down at the ground z = -1 of a small box; the field
     # learns the depth from the volume and its MLPs.
@@ -204,23 +209,25 @@ def test_render_head_overfits_a_ground_plane_depth(single_thread):
     assert min(losses[-3:]) < 0.5 * losses[0]
 
 
-def test_bad_inputs_raise():
-    field = SDFField(4, AABB)
+def test_bad_inputs_raise(device):
+    field = SDFField(4, AABB).to(device)
     with pytest.raises(ValueError, match='volume must be'):
-        field.sdf(torch.zeros(2, 3, 3), torch.zeros(1, 5, 2, 2, 2), torch.zeros(2).long())
+        field.sdf(torch.zeros(2, 3, 3, device=device), torch.zeros(1, 5, 2, 2, 2, device=device),
+                  torch.zeros(2, device=device).long())
     with pytest.raises(ValueError, match='aabb'):
         SDFField(4, (0., 0., 0., 1., -1., 1.))
 
 
-def test_packed_batch_render_equals_per_item_render():
+def test_packed_batch_render_equals_per_item_render(device):
     gen = torch.Generator().manual_seed(4)
     torch.manual_seed(4)
-    field = SDFField(4, AABB, hidden_dim=8, geo_feat_dim=4)
-    volume = torch.randn(2, 4, 3, 6, 8, generator=gen)
-    origins = torch.randn(10, 3, generator=gen)
-    dirs = F.normalize(torch.randn(10, 3, generator=gen), dim=-1)
-    batch_idx = torch.tensor([0, 1, 1, 0, 1, 0, 0, 1, 1, 0])
-    near, far, valid = intersect_rays_aabb(origins, dirs, torch.tensor(AABB), near_plane=0.2)
+    field = SDFField(4, AABB, hidden_dim=8, geo_feat_dim=4).to(device)
+    volume = torch.randn(2, 4, 3, 6, 8, generator=gen).to(device)
+    origins = torch.randn(10, 3, generator=gen).to(device)
+    dirs = F.normalize(torch.randn(10, 3, generator=gen), dim=-1).to(device)
+    batch_idx = torch.tensor([0, 1, 1, 0, 1, 0, 0, 1, 1, 0], device=device)
+    near, far, valid = intersect_rays_aabb(origins, dirs, torch.tensor(AABB, device=device),
+                                           near_plane=0.2)
     with torch.no_grad():
         sdf_fn, field_fn = field.callbacks(volume, batch_idx)
         packed = render_neus(origins, dirs, near, far, field_fn, field.inv_s(), sdf_fn,
@@ -229,7 +236,8 @@ def test_packed_batch_render_equals_per_item_render():
         for item in (0, 1):
             sel = batch_idx == item
             sdf_fn, field_fn = field.callbacks(volume[item:item + 1],
-                                               torch.zeros(int(sel.sum()), dtype=torch.long))
+                                               torch.zeros(int(sel.sum()), dtype=torch.long,
+                                                           device=device))
             single = render_neus(origins[sel], dirs[sel], near[sel], far[sel], field_fn,
                                  field.inv_s(), sdf_fn, num_uniform=16, num_importance=8,
                                  num_upsample_steps=2, valid=valid[sel])

@@ -29,13 +29,17 @@ def single_thread():
 
 
 def sphere_sdf(points):
-    return (points - CENTRE).norm(dim=-1) - RADIUS
+    return (points - CENTRE.to(points.device)).norm(dim=-1) - RADIUS
 
 
 def sphere_field(points, directions):
-    offset = points - CENTRE
+    offset = points - CENTRE.to(points.device)
     rgb = torch.sigmoid(offset)  # any colour that varies over the surface
     return offset.norm(dim=-1) - RADIUS, rgb, F.normalize(offset, dim=-1)
+
+
+def _on(device, *tensors):
+    return tuple(t.to(device) for t in tensors)
 
 
 def _sphere_rays(num_hit=24, num_miss=8, seed=0):
@@ -59,53 +63,57 @@ def _sphere_rays(num_hit=24, num_miss=8, seed=0):
     return origins, dirs, t_hit, disc > 0
 
 
-def test_alpha_worked_example_and_monotone_in_s():
-    alpha = alpha_from_sdf(torch.tensor([[0.0]]), torch.tensor([[-1.0]]), torch.tensor([[1.0]]),
-                           torch.tensor(10.0))
-    expected = (torch.sigmoid(torch.tensor(5.)) - torch.sigmoid(torch.tensor(-5.)) + 1e-5) \
-        / (torch.sigmoid(torch.tensor(5.)) + 1e-5)
+def test_alpha_worked_example_and_monotone_in_s(device):
+    def tensor(values):
+        return torch.tensor(values, device=device)
+
+    alpha = alpha_from_sdf(tensor([[0.0]]), tensor([[-1.0]]), tensor([[1.0]]), tensor(10.0))
+    expected = (torch.sigmoid(tensor(5.)) - torch.sigmoid(tensor(-5.)) + 1e-5) \
+        / (torch.sigmoid(tensor(5.)) + 1e-5)
     torch.testing.assert_close(alpha, expected.view(1, 1))
     # Leaving the surface (cos > 0) adds no opacity with full annealing.
-    leaving = alpha_from_sdf(torch.tensor([[0.0]]), torch.tensor([[1.0]]), torch.tensor([[1.0]]),
-                             torch.tensor(10.0))
+    leaving = alpha_from_sdf(tensor([[0.0]]), tensor([[1.0]]), tensor([[1.0]]), tensor(10.0))
     assert leaving.item() < 1e-4
-    sharp = alpha_from_sdf(torch.tensor([[0.0]]), torch.tensor([[-1.0]]), torch.tensor([[1.0]]),
-                           torch.tensor(100.0))
+    sharp = alpha_from_sdf(tensor([[0.0]]), tensor([[-1.0]]), tensor([[1.0]]), tensor(100.0))
     assert sharp.item() > alpha.item()
 
 
-def test_alpha_gradcheck_float64():
+def test_alpha_gradcheck_float64(device):
     gen = torch.Generator().manual_seed(0)
-    sdf = (torch.randn(3, 5, generator=gen, dtype=torch.float64) * 0.3).requires_grad_()
-    cos = (torch.rand(3, 5, generator=gen, dtype=torch.float64) * -0.9 - 0.05).requires_grad_()
-    deltas = torch.rand(3, 5, generator=gen, dtype=torch.float64) + 0.1
-    inv_s = torch.tensor(4.0, dtype=torch.float64, requires_grad=True)
+    sdf = (torch.randn(3, 5, generator=gen, dtype=torch.float64) * 0.3).to(device)
+    cos = (torch.rand(3, 5, generator=gen, dtype=torch.float64) * -0.9 - 0.05).to(device)
+    sdf.requires_grad_()
+    cos.requires_grad_()
+    deltas = (torch.rand(3, 5, generator=gen, dtype=torch.float64) + 0.1).to(device)
+    inv_s = torch.tensor(4.0, dtype=torch.float64, device=device, requires_grad=True)
     assert torch.autograd.gradcheck(
         lambda a, b, s: alpha_from_sdf(a, b, deltas, s, cos_anneal_ratio=0.7), (sdf, cos, inv_s))
 
 
-def test_planar_sdf_puts_the_weight_peak_on_the_plane():
+def test_planar_sdf_puts_the_weight_peak_on_the_plane(device):
     # Plane x = 7 crossed head-on by rays along +x.
-    origins = torch.zeros(4, 3)
-    dirs = torch.tensor([[1., 0., 0.]]).expand(4, 3)
+    origins = torch.zeros(4, 3, device=device)
+    dirs = torch.tensor([[1., 0., 0.]], device=device).expand(4, 3)
 
     def plane_field(points, directions):
-        grads = torch.tensor([-1., 0., 0.]).expand_as(points)
+        grads = torch.tensor([-1., 0., 0.], device=device).expand_as(points)
         return 7.0 - points[..., 0], torch.zeros_like(points), grads
 
-    out = render_neus(origins, dirs, torch.full((4,), 1.0), torch.full((4,), 21.0), plane_field,
-                      torch.tensor(50.0), num_uniform=70, num_importance=0)
+    out = render_neus(origins, dirs, torch.full((4,), 1.0, device=device),
+                      torch.full((4,), 21.0, device=device), plane_field,
+                      torch.tensor(50.0, device=device), num_uniform=70, num_importance=0)
     peak = out['t_mid'].gather(1, out['weights'].argmax(1, keepdim=True))
     assert (peak - 7.0).abs().max() <= 0.2 + 1e-6
-    torch.testing.assert_close(out['depth'], torch.full((4,), 7.0), atol=0.2, rtol=0)
-    torch.testing.assert_close(out['opacity'], torch.ones(4), atol=1e-3, rtol=0)
+    torch.testing.assert_close(out['depth'], torch.full((4,), 7.0, device=device), atol=0.2,
+                               rtol=0)
+    torch.testing.assert_close(out['opacity'], torch.ones(4, device=device), atol=1e-3, rtol=0)
 
 
-def test_sphere_renders_analytic_depth_and_misses_are_transparent():
-    origins, dirs, t_hit, hits = _sphere_rays()
-    near, far, valid = intersect_rays_aabb(origins, dirs, AABB, near_plane=1.0)
-    out = render_neus(origins, dirs, near, far, sphere_field, torch.tensor(200.0), sphere_sdf,
-                      num_uniform=72, num_importance=24, num_upsample_steps=2)
+def test_sphere_renders_analytic_depth_and_misses_are_transparent(device):
+    origins, dirs, t_hit, hits = _on(device, *_sphere_rays())
+    near, far, valid = intersect_rays_aabb(origins, dirs, AABB.to(device), near_plane=1.0)
+    out = render_neus(origins, dirs, near, far, sphere_field, torch.tensor(200.0, device=device),
+                      sphere_sdf, num_uniform=72, num_importance=24, num_upsample_steps=2)
     spacing = (far - near) / 72
     assert hits[:24].all() and not hits[24:].any() and valid.all()
     assert ((out['depth'][hits] - t_hit[hits]).abs() < 0.25 * spacing[hits]).all()
@@ -113,15 +121,15 @@ def test_sphere_renders_analytic_depth_and_misses_are_transparent():
     assert (out['opacity'][~hits] < 1e-3).all()
     # Colour is the field's colour at the surface point.
     surface = origins + t_hit[:, None] * dirs
-    expected_rgb = torch.sigmoid(surface - CENTRE)
+    expected_rgb = torch.sigmoid(surface - CENTRE.to(device))
     torch.testing.assert_close(out['rgb'][hits], expected_rgb[hits], atol=0.03, rtol=0)
     # The analytic SDF satisfies the eikonal equation.
     assert eikonal_loss(out['gradients']).item() < 1e-10
 
 
-def test_importance_samples_concentrate_at_the_surface():
-    origins, dirs, t_hit, hits = _sphere_rays(num_hit=32, num_miss=0, seed=1)
-    near, far, _ = intersect_rays_aabb(origins, dirs, AABB, near_plane=1.0)
+def test_importance_samples_concentrate_at_the_surface(device):
+    origins, dirs, t_hit, hits = _on(device, *_sphere_rays(num_hit=32, num_miss=0, seed=1))
+    near, far, _ = intersect_rays_aabb(origins, dirs, AABB.to(device), near_plane=1.0)
     coarse = sample_uniform(near, far, 72)
     fine = upsample_neus(origins, dirs, coarse, sphere_sdf, 24, num_steps=1)
     assert fine.shape == (32, 96) and (fine.diff(dim=1) >= 0).all()
@@ -133,52 +141,54 @@ def test_importance_samples_concentrate_at_the_surface():
     assert close.float().mean() > 5 * 4 / 72
 
 
-def test_upsample_weights_without_surface_are_tiny():
-    t = torch.linspace(1, 10, 20).expand(2, -1)
-    sdf = torch.full((2, 20), 5.0)
+def test_upsample_weights_without_surface_are_tiny(device):
+    t = torch.linspace(1, 10, 20, device=device).expand(2, -1)
+    sdf = torch.full((2, 20), 5.0, device=device)
     assert upsample_weights(t, sdf, 64.0).max() < 1e-4
 
 
-def test_invalid_rays_give_finite_zero_outputs_and_losses():
-    origins = torch.tensor([[0., 0., 0.], [0., 0., 30.]])
-    dirs = torch.tensor([[1., 0., 0.], [0., 0., 1.]])  # second ray starts above the box, goes up
-    near, far, valid = intersect_rays_aabb(origins, dirs, AABB)
+def test_invalid_rays_give_finite_zero_outputs_and_losses(device):
+    origins = torch.tensor([[0., 0., 0.], [0., 0., 30.]], device=device)
+    # second ray starts above the box, goes up
+    dirs = torch.tensor([[1., 0., 0.], [0., 0., 1.]], device=device)
+    near, far, valid = intersect_rays_aabb(origins, dirs, AABB.to(device))
     assert valid.tolist() == [True, False]
-    radius = torch.tensor(1.0, requires_grad=True)
+    radius = torch.tensor(1.0, device=device, requires_grad=True)
 
     def field(points, directions):
-        off = points - CENTRE
+        off = points - CENTRE.to(device)
         return off.norm(dim=-1) - radius * RADIUS, torch.sigmoid(off), F.normalize(off, dim=-1)
 
-    out = render_neus(origins, dirs, near, far, field, torch.tensor(50.0),
+    out = render_neus(origins, dirs, near, far, field, torch.tensor(50.0, device=device),
                       lambda p: sphere_sdf(p), valid=valid)
     for value in out.values():
         assert torch.isfinite(value).all()
     assert out['opacity'][1] == 0 and out['depth'][1] == 0
-    depth_target = torch.tensor([7.0, 0.0])
-    loss = masked_l1(out['depth'], depth_target, torch.tensor([False, False])) \
-        + masked_l1(out['rgb'], torch.zeros(2, 3), valid[:, None]) \
-        + eikonal_loss(out['gradients'], torch.zeros(2, 96, dtype=torch.bool))
+    depth_target = torch.tensor([7.0, 0.0], device=device)
+    loss = masked_l1(out['depth'], depth_target, torch.tensor([False, False], device=device)) \
+        + masked_l1(out['rgb'], torch.zeros(2, 3, device=device), valid[:, None]) \
+        + eikonal_loss(out['gradients'], torch.zeros(2, 96, dtype=torch.bool, device=device))
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(radius.grad)
 
 
-def test_rendered_depth_trains_the_field(single_thread):
+def test_rendered_depth_trains_the_field(single_thread, device):
     # Learn the radius and s of a sphere from the rendered depth of a few rays.
-    origins, dirs, t_hit, hits = _sphere_rays(num_hit=16, num_miss=0, seed=2)
-    near, far, _ = intersect_rays_aabb(origins, dirs, AABB)
-    radius = torch.tensor(2.0, requires_grad=True)
-    log_s = torch.tensor(math.log(20.0), requires_grad=True)
+    origins, dirs, t_hit, hits = _on(device, *_sphere_rays(num_hit=16, num_miss=0, seed=2))
+    centre = CENTRE.to(device)
+    near, far, _ = intersect_rays_aabb(origins, dirs, AABB.to(device))
+    radius = torch.tensor(2.0, device=device, requires_grad=True)
+    log_s = torch.tensor(math.log(20.0), device=device, requires_grad=True)
 
     def field(points, directions):
-        off = points - CENTRE
+        off = points - centre
         return off.norm(dim=-1) - radius, torch.zeros_like(points), F.normalize(off, dim=-1)
 
     opt = torch.optim.Adam([radius, log_s], lr=0.05)
     losses = []
     for _ in range(40):
         out = render_neus(origins, dirs, near, far, field, log_s.exp(),
-                          lambda p: (p - CENTRE).norm(dim=-1) - radius.detach(),
+                          lambda p: (p - centre).norm(dim=-1) - radius.detach(),
                           num_uniform=32, num_importance=8)
         loss = masked_l1(out['depth'], t_hit)
         opt.zero_grad()

@@ -12,33 +12,36 @@ from render_pretrain.volume_rendering import (alpha_from_density, bin_centres, b
                                               transmittance_from_alpha, weights_from_alpha)
 
 
-def test_step_functions_hand_values():
-    alpha = torch.tensor([0.3, 0.8, 0.8, 1.0])
-    assert torch.allclose(transmittance_from_alpha(alpha), torch.tensor([1.0, 0.7, 0.14, 0.028]))
+def test_step_functions_hand_values(device):
+    def tensor(values):
+        return torch.tensor(values, device=device)
+
+    alpha = tensor([0.3, 0.8, 0.8, 1.0])
+    assert torch.allclose(transmittance_from_alpha(alpha), tensor([1.0, 0.7, 0.14, 0.028]))
     weights, _ = weights_from_alpha(alpha)
-    assert torch.allclose(weights, torch.tensor([0.3, 0.56, 0.112, 0.028]))
-    assert torch.allclose(weights.sum(), torch.tensor(1.0))
-    sigma = torch.tensor([2.0, -1.0, 0.0])
-    assert torch.allclose(alpha_from_density(sigma, torch.tensor(0.5)),
-                          torch.tensor([1 - math.exp(-1.0), 0.0, 0.0]))
-    assert torch.allclose(bin_deltas(torch.tensor([1.0, 1.5, 2.5]))[:2], torch.tensor([0.5, 1.0]))
-    assert bin_deltas(torch.tensor([1.0, 1.5]))[-1] == 1e10
+    assert torch.allclose(weights, tensor([0.3, 0.56, 0.112, 0.028]))
+    assert torch.allclose(weights.sum(), tensor(1.0))
+    sigma = tensor([2.0, -1.0, 0.0])
+    assert torch.allclose(alpha_from_density(sigma, tensor(0.5)),
+                          tensor([1 - math.exp(-1.0), 0.0, 0.0]))
+    assert torch.allclose(bin_deltas(tensor([1.0, 1.5, 2.5]))[:2], tensor([0.5, 1.0]))
+    assert bin_deltas(tensor([1.0, 1.5]))[-1] == 1e10
     with pytest.raises(ValueError, match='strictly increasing'):
-        bin_deltas(torch.tensor([1.0, 1.0]))
+        bin_deltas(tensor([1.0, 1.0]))
 
 
-def test_single_opaque_bin_renders_its_depth_and_colour():
-    depths = torch.arange(1.0, 60.0, 0.5)  # 118 paper bins
+def test_single_opaque_bin_renders_its_depth_and_colour(device):
+    depths = torch.arange(1.0, 60.0, 0.5, device=device)  # 118 paper bins
     num = depths.numel()
     k = 37
-    density = torch.zeros(4, num)
+    density = torch.zeros(4, num, device=device)
     density[:, k] = 1e4  # opaque; empty space in front of it
     density[:, k + 5:] = 3.0  # whatever lies behind must not matter
-    color = torch.rand(4, num, 3, generator=torch.Generator().manual_seed(0))
+    color = torch.rand(4, num, 3, generator=torch.Generator().manual_seed(0)).to(device)
     out = render_depth_bins(density, color, depths)
     assert torch.allclose(out['depth'], depths[k].expand(4))
     assert torch.allclose(out['rgb'], color[:, k])
-    assert torch.allclose(out['opacity'], torch.ones(4))
+    assert torch.allclose(out['opacity'], torch.ones(4, device=device))
     # the same ray with the depth dim at position 1 (image layout)
     out_img = render_depth_bins(density.t()[None, :, :, None],
                                 color.permute(1, 2, 0)[None, ..., None], depths, bin_dim=1)
@@ -48,46 +51,45 @@ def test_single_opaque_bin_renders_its_depth_and_colour():
 
 
 @pytest.mark.parametrize('sigma', [0.05, 0.7, 3.0])
-def test_uniform_density_matches_closed_form(sigma):
+def test_uniform_density_matches_closed_form(sigma, device):
     # Bins d_i = d0 + i s, i < D; constant density; the last interval is open
     # (alpha_{D-1} = 1). With q = exp(-sigma s), n = D - 1:
     #   w_i = (1 - q) q^i (i < n), w_n = q^n, and
     #   E[d] = sum_i w_i d_i = d0 + s * sum_{k=1..n} q^k = d0 + s q (1 - q^n) / (1 - q).
     d0, step, num = 1.0, 0.5, 118
-    depths = d0 + step * torch.arange(num, dtype=torch.float64)
-    out = render_depth_bins(torch.full((num, ), sigma, dtype=torch.float64), None, depths)
+    depths = d0 + step * torch.arange(num, dtype=torch.float64, device=device)
+    out = render_depth_bins(torch.full((num, ), sigma, dtype=torch.float64, device=device), None,
+                            depths)
     q, n = math.exp(-sigma * step), num - 1
     expected = d0 + step * q * (1 - q**n) / (1 - q)
     assert out['depth'].item() == pytest.approx(expected, rel=1e-10)
     assert out['opacity'].item() == pytest.approx(1.0, abs=1e-12)
     # a finite last interval of length L: the ray may leave the grid, O < 1
-    out_closed = render_depth_bins(torch.full((num, ), sigma, dtype=torch.float64), None, depths,
-                                   open_interval=step)
+    out_closed = render_depth_bins(torch.full((num, ), sigma, dtype=torch.float64, device=device),
+                                   None, depths, open_interval=step)
     assert out_closed['opacity'].item() == pytest.approx(1 - q**num, rel=1e-10)
     # all alphas equal 1 - q: E = sum_{i<=n} (1 - q) q^i (d0 + i s)
     expected_closed = d0 * (1 - q**num) + step * (q * (1 - q**n) / (1 - q) - n * q**num)
     assert out_closed['depth'].item() == pytest.approx(expected_closed, rel=1e-10)
-    normalized = render_depth_bins(torch.full((num, ), sigma, dtype=torch.float64), None, depths,
-                                   open_interval=step, normalize_depth=True)
+    normalized = render_depth_bins(torch.full((num, ), sigma, dtype=torch.float64, device=device),
+                                   None, depths, open_interval=step, normalize_depth=True)
     assert normalized['depth'].item() == pytest.approx(expected_closed / (1 - q**num), rel=1e-10)
 
 
-def test_background_blends_with_transparency():
-    depths = torch.tensor([1.0, 2.0, 3.0])
-    density = torch.zeros(2, 3)
+def test_background_blends_with_transparency(device):
+    depths = torch.tensor([1.0, 2.0, 3.0], device=device)
+    density = torch.zeros(2, 3, device=device)
     density[1, 1] = math.log(2.0)  # alpha 0.5 in bin 1, nothing else
-    color = torch.zeros(2, 3, 3)
-    color[:, 1] = torch.tensor([1.0, 0.0, 0.0])
-    out = render_depth_bins(density, color, depths, background=torch.tensor([0.0, 0.0, 1.0]),
+    color = torch.zeros(2, 3, 3, device=device)
+    color[:, 1] = torch.tensor([1.0, 0.0, 0.0], device=device)
+    out = render_depth_bins(density, color, depths,
+                            background=torch.tensor([0.0, 0.0, 1.0], device=device),
                             open_interval=1.0)
-    assert torch.allclose(out['opacity'], torch.tensor([0.0, 0.5]))
-    assert torch.allclose(out['rgb'], torch.tensor([[0.0, 0.0, 1.0], [0.5, 0.0, 0.5]]))
+    assert torch.allclose(out['opacity'], torch.tensor([0.0, 0.5], device=device))
+    assert torch.allclose(out['rgb'],
+                          torch.tensor([[0.0, 0.0, 1.0], [0.5, 0.0, 0.5]], device=device))
 
 
-DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
-
-
-@pytest.mark.parametrize('device', DEVICES)
 def test_gradients_reach_density_and_colour(device):
     gen = torch.Generator().manual_seed(1)
     depths = torch.linspace(1.0, 10.0, 8, device=device)
@@ -101,14 +103,16 @@ def test_gradients_reach_density_and_colour(device):
     assert torch.allclose(color.grad, out['weights'].detach().unsqueeze(-1).expand(-1, -1, 3))
 
 
-def test_gradcheck_float64():
+def test_gradcheck_float64(device):
     gen = torch.Generator().manual_seed(2)
-    depths = torch.tensor([1.0, 1.5, 2.5, 4.0], dtype=torch.float64)
-    density = (torch.rand(3, 4, generator=gen, dtype=torch.float64) + 0.1).requires_grad_()
-    color = torch.rand(3, 4, 3, generator=gen, dtype=torch.float64).requires_grad_()
+    depths = torch.tensor([1.0, 1.5, 2.5, 4.0], dtype=torch.float64, device=device)
+    density = (torch.rand(3, 4, generator=gen, dtype=torch.float64) + 0.1).to(device)
+    density.requires_grad_()
+    color = torch.rand(3, 4, 3, generator=gen, dtype=torch.float64).to(device).requires_grad_()
 
     def fn(d, c):
-        out = render_depth_bins(d, c, depths, background=torch.ones(3, dtype=torch.float64),
+        out = render_depth_bins(d, c, depths,
+                                background=torch.ones(3, dtype=torch.float64, device=device),
                                 open_interval=2.0, normalize_depth=True)
         return out['rgb'], out['depth'], out['opacity']
 
@@ -118,34 +122,40 @@ def test_gradcheck_float64():
                                     (density, color))
 
 
-def test_empty_and_zero_inputs_are_finite():
-    depths = torch.arange(1.0, 5.0)
-    zero = torch.zeros(2, 4, requires_grad=True)
-    out = render_depth_bins(zero, torch.zeros(2, 4, 3), depths, normalize_depth=True)
-    assert torch.equal(out['depth'], torch.zeros(2)) and torch.equal(out['opacity'], torch.zeros(2))
+def test_empty_and_zero_inputs_are_finite(device):
+    depths = torch.arange(1.0, 5.0, device=device)
+    zero = torch.zeros(2, 4, requires_grad=True, device=device)
+    out = render_depth_bins(zero, torch.zeros(2, 4, 3, device=device), depths, normalize_depth=True)
+    assert (torch.equal(out['depth'], torch.zeros(2, device=device))
+            and torch.equal(out['opacity'], torch.zeros(2, device=device)))
     out['depth'].sum().backward()
     assert torch.isfinite(zero.grad).all()
-    half = render_depth_bins(torch.zeros(2, 4, dtype=torch.float16), None, depths.half())
+    half = render_depth_bins(torch.zeros(2, 4, dtype=torch.float16, device=device), None,
+                             depths.half())
     assert torch.isfinite(half['depth']).all() and torch.isfinite(half['weights']).all()
-    empty = render_depth_bins(torch.zeros(0, 4), torch.zeros(0, 4, 3), depths)
+    empty = render_depth_bins(torch.zeros(0, 4, device=device), torch.zeros(0, 4, 3, device=device),
+                              depths)
     assert empty['rgb'].shape == (0, 3) and empty['depth'].shape == (0, )
     with pytest.raises(ValueError, match='bin_depths'):
-        render_depth_bins(torch.zeros(2, 4), None, torch.arange(3.0))
+        render_depth_bins(torch.zeros(2, 4, device=device), None, torch.arange(3.0, device=device))
     with pytest.raises(ValueError, match='color'):
-        render_depth_bins(torch.zeros(2, 4), torch.zeros(2, 3, 4), depths)
+        render_depth_bins(torch.zeros(2, 4, device=device), torch.zeros(2, 3, 4, device=device),
+                          depths)
 
 
-def test_composite_along_rays_shapes():
-    w = torch.tensor([[0.25, 0.75]])
+def test_composite_along_rays_shapes(device):
+    w = torch.tensor([[0.25, 0.75]], device=device)
     assert composite_along_rays(w).item() == 1.0
-    assert composite_along_rays(w, torch.tensor([[2.0, 4.0]])).item() == 3.5
-    vals = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
-    assert torch.allclose(composite_along_rays(w, vals), torch.tensor([[0.25, 0.75]]))
+    assert composite_along_rays(w, torch.tensor([[2.0, 4.0]], device=device)).item() == 3.5
+    vals = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], device=device)
+    assert torch.allclose(composite_along_rays(w, vals),
+                          torch.tensor([[0.25, 0.75]], device=device))
 
 
-def test_split_density_color_is_channel_blocked():
+def test_split_density_color_is_channel_blocked(device):
     num_bins, h, w = 5, 2, 3
-    feats = torch.arange(2 * num_bins * 4 * h * w, dtype=torch.float32).view(2, num_bins * 4, h, w)
+    feats = torch.arange(2 * num_bins * 4 * h * w, dtype=torch.float32,
+                         device=device).view(2, num_bins * 4, h, w)
     density, color = split_density_color(feats, num_bins)
     assert density.shape == (2, num_bins, h, w) and color.shape == (2, num_bins, 3, h, w)
     for d in range(num_bins):
@@ -156,16 +166,16 @@ def test_split_density_color_is_channel_blocked():
         split_density_color(feats, 4)
 
 
-def test_bev_height_top_down_and_consistent_with_target():
-    z = bin_centres(-5.0, 3.0, 4)  # -4, -2, 0, 2
-    density = torch.zeros(1, 4, 1, 3)
+def test_bev_height_top_down_and_consistent_with_target(device):
+    z = bin_centres(-5.0, 3.0, 4, device=device)  # -4, -2, 0, 2
+    density = torch.zeros(1, 4, 1, 3, device=device)
     density[0, 2, 0, 0] = 1e4  # hit at z = 0
     density[0, 0, 0, 0] = 1e4  # below the first hit: invisible
     density[0, 0, 0, 1] = 1e4  # only the lowest bin
     density[0, 3, 0, 2] = math.log(2.0) / 2  # alpha 0.5 over the 2 m top interval
     out = render_bev_height(density, z)
-    assert torch.allclose(out['height'][0, 0, :2], torch.tensor([0.0, -4.0]))
-    assert torch.allclose(out['depth'][0, 0, :2], torch.tensor([2.0, 6.0]))
+    assert torch.allclose(out['height'][0, 0, :2], torch.tensor([0.0, -4.0], device=device))
+    assert torch.allclose(out['depth'][0, 0, :2], torch.tensor([2.0, 6.0], device=device))
     # third column: w = 0.5 at the top bin (z = 2), lower densities are 0 so the
     # rest of the ray escapes: opacity 0.5, expected height 0.5 * 2 m
     assert out['opacity'][0, 0, 2].item() == pytest.approx(0.5)
@@ -174,9 +184,9 @@ def test_bev_height_top_down_and_consistent_with_target():
     assert normalized['height'][0, 0, 2].item() == pytest.approx(2.0)
     # rendering an occupancy grid as (near-)opaque density reproduces the target
     gen = torch.Generator().manual_seed(3)
-    occupied = torch.rand(2, 6, 5, 7, generator=gen) < 0.2  # (B, Z, Y, X)
+    occupied = (torch.rand(2, 6, 5, 7, generator=gen) < 0.2).to(device)  # (B, Z, Y, X)
     coords = occupied.nonzero()  # (V, 4) rows (b, z, y, x)
-    zc = bin_centres(-5.0, 3.0, 6)
+    zc = bin_centres(-5.0, 3.0, 6, device=device)
     target, valid = first_occupied_height(coords, 2, (6, 5, 7), zc)
     rendered = render_bev_height(occupied.float() * 1e4, zc)
     assert torch.allclose(rendered['height'][valid], target[valid], atol=1e-4)

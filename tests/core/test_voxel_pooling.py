@@ -36,33 +36,31 @@ def _naive_grid(feats, points, batch, batch_size):
     return grid, counts
 
 
-def test_pooling_matches_naive_reference_all_layouts():
+def test_pooling_matches_naive_reference_all_layouts(device):
     feats, points, batch = _random_cloud(400, 3, seed=0)
-    ref, counts = _naive_grid(feats, points, batch, 2)
+    ref, counts = _naive_grid(feats, points, batch, 2)  # on the CPU
+    feats, points, batch = feats.to(device), points.to(device), batch.to(device)
     assert counts.sum() < 400  # some points were dropped
     full = pool_features_to_grid(feats, points, batch, 2, LOWER, SIZE, SHAPE)
     assert full.shape == (2, 3, 2, 6, 8)
-    assert torch.allclose(full.double(), ref, atol=1e-5)
+    assert torch.allclose(full.double().cpu(), ref, atol=1e-5)
     summed = pool_features_to_grid(feats, points, batch, 2, LOWER, SIZE, SHAPE, collapse_z='sum')
-    assert torch.allclose(summed.double(), ref.sum(2), atol=1e-5)
+    assert torch.allclose(summed.double().cpu(), ref.sum(2), atol=1e-5)
     concat = pool_features_to_grid(feats, points, batch, 2, LOWER, SIZE, SHAPE, collapse_z='concat')
     # BEVFusion: torch.cat(x.unbind(dim=2), 1) on (B, C, Z, ., .)
-    assert torch.allclose(concat.double(), torch.cat(ref.unbind(dim=2), 1), atol=1e-5)
+    assert torch.allclose(concat.double().cpu(), torch.cat(ref.unbind(dim=2), 1), atol=1e-5)
     # BEVFusion bev_pool layout (B, C, Z, X, Y) then Z into channels
     xy = pool_features_to_grid(feats, points, batch, 2, LOWER, SIZE, SHAPE, collapse_z='concat',
                                xy_order='xy')
     assert xy.shape == (2, 6, 8, 6)
-    assert torch.allclose(xy.double(), torch.cat(ref.transpose(-1, -2).unbind(dim=2), 1), atol=1e-5)
+    assert torch.allclose(xy.double().cpu(), torch.cat(ref.transpose(-1, -2).unbind(dim=2), 1),
+                          atol=1e-5)
     xy_full = pool_features_to_grid(feats, points, batch, 2, LOWER, SIZE, SHAPE, xy_order='xy')
-    assert torch.allclose(xy_full.double(), ref.transpose(-1, -2), atol=1e-5)
+    assert torch.allclose(xy_full.double().cpu(), ref.transpose(-1, -2), atol=1e-5)
     mean = pool_features_to_grid(feats, points, batch, 2, LOWER, SIZE, SHAPE, reduce='mean')
-    assert torch.allclose(mean.double(), ref / counts.clamp_min(1).unsqueeze(1), atol=1e-5)
+    assert torch.allclose(mean.double().cpu(), ref / counts.clamp_min(1).unsqueeze(1), atol=1e-5)
 
 
-DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
-
-
-@pytest.mark.parametrize('device', DEVICES)
 def test_ones_count_points_and_outside_points_are_dropped(device):
     feats, points, batch = _random_cloud(300, 1, seed=1)
     _, counts = _naive_grid(feats, points, batch, 2)
@@ -70,49 +68,52 @@ def test_ones_count_points_and_outside_points_are_dropped(device):
                                  batch.to(device), 2, LOWER, SIZE, SHAPE)
     assert ones.device.type == device
     assert torch.equal(ones[:, 0].double().cpu(), counts)
-    _, inside = compute_voxel_indices(points, LOWER, SIZE, SHAPE)
+    _, inside = compute_voxel_indices(points.to(device), LOWER, SIZE, SHAPE)
     assert int(ones.sum()) == int(inside.sum()) < 300
     # a point exactly on the lower corner is inside; on the upper face it is outside
-    edge = torch.tensor([[-2.0, -1.5, -1.0], [2.0, 0.0, 0.0], [-2.1, 0.0, 0.0]])
+    edge = torch.tensor([[-2.0, -1.5, -1.0], [2.0, 0.0, 0.0], [-2.1, 0.0, 0.0]], device=device)
     _, inside = compute_voxel_indices(edge, LOWER, SIZE, SHAPE)
     assert inside.tolist() == [True, False, False]
     # BEVFusion's .long() truncation keeps the point just below the lower corner
     _, inside_trunc = compute_voxel_indices(edge, LOWER, SIZE, SHAPE, rounding='trunc')
     assert inside_trunc.tolist() == [True, False, True]
     # non-finite points are dropped, not wrapped around
-    bad = torch.tensor([[float('nan'), 0.0, 0.0], [1e30, 0.0, 0.0]])
-    assert pool_features_to_grid(torch.ones(2, 1), bad, None, 1, LOWER, SIZE, SHAPE).sum() == 0
+    bad = torch.tensor([[float('nan'), 0.0, 0.0], [1e30, 0.0, 0.0]], device=device)
+    assert pool_features_to_grid(torch.ones(2, 1, device=device), bad, None, 1, LOWER, SIZE,
+                                 SHAPE).sum() == 0
 
 
-def test_pooling_gradient_and_frustum_wrapper():
+def test_pooling_gradient_and_frustum_wrapper(device):
     gen = torch.Generator().manual_seed(2)
-    feats = torch.randn(2, 3, 4, 2, 5, 6, generator=gen, requires_grad=True)  # (B, N, D, h, w, C)
-    geom = torch.rand(2, 3, 4, 2, 5, 3, generator=gen) * 4 - 2
+    feats = torch.randn(2, 3, 4, 2, 5, 6, generator=gen).to(device)  # (B, N, D, h, w, C)
+    feats.requires_grad_()
+    geom = (torch.rand(2, 3, 4, 2, 5, 3, generator=gen) * 4 - 2).to(device)
     out = pool_frustum_to_grid(feats, geom, LOWER, SIZE, SHAPE, collapse_z='sum')
-    batch = torch.arange(2).repeat_interleave(3 * 4 * 2 * 5)
+    batch = torch.arange(2, device=device).repeat_interleave(3 * 4 * 2 * 5)
     ref = pool_features_to_grid(feats.detach().reshape(-1, 6), geom.reshape(-1, 3), batch, 2,
                                 LOWER, SIZE, SHAPE, collapse_z='sum')
     assert torch.allclose(out.detach(), ref)
     # sample 1 alone equals the batch-1 slice (batch index from the leading dim)
     alone = pool_frustum_to_grid(feats.detach()[1:], geom[1:], LOWER, SIZE, SHAPE, collapse_z='sum')
     assert torch.allclose(alone[0], out.detach()[1])
-    weight = torch.randn(out.shape, generator=gen)
+    weight = torch.randn(out.shape, generator=gen).to(device)
     (out * weight).sum().backward()
     # d/dfeat of sum(weight * grid) is the weight of the point's cell (0 outside)
     idx, inside = compute_voxel_indices(geom.reshape(-1, 3), LOWER, SIZE, SHAPE)
-    bidx = torch.arange(2).repeat_interleave(120)
+    bidx = torch.arange(2, device=device).repeat_interleave(120)
     expected = weight[bidx, :, idx[:, 1].clamp(0, 5), idx[:, 0].clamp(0, 7)] * inside[:, None]
     assert torch.allclose(feats.grad.reshape(-1, 6), expected)
 
 
-def test_bad_inputs_raise():
+def test_bad_inputs_raise(device):
     with pytest.raises(ValueError, match='feats'):
-        pool_features_to_grid(torch.ones(3, 2), torch.zeros(4, 3), None, 1, LOWER, SIZE, SHAPE)
+        pool_features_to_grid(torch.ones(3, 2, device=device), torch.zeros(4, 3, device=device),
+                              None, 1, LOWER, SIZE, SHAPE)
     with pytest.raises(ValueError, match='collapse_z'):
-        pool_features_to_grid(torch.ones(3, 2), torch.zeros(3, 3), None, 1, LOWER, SIZE, SHAPE,
-                              collapse_z='max')
+        pool_features_to_grid(torch.ones(3, 2, device=device), torch.zeros(3, 3, device=device),
+                              None, 1, LOWER, SIZE, SHAPE, collapse_z='max')
     with pytest.raises(ValueError, match='voxel'):
-        compute_voxel_indices(torch.zeros(3, 3), LOWER, (0.5, 0.0, 1.0), SHAPE)
+        compute_voxel_indices(torch.zeros(3, 3, device=device), LOWER, (0.5, 0.0, 1.0), SHAPE)
 
 
 def test_docstring_examples():

@@ -139,6 +139,7 @@ def test_missing_checkout_says_how_to_point_at_one(tmp_path, monkeypatch):
     assert str(config) in str(err.value) and 'no-checkout-here' in str(err.value)
 
 
+@pytest.mark.subprocess
 def test_mmdet3d_projects_import_next_to_ours(mmdet3d_checkout, tmp_path):
     """``projects`` is a namespace package here and in mmdetection3d.
 

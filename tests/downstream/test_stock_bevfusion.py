@@ -16,6 +16,9 @@ import torch
 from tools.utils import load_config, prepare_registries
 from render_pretrain.paths import REPO_ROOT
 
+# the paper-scale C+L model (~40.8 M parameters) on the CPU
+pytestmark = pytest.mark.slow
+
 CONFIGS = 'projects/BEVFusion/configs'
 LIDAR_CAM = 'bevfusion_lidar-cam_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py'
 LIDAR = 'bevfusion_lidar_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py'

@@ -80,7 +80,7 @@ def test_this_environment_satisfies_the_declared_ranges():
         assert installed in req.specifier, (req.name, installed, str(req.specifier))
 
 
-@pytest.mark.slow
+@pytest.mark.subprocess
 def test_pip_install_editable_keeps_the_installed_stack(tmp_path):
     """``pip install -e .`` as tools/install.sh runs it, dry: only this package."""
     report = tmp_path / 'report.json'
@@ -104,6 +104,7 @@ def _stub(path, tag, log):
     ('dist_test.sh', ['CFG', 'CKPT', '2']),
     ('slurm_train.sh', ['PART', 'JOB', 'CFG', 'WORK']),
 ])
+@pytest.mark.subprocess
 def test_launch_scripts_use_the_active_python_not_the_repository_venv(tmp_path, script, args):
     # a copy of the repository layout with its own .venv, and an active env on PATH
     root = tmp_path / 'repo'

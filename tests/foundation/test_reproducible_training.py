@@ -22,6 +22,8 @@ from render_pretrain.paths import REPO_ROOT
 
 register_all_modules(init_default_scope=True)
 
+pytestmark = pytest.mark.runner
+
 CONFIGS = {
     'nsmae': 'projects/NSMAE/configs/nsmae_r18-lss_second_1xb1-2e_synthetic-pretrain.py',
     'mim4d': 'projects/MIM4D/configs/mim4d_r18-lss_temporal-neus_1xb1-2e_synthetic-pretrain.py',

@@ -65,6 +65,7 @@ def test_forward_backward_reaches_sparse_encoder(centerpoint):
     assert sum(g.abs().sum() for g in grads) > 0
 
 
+@pytest.mark.overfit
 def test_overfitting_one_scene_lowers_loss(centerpoint):
     gen = torch.Generator().manual_seed(1)
     points, sample = make_scene(gen)

@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from render_pretrain.paths import REPO_ROOT
+
+pytestmark = pytest.mark.subprocess
 
 CONFIG = 'configs/centerpoint/centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py'
 

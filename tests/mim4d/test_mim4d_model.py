@@ -192,6 +192,7 @@ def test_no_lidar_points_gives_finite_losses(tiny_cfg, batch_of_two, single_thre
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
+@pytest.mark.overfit
 def test_overfitting_one_sample_lowers_both_losses(tiny_cfg, synthetic_infos, single_thread):
     """60 steps on one sample: RGB L1 halves, the depth L1 drops by more than 30 %.
 
@@ -218,6 +219,7 @@ def test_overfitting_one_sample_lowers_both_losses(tiny_cfg, synthetic_infos, si
         assert last < ratio * history[0][name], (name, history[0][name], last)
 
 
+@pytest.mark.runner
 def test_predict_and_visualization_hook_write_pngs(tiny_cfg, synthetic_infos, tmp_path,
                                                    single_thread):
     cfg = copy.deepcopy(tiny_cfg)

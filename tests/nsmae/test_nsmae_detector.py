@@ -176,6 +176,7 @@ def test_camera_only_and_lidar_only():
     assert float(losses['loss_bev_depth']) > 0
 
 
+@pytest.mark.overfit
 def test_overfitting_one_sample_halves_losses():
     model = build_model(TINY_CL, seed=0)
     data = preprocess(model, [synthetic_item(seed=5)])

@@ -2,6 +2,7 @@
 import copy
 
 import numpy as np
+import pytest
 import torch
 from mmengine.runner import Runner
 from mmengine.visualization import Visualizer
@@ -44,6 +45,7 @@ def test_render_images_and_hook_files(tmp_path):
     assert np.array_equal(rendered[::16, ::16], images['rendered_rgb'])
 
 
+@pytest.mark.runner
 def test_runner_trains_tiny_config_on_real_frame(tmp_path, real_frame):
     cfg = load_config(TINY_CL)
     cfg.work_dir = str(tmp_path)

@@ -16,6 +16,10 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+# mmdet3d's converter and ours on the session world (about 10 s)
+pytestmark = pytest.mark.slow
 
 CONVERTERS = Path('mmdet3d/.mim/tools/dataset_converters')
 

@@ -4,7 +4,11 @@ import pickle
 import subprocess
 import sys
 
+import pytest
+
 from render_pretrain.paths import REPO_ROOT
+
+pytestmark = pytest.mark.subprocess
 
 
 def test_cli_writes_infos_subsets_and_gt_database(synthetic_world, tmp_path):

@@ -15,6 +15,7 @@ def _digest(root):
             for p in sorted(root.rglob('*')) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_same_seed_is_byte_identical(tmp_path):
     a = _digest(generate_world(tmp_path / 'a', seed=7, **SMALL))
     b = _digest(generate_world(tmp_path / 'b', seed=7, workers=2, **SMALL))

@@ -59,6 +59,7 @@ def experiment(synthetic_infos, tmp_path_factory):
     return dict(results=results, settings=settings, lines=lines, emitted=emitted)
 
 
+@pytest.mark.subprocess
 def test_every_run_has_finite_metrics(experiment):
     results = experiment['results']
     check_results(results)
@@ -87,6 +88,8 @@ def test_every_run_has_finite_metrics(experiment):
 
 
 @pytest.mark.parametrize('chain', list(CHAINS))
+@pytest.mark.subprocess
+@pytest.mark.runner
 def test_fine_tuning_starts_from_the_converted_weights(experiment, chain, tmp_path):
     """The Runner of the pre-trained run holds the converted tensors before
     its first iteration; the scratch run (same seed) does not."""
@@ -116,6 +119,7 @@ def test_fine_tuning_starts_from_the_converted_weights(experiment, chain, tmp_pa
     assert len(differ) > 0.5 * len(converted)
 
 
+@pytest.mark.subprocess
 def test_rerun_skips_finished_steps(experiment):
     lines = []
     again = run_experiment(copy.copy(experiment['settings']), progress=lines.append)
@@ -125,6 +129,7 @@ def test_rerun_skips_finished_steps(experiment):
     assert again['steps_wall_s'] == pytest.approx(experiment['results']['steps_wall_s'])
 
 
+@pytest.mark.subprocess
 def test_results_json_and_table(experiment, tmp_path):
     path = save_results(experiment['results'], tmp_path / 'results.json')
     results = json.loads(path.read_text())
@@ -303,6 +308,7 @@ def _write_step(tmp_path, name, code, inputs=()):
                 log=tmp_path / f'{name}.log', inputs=list(inputs))
 
 
+@pytest.mark.subprocess
 def test_step_runner_skips_done_steps_and_reruns_on_new_input(tmp_path):
     import os
     from tools.transfer.steps import StepRunner
@@ -323,6 +329,7 @@ def test_step_runner_skips_done_steps_and_reruns_on_new_input(tmp_path):
     assert not forced.run(step)['skipped']
 
 
+@pytest.mark.subprocess
 def test_step_runner_reports_failures_with_the_log(tmp_path):
     from tools.transfer.steps import StepError, StepRunner
     runner = StepRunner(tmp_path / 'work', tmp_path, progress=lambda line: None)
@@ -335,6 +342,7 @@ def test_step_runner_reports_failures_with_the_log(tmp_path):
     assert not (tmp_path / 'work' / 'steps' / 'fails.json').exists()
 
 
+@pytest.mark.subprocess
 def test_step_pool_runs_dependencies_first(tmp_path):
     from tools.transfer.steps import StepPool, StepRunner
     runner = StepRunner(tmp_path / 'work', tmp_path, progress=lambda line: None)
