@@ -1,7 +1,8 @@
 """Smoke tests of tools/benchmarks/pretrain_iteration.py (on the session synthetic world),
-mim4d_render_head.py, bev_pooling.py, nsmae_rendering.py and synthetic_world.py at tiny
-sizes: each record carries what tools/benchmarks/report.py renders (workload, figures
-with units, target, whether it is met), consistent with the raw measurements."""
+mim4d_render_head.py, temporal_predictor.py, bev_pooling.py, nsmae_rendering.py and
+synthetic_world.py at tiny sizes: each record carries what tools/benchmarks/report.py
+renders (workload, figures with units, target, whether it is met), consistent with the
+raw measurements."""
 import importlib.util
 import json
 import math
@@ -181,3 +182,18 @@ def test_synthetic_world_benchmark_record(report):
     assert record['target'] == dict(figure='10 x 40 world on 2 cores', op='<=', limit=600.0)
     assert record['target_met'] == (expected <= 600)
     assert 'extrapolated to 10 x 40 (5470 frames)' in record['workload']
+
+
+def test_temporal_predictor_benchmark_record(report):
+    """One record per attention form; throughput = voxels / step time."""
+    records = _run_script('temporal_predictor.py', '--grid', '2', '6', '6', '--channels', '8',
+                          '--heads', '2', '--layers', '1', '--steps', '1', '--threads', '1')
+    assert [r['attention'] for r in records] == ['deformable', 'window']
+    for record in records:
+        report.check_record(record, 'temporal_predictor')
+        assert record['context'] == [1, 2, 8, 2, 6, 6] and record['target'] is None
+        figures = _figures(record)
+        step = figures['step'][0]
+        assert step == pytest.approx(record['step_s'], abs=1e-4)
+        assert figures['throughput'] == (pytest.approx(2 * 6 * 6 / step / 1e3, rel=1e-6),
+                                         'k voxels/s')

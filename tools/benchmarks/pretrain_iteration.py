@@ -409,15 +409,15 @@ def loss_curve(config: str, time_limit_s: float = 600.0, epochs: Optional[int] =
     total = terms.get('loss', {})
     iters = len(recorder.losses['loss']) if 'loss' in recorder.losses else iters_done
     loss_dropped = bool(total) and total['last_mean'] < total['first_mean']
+    drop = total.get('drop')
     figures = [dict(name='iterations', value=iters, unit=''),
                dict(name='wall', value=wall, unit='s'),
-               dict(name='process CPU', value=cpu, unit='s')]
+               dict(name='process CPU', value=cpu, unit='s'),
+               dict(name='total loss drop', value=None if drop is None else 100 * drop,
+                    unit='%')]
     figures += [dict(name=name, value=f'{term["first_mean"]:.3g} -> {term["last_mean"]:.3g}',
                      unit=f'mean of first / last {min(window, iters // 2 or 1)}')
                 for name, term in terms.items()]
-    drop = total.get('drop')
-    figures.append(dict(name='total loss drop', value=None if drop is None else 100 * drop,
-                        unit='%'))
     return dict(
         benchmark='pretrain_loss_curve', config=osp.basename(config), model=cfg.model.type,
         threads=torch.get_num_threads(), max_epochs=cfg.train_cfg.max_epochs,

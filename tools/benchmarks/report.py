@@ -58,6 +58,7 @@ SUITE: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ('bev_pooling.py', ()),
     ('nsmae_rendering.py', ()),
     ('mim4d_render_head.py', ('--threads', '2')),
+    ('temporal_predictor.py', ('--threads', '2')),
     ('pretrain_iteration.py', ()),
     ('pretrain_iteration.py', ('--loss-curve', )),
     ('synthetic_world.py', ('--scenes', '1', '--keyframes', '4')),
