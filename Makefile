@@ -35,11 +35,13 @@ lint: install
 demo: install
 	VENV=$(VENV) bash tools/demo.sh
 
-# The speed / memory benchmarks (minutes); the transfer experiment (about an hour)
-# has its own target.
+# The speed / memory benchmarks (about 15 minutes on 2 cores): their JSON lines,
+# with the machine and the commit, go to docs/results/benchmarks.jsonl, rendered as
+# docs/benchmarks.md. The transfer experiment (about an hour) has its own target.
 bench: install
-	@for b in $(filter-out tools/benchmarks/transfer.py,$(wildcard tools/benchmarks/*.py)); do \
-	  echo "== $$b"; $(PY) $$b || exit 1; done
+	$(PY) tools/benchmarks/report.py run --out docs/results/benchmarks.jsonl
+	$(PY) tools/benchmarks/report.py render --jsonl docs/results/benchmarks.jsonl \
+	  --out docs/benchmarks.md
 
 transfer: install
 	$(PY) tools/benchmarks/transfer.py --world-dir data/transfer-world --work-dir work_dirs/transfer \

@@ -227,7 +227,7 @@ def cast_grid_rays(origins: torch.Tensor, directions: torch.Tensor, num_cols: in
             (see :func:`build_grid_pairs`); empty rectangles are allowed.
         max_t (float): hits beyond this parameter count as misses.
         chunk_size (int): (ray, box) pairs tested at once; the default keeps
-            a chunk's temporaries in the CPU cache (measured fastest).
+            a chunk's temporaries in the CPU cache.
         with_coverage (bool): also count, per group and box, the rays that
             intersect the box.
 

@@ -391,9 +391,10 @@ def generate_world(out_dir, version: str = 'v1.0-mini', num_scenes: int = 10,
             instants done (see :func:`count_frames` for the total).
         num_threads (int, optional): torch intra-op threads while rendering
             (restored afterwards); None keeps the current setting. The
-            default 1 is fastest on shared CPUs: the ray caster runs many
-            medium-sized ops whose multi-threaded spin-waits cost up to 8x
-            CPU time on an oversubscribed machine (measured).
+            default 1 suits shared CPUs: the ray caster runs many
+            medium-sized ops, and multi-threaded ops spin-wait for their
+            threads, which costs CPU time when other processes hold the
+            cores; ``workers`` parallelises over scenes instead.
         workers (int): scenes rendered in parallel processes (spawned);
             the output is byte-identical to ``workers=1``.
 

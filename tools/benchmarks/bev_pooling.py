@@ -6,7 +6,13 @@ BEVFusion's 360 x 360 x 1 grid (0.3 m over +-54 m, z in [-10, 10] m).
 Positions come from a ring of N_cam synthetic cameras through
 :func:`render_pretrain.camera_geometry.frustum_to_lidar`, so the point
 distribution is that of a real LSS frustum. Prints one JSON line per
-measurement.
+pass (forward, forward + backward) with both methods' median wall times
+(seconds), the speed-up of ``index_add_`` over sort-and-cumsum and the
+largest difference of their outputs (also relative to the largest output:
+float32 sums in another order); the target is a speed-up of at least
+2 (``TARGET_SPEEDUP``). The record carries the fields
+``tools/benchmarks/report.py`` renders (``workload``, ``figures``,
+``target``, ``target_met``).
 
 Usage:
     python tools/benchmarks/bev_pooling.py [--channels 80] [--batch 1] [--repeats 3]
@@ -25,6 +31,8 @@ from render_pretrain.voxel_pooling import pool_frustum_to_grid
 GRID_LOWER = (-54.0, -54.0, -10.0)
 VOXEL_SIZE = (0.3, 0.3, 20.0)
 GRID_SHAPE = (360, 360, 1)
+#: ``index_add_`` pooling is at least this many times faster than sort-and-cumsum.
+TARGET_SPEEDUP = 2.0
 
 
 def ring_cameras(batch, cams, image_size):
@@ -107,23 +115,37 @@ def main():
     gen = torch.Generator().manual_seed(0)
     feats = torch.rand(geometry.shape[:-1] + (args.channels, ), generator=gen)
     num_points = feats.numel() // args.channels
-    common = dict(benchmark='bev_pooling', batch=args.batch, cams=args.cams,
+    common = dict(benchmark='bev_pooling',
+                  title="BEV pooling: index_add_ vs LSS's sort-and-cumsum",
+                  batch=args.batch, cams=args.cams,
                   points=num_points, channels=args.channels,
                   frustum=[frustum.shape[0]] + list(args.feature_size),
-                  grid_xyz=list(GRID_SHAPE), threads=args.threads)
+                  grid_xyz=list(GRID_SHAPE), threads=args.threads, repeats=args.repeats)
     for backward in (False, True):
         passes = 'forward+backward' if backward else 'forward'
-        results = {}
+        seconds, outs = {}, {}
         for name, fn in (('lss_sort_cumsum', pool_sort_cumsum), ('index_add', pool_index_add)):
-            seconds, out = timed(fn, feats, geometry, backward, args.repeats)
-            results[name] = (seconds, out)
-            print(json.dumps(dict(common, method=name, passes=passes, seconds=round(seconds, 4),
-                                  points_per_s=round(num_points / seconds))))
-        ref, ours = results['lss_sort_cumsum'], results['index_add']
-        print(json.dumps(dict(common, method='speedup_vs_sort_cumsum', passes=passes,
-                              speedup=round(ref[0] / ours[0], 3),
-                              max_abs_diff=float((ref[1] - ours[1]).abs().max()),
-                              max_abs_value=float(ours[1].abs().max()))))
+            seconds[name], outs[name] = timed(fn, feats, geometry, backward, args.repeats)
+        speedup = round(seconds['lss_sort_cumsum'] / seconds['index_add'], 2)
+        max_abs_diff = float((outs['lss_sort_cumsum'] - outs['index_add']).abs().max())
+        max_abs_value = float(outs['index_add'].abs().max())
+        workload = (f'{num_points / 1e6:.2f} M frustum points ({args.batch} x {args.cams} cams '
+                    f'x {frustum.shape[0]} bins x {args.feature_size[0]}x{args.feature_size[1]})'
+                    f' x {args.channels} ch into {GRID_SHAPE[0]}x{GRID_SHAPE[1]}, {passes}, '
+                    f'{args.threads} thread(s), median of {args.repeats}')
+        print(json.dumps(dict(
+            common, passes=passes, workload=workload,
+            seconds={name: round(value, 4) for name, value in seconds.items()},
+            points_per_s=round(num_points / seconds['index_add']), speedup=speedup,
+            max_abs_diff=max_abs_diff, max_abs_value=max_abs_value,
+            figures=[
+                dict(name='index_add_', value=seconds['index_add'], unit='s'),
+                dict(name='sort-and-cumsum', value=seconds['lss_sort_cumsum'], unit='s'),
+                dict(name='speed-up', value=speedup, unit='x'),
+                dict(name='max abs. difference / max abs. output',
+                     value=max_abs_diff / max_abs_value, unit='')],
+            target=dict(figure='speed-up', op='>=', limit=TARGET_SPEEDUP),
+            target_met=speedup >= TARGET_SPEEDUP)))
 
 
 if __name__ == '__main__':

@@ -17,7 +17,10 @@ the numbers suffer from other processes. With 2 threads on a machine
 shared with other jobs, set ``OMP_WAIT_POLICY=PASSIVE``: busy waiting
 OpenMP threads otherwise slow the step several-fold.
 
-Prints one JSON line per measurement, e.g.::
+There is no CPU target: users train on GPUs and the head stays plain
+autograd (DESIGN rule 7); the figures show what a CPU step costs. Prints
+one JSON line, with the fields ``tools/benchmarks/report.py`` renders
+(``workload``, ``figures``, ``target`` = None), e.g.::
 
     python tools/benchmarks/mim4d_render_head.py --threads 2
 """
@@ -104,16 +107,28 @@ def main():
     render = sorted(t[2] for t in times)[len(times) // 2]
     raygen = sorted(t[1] for t in times)[len(times) // 2]
     cpu = sorted(t[3] for t in times)[len(times) // 2]
+    threads = torch.get_num_threads()
+    workload = (f'{args.cams} cams x {args.rays_per_cam} rays ({num_rays} rays) x '
+                f'({args.uniform}+{args.importance}) samples, {args.upsample_steps} up-sampling '
+                f'step(s), volume {args.channels} x {" x ".join(map(str, args.grid))} (C x Z x Y '
+                f'x X), forward+backward, {threads} thread(s), median of {args.steps} steps')
     print(json.dumps(dict(
         benchmark='mim4d_render_head', measurement='forward_backward_step',
+        title='MIM4D NeuS render head: one training step',
         rays=num_rays, samples_per_ray=args.uniform + args.importance,
         upsample_steps=args.upsample_steps, volume=[1, args.channels, *args.grid],
-        threads=torch.get_num_threads(),
+        threads=threads,
         ray_generation_s=round(raygen, 4), render_step_s=round(render, 4),
         render_step_min_s=round(min(t[2] for t in times), 4),
         rays_per_s=round(num_rays / render, 1), process_cpu_s=round(cpu, 3),
         load_avg_1m=round(os.getloadavg()[0], 2), steps=args.steps,
-        device='cpu', torch=torch.__version__)))
+        device='cpu', torch=torch.__version__, workload=workload,
+        figures=[dict(name='render step', value=render, unit='s'),
+                 dict(name='fastest step', value=min(t[2] for t in times), unit='s'),
+                 dict(name='process CPU per step', value=cpu, unit='s'),
+                 dict(name='ray generation', value=raygen, unit='s'),
+                 dict(name='throughput', value=num_rays / render, unit='rays/s')],
+        target=None, target_met=None)))
 
 
 if __name__ == '__main__':

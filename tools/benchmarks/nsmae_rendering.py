@@ -5,7 +5,13 @@ Renders B x N_cam images of h x w rays through D depth bins (paper scale:
 :func:`render_pretrain.volume_rendering.render_depth_bins` in the image
 layout the rendering conv produces (density (B*N, D, h, w), colour
 (B*N, D, 3, h, w)), and with a naive reference that loops over the bins in
-Python. Prints one JSON line per measurement (samples/s = rays * bins / s).
+Python. Prints one JSON line per batch size with both methods' median wall
+times of forward + backward (seconds), samples/s (rays * bins / s) of
+``render_depth_bins``, its speed-up over the loop and the largest gradient
+difference; the target is to be no slower than the loop (speed-up >= 1,
+``TARGET_SPEEDUP``). The record carries the fields
+``tools/benchmarks/report.py`` renders (``workload``, ``figures``,
+``target``, ``target_met``).
 
 Usage:
     python tools/benchmarks/nsmae_rendering.py [--batch 1 2] [--repeats 5]
@@ -18,6 +24,9 @@ import time
 import torch
 
 from render_pretrain.volume_rendering import render_depth_bins, split_density_color
+
+#: ``render_depth_bins`` is at least as fast as the per-bin loop.
+TARGET_SPEEDUP = 1.0
 
 
 def render_naive(density, color, bin_depths, far=1e10):
@@ -70,21 +79,35 @@ def main():
     for batch in args.batch:
         rays = batch * args.cams
         feats = torch.randn(rays, num_bins * 4, h, w, generator=gen)
-        results = {}
+        seconds, grads = {}, {}
         for name, fn in (('naive_bin_loop', render_naive), ('render_depth_bins', render_ours)):
-            seconds, grad = time_fwd_bwd(fn, feats, num_bins, bin_depths, args.repeats)
-            results[name] = (seconds, grad)
-            samples = rays * h * w * num_bins
-            print(json.dumps(dict(
-                benchmark='nsmae_perspective_rendering', method=name, batch=batch,
-                cams=args.cams, feature_size=[h, w], bins=num_bins, threads=args.threads,
-                passes='forward+backward', seconds=round(seconds, 5),
-                samples_per_s=round(samples / seconds), rays_per_s=round(rays * h * w / seconds))))
-        ours, naive = results['render_depth_bins'], results['naive_bin_loop']
+            seconds[name], grads[name] = time_fwd_bwd(fn, feats, num_bins, bin_depths,
+                                                      args.repeats)
+        samples = rays * h * w * num_bins
+        speedup = round(seconds['naive_bin_loop'] / seconds['render_depth_bins'], 2)
+        max_abs_grad_diff = float((grads['render_depth_bins']
+                                   - grads['naive_bin_loop']).abs().max())
+        workload = (f'batch {batch} x {args.cams} cams x {h}x{w} rays x {num_bins} bins, '
+                    f'forward+backward, {args.threads} thread(s), median of {args.repeats}')
         print(json.dumps(dict(
-            benchmark='nsmae_perspective_rendering', method='speedup_vs_naive', batch=batch,
-            speedup=round(naive[0] / ours[0], 3),
-            max_abs_grad_diff=float((ours[1] - naive[1]).abs().max()))))
+            benchmark='nsmae_perspective_rendering',
+            title='NS-MAE perspective rendering: render_depth_bins vs a per-bin loop',
+            batch=batch, cams=args.cams, feature_size=[h, w], bins=num_bins,
+            threads=args.threads, repeats=args.repeats, passes='forward+backward',
+            workload=workload,
+            seconds={name: round(value, 5) for name, value in seconds.items()},
+            samples_per_s=round(samples / seconds['render_depth_bins']),
+            rays_per_s=round(rays * h * w / seconds['render_depth_bins']),
+            speedup=speedup, max_abs_grad_diff=max_abs_grad_diff,
+            figures=[
+                dict(name='render_depth_bins', value=seconds['render_depth_bins'], unit='s'),
+                dict(name='bin loop', value=seconds['naive_bin_loop'], unit='s'),
+                dict(name='throughput', value=samples / seconds['render_depth_bins'] / 1e6,
+                     unit='M samples/s'),
+                dict(name='speed-up', value=speedup, unit='x'),
+                dict(name='max abs. gradient difference', value=max_abs_grad_diff, unit='')],
+            target=dict(figure='speed-up', op='>=', limit=TARGET_SPEEDUP),
+            target_met=speedup >= TARGET_SPEEDUP)))
 
 
 if __name__ == '__main__':

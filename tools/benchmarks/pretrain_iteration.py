@@ -19,6 +19,11 @@ step). Reported per config:
   iteration and its share of ``iter_s`` (median over iterations), with the
   NS-MAE target (at most 15 %) checked in ``meets_target``.
 
+Every record also carries the fields ``tools/benchmarks/report.py``
+renders: ``title``, ``workload``, ``figures`` (name, value, unit),
+``target`` (a figure, ``<=`` / ``>=`` / ``>`` and a limit, or None) and
+``target_met``.
+
 Render-head timing method (isolated): after each timed iteration, the same
 batch is preprocessed and ``model.extract_feat`` is run once more; every
 feature that requires grad is detached into a new leaf, ``extract_feat`` is
@@ -35,7 +40,8 @@ stepped, so the timed iterations are not affected.
 visualisation hooks and checkpoints are off) for the config's epochs or
 ``--epochs``, stopped after ``--time-limit`` seconds, and reports the
 first and last logged value of every loss term (and the means of the first
-and last ``--window`` iterations).
+and last ``--window`` iterations). Its target: the total loss drops
+within the budget (default 600 s, ``--time-limit``).
 
 The world is generated in a temporary folder
 (``render_pretrain.synthetic.generate_world`` at 704x256, the resolution
@@ -282,6 +288,18 @@ def benchmark_iterations(config: str, iters: int = 5, warmup: int = 1,
         peak_rss_before_mb=round(rss_start / MB, 1),
         peak_rss_delta_mb=round((rusage.ru_maxrss - rss_start) / MB, 1),
         losses={name: round(statistics.fmean(values), 5) for name, values in losses.items()})
+    figures = [
+        dict(name='iteration', value=statistics.median(records['iter']), unit='s'),
+        dict(name='process CPU per iteration', value=statistics.median(records['cpu']),
+             unit='s'),
+        dict(name='data loading', value=statistics.median(records['data']), unit='s'),
+        dict(name='peak RSS', value=rusage.ru_maxrss / MB, unit='MB')]
+    result.update(
+        title='Pre-training iteration of a tiny config (fwd + bwd + optimizer step)',
+        workload=(f'{osp.basename(config)} ({cfg.model.type}), batch '
+                  f'{cfg.train_dataloader.batch_size}, median of {iters} iterations after '
+                  f'{warmup} warm-up, {torch.get_num_threads()} thread(s)'),
+        figures=figures, target=None, target_met=None)
     if render_heads:
         share = statistics.median(records['head']) / statistics.median(records['iter'])
         target = RENDER_HEAD_SHARE_TARGETS.get(cfg.model.type)
@@ -292,6 +310,12 @@ def benchmark_iterations(config: str, iters: int = 5, warmup: int = 1,
             render_head_share=round(share, 4),
             render_head_share_target=target,
             meets_target=None if target is None else share <= target)
+        figures += [
+            dict(name='render heads', value=statistics.median(records['head']), unit='s'),
+            dict(name='render-head share', value=100 * share, unit='%')]
+        if target is not None:
+            result.update(target=dict(figure='render-head share', op='<=', limit=100 * target),
+                          target_met=result['meets_target'])
     result.update(loadavg_start=[round(v, 2) for v in load_start],
                   loadavg_end=[round(v, 2) for v in os.getloadavg()])
     return result
@@ -383,15 +407,34 @@ def loss_curve(config: str, time_limit_s: float = 600.0, epochs: Optional[int] =
                            first_mean=round(first_mean, 5), last_mean=round(last_mean, 5),
                            drop=round(1.0 - last_mean / first_mean, 4) if first_mean else None)
     total = terms.get('loss', {})
+    iters = len(recorder.losses['loss']) if 'loss' in recorder.losses else iters_done
+    loss_dropped = bool(total) and total['last_mean'] < total['first_mean']
+    drop = total.get('drop')
+    figures = [dict(name='iterations', value=iters, unit=''),
+               dict(name='wall', value=wall, unit='s'),
+               dict(name='process CPU', value=cpu, unit='s'),
+               dict(name='total loss drop', value=None if drop is None else 100 * drop,
+                    unit='%')]
+    figures += [dict(name=name, value=f'{term["first_mean"]:.3g} -> {term["last_mean"]:.3g}',
+                     unit=f'mean of first / last {min(window, iters // 2 or 1)}')
+                for name, term in terms.items()]
     return dict(
         benchmark='pretrain_loss_curve', config=osp.basename(config), model=cfg.model.type,
         threads=torch.get_num_threads(), max_epochs=cfg.train_cfg.max_epochs,
-        iters=len(recorder.losses['loss']) if 'loss' in recorder.losses else iters_done,
-        stopped_by_time_limit=stopped_by_time, time_limit_s=time_limit_s,
+        iters=iters, stopped_by_time_limit=stopped_by_time, time_limit_s=time_limit_s,
         wall_s=round(wall, 1), cpu_s=round(cpu, 1), window=window, losses=terms,
-        loss_dropped=bool(total) and total['last_mean'] < total['first_mean'],
+        loss_dropped=loss_dropped,
         loadavg_start=[round(v, 2) for v in load_start],
-        loadavg_end=[round(v, 2) for v in os.getloadavg()])
+        loadavg_end=[round(v, 2) for v in os.getloadavg()],
+        title='Loss drop of a tiny pre-training run (tools/train.py semantics)',
+        workload=(f'{osp.basename(config)} ({cfg.model.type}), {cfg.train_cfg.max_epochs} '
+                  f'epoch(s) of {len(runner.train_dataloader.dataset)} samples, budget '
+                  f'{time_limit_s:g} s{" (spent)" if stopped_by_time else ""}, '
+                  f'{torch.get_num_threads()} thread(s)'),
+        figures=figures,
+        target=dict(figure='total loss drop', op='>', limit=0,
+                    text=f'total loss drops within {time_limit_s:g} s'),
+        target_met=loss_dropped)
 
 
 def parse_args(argv=None):
@@ -447,8 +490,17 @@ def main(argv=None) -> List[dict]:
         if data_root is None:
             start = time.perf_counter()
             data_root = str(generate_synthetic_data(Path(tmp)))
-            print(json.dumps(dict(benchmark='pretrain_iteration_world', **WORLD_PARAMS,
-                                  wall_s=round(time.perf_counter() - start, 1))), flush=True)
+            wall = time.perf_counter() - start
+            print(json.dumps(dict(
+                benchmark='pretrain_iteration_world', **WORLD_PARAMS, wall_s=round(wall, 1),
+                title='Synthetic world of the pre-training benchmarks (generation and infos)',
+                workload=(f'{WORLD_PARAMS["num_scenes"]} scenes x '
+                          f'{WORLD_PARAMS["keyframes_per_scene"]} key frames at '
+                          f'{WORLD_PARAMS["image_size"][0]}x{WORLD_PARAMS["image_size"][1]}, '
+                          f'{WORLD_PARAMS["camera_sweeps"]} camera / '
+                          f'{WORLD_PARAMS["lidar_sweeps"]} LiDAR sweeps between key frames'),
+                figures=[dict(name='wall', value=wall, unit='s')],
+                target=None, target_met=None)), flush=True)
         for config in args.config:
             if args.in_process:
                 record = _run_config(args, config, data_root)
