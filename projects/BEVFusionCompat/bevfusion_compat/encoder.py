@@ -19,7 +19,7 @@ from mmdet3d.structures import Det3DDataSample
 from render_pretrain.camera_geometry import compose_lidar2img, render_depth_map_from_points
 from render_pretrain.grid import conv_output_shape
 
-from .sparse_encoder import BEVFusionCompatSparseEncoder
+from .sparse_encoder import sparse_encoder_axes
 
 
 @contextlib.contextmanager
@@ -222,7 +222,7 @@ class BEVFusionEncoderMixin:
                 if not module.subm:
                     shape = conv_output_shape(shape, module.kernel_size, module.stride,
                                               module.padding, module.dilation)
-        if isinstance(encoder, BEVFusionCompatSparseEncoder):
+        if sparse_encoder_axes(encoder)[0] == 'xyz':
             num_x, num_y, num_z = shape
             size = (channels * num_z, num_x, num_y)
         else:

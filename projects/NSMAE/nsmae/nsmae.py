@@ -21,6 +21,7 @@ from render_pretrain.voxel_masking import draw_voxel_keep_mask, points_in_kept_v
 
 from projects.BEVFusionCompat.bevfusion_compat.encoder import (
     BEVFusionEncoderMixin, build_optional as _build_optional)
+from projects.BEVFusionCompat.bevfusion_compat.sparse_encoder import sparse_encoder_axes
 
 LOSS_KEYS = ('rgb', 'pv_depth', 'bev_depth')
 #: Meta keys written by mmdet3d's global LiDAR augmentations
@@ -147,6 +148,34 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
         layer = self.data_preprocessor.voxel_layer
         #: The voxelisation grid (masking, voxel keys, BEV target).
         self.grid = VoxelGrid.from_range(layer.point_cloud_range, layer.voxel_size)
+        self._check_grid_layouts()
+
+    def _check_grid_layouts(self) -> None:
+        """The encoders must use the voxel grid and ``bev_axes`` of the detector.
+
+        The BEV target is laid out in ``bev_axes`` from the voxel grid: a
+        sparse encoder over another ``sparse_shape`` or a BEV map in the
+        other axis order would be compared with a misplaced (for square
+        maps: transposed) target without any shape error.
+        """
+        layouts = {}
+        if self.with_lidar:
+            order, layouts['pts_middle_encoder'] = sparse_encoder_axes(self.pts_middle_encoder)
+            expected = list(self.grid.sparse_shape(order))
+            if [int(n) for n in self.pts_middle_encoder.sparse_shape] != expected:
+                raise ValueError(
+                    f'pts_middle_encoder.sparse_shape {list(self.pts_middle_encoder.sparse_shape)} '
+                    f'does not match the voxel grid of data_preprocessor.voxel_layer '
+                    f'(point_cloud_range {list(self.grid.point_cloud_range)}, voxel_size '
+                    f'{list(self.grid.voxel_size)}): expected {expected} ({order.upper()} order)')
+        if self.with_camera and hasattr(self.view_transform, 'bev_axes'):
+            layouts['view_transform'] = self.view_transform.bev_axes
+        wrong = {name: axes for name, axes in layouts.items() if axes != self.bev_axes}
+        if wrong:
+            raise ValueError(f"NSMAE bev_axes={self.bev_axes!r} but {wrong} lay their BEV maps "
+                             "out otherwise; set the detector's and view_transform's bev_axes "
+                             "to the sparse encoder's layout ('xy' for "
+                             "BEVFusionCompatSparseEncoder, 'yx' for SparseEncoder)")
 
     @property
     def point_cloud_range(self) -> List[float]:
