@@ -137,15 +137,8 @@ def pool_features_to_grid(feats: Tensor,
     return grid.permute(0, 4, 1, 2, 3).contiguous()
 
 
-def pool_frustum_to_grid(feats: Tensor,
-                         geometry: Tensor,
-                         grid_lower: _Vec3,
-                         voxel_size: _Vec3,
-                         grid_shape: Sequence[int],
-                         collapse_z: Optional[str] = None,
-                         reduce: str = 'sum',
-                         bev_axes: str = 'yx',
-                         rounding: str = 'floor') -> Tensor:
+def pool_frustum_to_grid(feats: Tensor, geometry: Tensor, grid_lower: _Vec3, voxel_size: _Vec3,
+                         grid_shape: Sequence[int], **options) -> Tensor:
     """Pool camera-frustum features (LSS "splat") into a voxel / BEV grid.
 
     Flattens the frustum over cameras, bins and pixels (the batch index comes
@@ -156,8 +149,9 @@ def pool_frustum_to_grid(feats: Tensor,
             context, as in LSS); any dims between B and C are flattened.
         geometry: (B, N, D, h, w, 3) their LiDAR-frame positions, metres
             (:func:`render_pretrain.camera_geometry.frustum_to_lidar`).
-        grid_lower, voxel_size, grid_shape, collapse_z, reduce, bev_axes,
-        rounding: see :func:`pool_features_to_grid`.
+        grid_lower, voxel_size, grid_shape: see :func:`pool_features_to_grid`.
+        **options: ``collapse_z``, ``reduce``, ``bev_axes``, ``rounding`` of
+            :func:`pool_features_to_grid`.
 
     Returns:
         Tensor: pooled grid, see :func:`pool_features_to_grid`.
@@ -170,5 +164,4 @@ def pool_frustum_to_grid(feats: Tensor,
     batch_idx = torch.arange(batch_size, device=feats.device).repeat_interleave(per_sample)
     return pool_features_to_grid(feats.reshape(-1, feats.shape[-1]), geometry.reshape(-1, 3),
                                  batch_idx, batch_size, grid_lower, voxel_size, grid_shape,
-                                 collapse_z=collapse_z, reduce=reduce, bev_axes=bev_axes,
-                                 rounding=rounding)
+                                 **options)
