@@ -11,7 +11,9 @@ from typing import Sequence, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ['first_occupied_height']
+from .grid import VoxelGrid
+
+__all__ = ['bev_first_hit_target', 'first_occupied_height']
 
 
 def first_occupied_height(voxel_coords: Tensor,
@@ -82,4 +84,49 @@ def first_occupied_height(voxel_coords: Tensor,
     top = top.view(batch_size, num_y, num_x)
     valid = top >= 0
     height = torch.where(valid, z_centres[top.clamp_min(0)], z_centres.new_zeros(()))
+    return height, valid
+
+
+def bev_first_hit_target(voxel_coords: Tensor,
+                         batch_size: int,
+                         grid: VoxelGrid,
+                         bev_shape: Sequence[int],
+                         bev_axes: str) -> Tuple[Tensor, Tensor]:
+    """NS-MAE's BEV target: height of the topmost given voxel under every BEV cell.
+
+    The BEV map may be coarser than the voxel grid: a cell covers ``s_x x
+    s_y`` voxel columns (:meth:`VoxelGrid.bev_stride`, e.g. 8 x 8 for 1440
+    voxels under 180 cells) and the topmost voxel of those columns counts
+    (its centre height, ``lower_z + (iz + 0.5) * dz``).
+
+    Example:
+        >>> g = VoxelGrid((0., 0., -1.), (1., 1., 1.), (2, 2, 2))
+        >>> coords = torch.tensor([[0, 0, 0, 0], [0, 1, 1, 1]])  # (b, z, y, x)
+        >>> h, valid = bev_first_hit_target(coords, 1, g, (1, 1), 'xy')
+        >>> h.tolist(), valid.tolist()
+        ([[[0.5]]], [[[True]]])
+
+    Args:
+        voxel_coords: (V, 4) long voxels ``(batch, z, y, x)`` (mmdet3d
+            voxeliser order), e.g. the voxels dropped by the masking.
+        batch_size: B.
+        grid: The voxel grid of ``voxel_coords``.
+        bev_shape: Spatial size of the BEV map in ``bev_axes`` order.
+        bev_axes: ``'xy'`` ([.., X, Y]) or ``'yx'`` ([.., Y, X]).
+
+    Returns:
+        tuple[Tensor, Tensor]: height (B, *bev_shape) in metres (LiDAR z,
+        float32, 0 where empty) and valid (B, *bev_shape) bool.
+    """
+    stride = grid.bev_stride(bev_shape, bev_axes)
+    coarse = grid.coarsened(stride)
+    if voxel_coords.dim() != 2 or voxel_coords.shape[1] != 4:
+        raise ValueError(f'voxel_coords must be (V, 4), got {tuple(voxel_coords.shape)}')
+    cells = VoxelGrid.coarsen_indices(voxel_coords[:, [3, 2, 1]], stride)
+    coords = torch.cat([voxel_coords[:, :1].long(), cells.flip(1)], dim=1)  # (b, z, y', x')
+    height, valid = first_occupied_height(
+        coords, batch_size, coarse.shape[::-1],
+        coarse.cell_centres(2, device=voxel_coords.device))
+    if bev_axes == 'xy':
+        height, valid = height.transpose(1, 2), valid.transpose(1, 2)
     return height, valid

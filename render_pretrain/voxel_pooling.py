@@ -18,57 +18,24 @@ Grid conventions:
   reproduces that.)
 * Output layout, (B, C, Z, Y, X) by default (``channels`` first, then
   ``z``, ``y``, ``x``: the layout of mmdet3d's dense (Z, Y, X) volumes, and
-  of a BEV map indexed ``[y, x]``). ``xy_order='xy'`` swaps the last two
-  axes to BEVFusion's ``bev_pool`` layout (B, C, Z, X, Y).
+  of a BEV map indexed ``[y, x]``, ``bev_axes='yx'``). ``bev_axes='xy'``
+  swaps the last two axes to BEVFusion's ``bev_pool`` layout (B, C, Z, X, Y).
+  (``bev_axes`` is the project's one name for the BEV axis order, see
+  :mod:`render_pretrain.grid`.)
+* Voxel indices: :func:`render_pretrain.grid.compute_voxel_indices` (also
+  importable from here); a :class:`render_pretrain.grid.VoxelGrid` gives
+  ``grid.lower, grid.voxel_size, grid.shape`` for the three grid arguments.
 """
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor
 
+from .grid import check_bev_axes, compute_voxel_indices
+
 __all__ = ['compute_voxel_indices', 'pool_features_to_grid', 'pool_frustum_to_grid']
 
 _Vec3 = Union[Sequence[float], Tensor]
-
-
-def compute_voxel_indices(points: Tensor,
-                          grid_lower: _Vec3,
-                          voxel_size: _Vec3,
-                          grid_shape: Sequence[int],
-                          rounding: str = 'floor') -> Tuple[Tensor, Tensor]:
-    """Integer voxel index of each point, and whether it lies inside the grid.
-
-    Args:
-        points: (P, 3) points ``(x, y, z)``, LiDAR frame, metres.
-        grid_lower: (3,) lower grid corner ``(x, y, z)``, metres.
-        voxel_size: (3,) voxel size ``(dx, dy, dz)``, metres.
-        grid_shape: ``(X, Y, Z)`` number of voxels per axis.
-        rounding: ``'floor'`` (exact) or ``'trunc'`` (BEVFusion's ``.long()``).
-
-    Returns:
-        tuple[Tensor, Tensor]: (P, 3) long indices ``(ix, iy, iz)`` and (P,)
-        bool ``inside`` mask.
-    """
-    if points.dim() != 2 or points.shape[1] != 3:
-        raise ValueError(f'points must have shape (P, 3), got {tuple(points.shape)}')
-    if len(grid_shape) != 3:
-        raise ValueError(f'grid_shape must be (X, Y, Z), got {tuple(grid_shape)}')
-    lower = torch.as_tensor(grid_lower, dtype=points.dtype, device=points.device)
-    size = torch.as_tensor(voxel_size, dtype=points.dtype, device=points.device)
-    if lower.shape != (3, ) or size.shape != (3, ) or (size <= 0).any():
-        raise ValueError('grid_lower and voxel_size must be (3,) with positive voxel '
-                         f'sizes, got {tuple(lower.tolist())}, {tuple(size.tolist())}')
-    scaled = (points.detach() - lower) / size
-    if rounding == 'floor':
-        scaled = torch.floor(scaled)
-    elif rounding != 'trunc':
-        raise ValueError(f"rounding must be 'floor' or 'trunc', got {rounding!r}")
-    # Clamp before the cast so that far-away or non-finite points cannot
-    # overflow the integer conversion; they stay outside the grid.
-    idx = torch.nan_to_num(scaled, nan=-1.0).clamp(-1, max(grid_shape)).long()
-    shape = torch.as_tensor(list(grid_shape), device=points.device)
-    inside = ((idx >= 0) & (idx < shape)).all(dim=1)
-    return idx, inside
 
 
 def pool_features_to_grid(feats: Tensor,
@@ -80,7 +47,7 @@ def pool_features_to_grid(feats: Tensor,
                           grid_shape: Sequence[int],
                           collapse_z: Optional[str] = None,
                           reduce: str = 'sum',
-                          xy_order: str = 'yx',
+                          bev_axes: str = 'yx',
                           rounding: str = 'floor') -> Tensor:
     """Sum (or average) point features into the voxels of a dense grid.
 
@@ -116,13 +83,13 @@ def pool_features_to_grid(feats: Tensor,
         reduce: ``'sum'`` or ``'mean'`` (average of the points in a voxel;
             0 for empty voxels). For ``collapse_z='sum'`` the mean is over
             the whole column.
-        xy_order: ``'yx'`` (default, ``[..., y, x]``) or ``'xy'`` (BEVFusion's
+        bev_axes: ``'yx'`` (default, ``[..., y, x]``) or ``'xy'`` (BEVFusion's
             ``bev_pool`` output ``[..., x, y]``; with ``collapse_z='concat'``
             this reproduces stock BEVFusion's camera BEV layout exactly).
         rounding: ``'floor'`` or ``'trunc'``, see :func:`compute_voxel_indices`.
 
     Returns:
-        Tensor: the pooled grid, layout per ``collapse_z`` / ``xy_order``,
+        Tensor: the pooled grid, layout per ``collapse_z`` / ``bev_axes``,
         dtype and device of ``feats``.
     """
     if feats.dim() != 2 or feats.shape[0] != points.shape[0]:
@@ -132,8 +99,7 @@ def pool_features_to_grid(feats: Tensor,
         raise ValueError(f"collapse_z must be None, 'sum' or 'concat', got {collapse_z!r}")
     if reduce not in ('sum', 'mean'):
         raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
-    if xy_order not in ('yx', 'xy'):
-        raise ValueError(f"xy_order must be 'yx' or 'xy', got {xy_order!r}")
+    check_bev_axes(bev_axes)
     num_x, num_y, num_z = (int(n) for n in grid_shape)
     num_c = feats.shape[1]
     idx, inside = compute_voxel_indices(points, grid_lower, voxel_size, grid_shape, rounding)
@@ -145,7 +111,7 @@ def pool_features_to_grid(feats: Tensor,
                              f'got {tuple(batch_idx.shape)}')
         batch = batch_idx.long()
         inside = inside & (batch >= 0) & (batch < batch_size)
-    if xy_order == 'yx':
+    if bev_axes == 'yx':
         cell = idx[:, 1] * num_x + idx[:, 0]
     else:
         cell = idx[:, 0] * num_y + idx[:, 1]
@@ -161,7 +127,7 @@ def pool_features_to_grid(feats: Tensor,
     if reduce == 'mean':
         counts = feats.new_zeros(num_slots + 1).index_add_(0, flat, feats.new_ones(flat.shape))
         grid = grid / counts[:num_slots].clamp_min(1).unsqueeze(1)
-    spatial = (num_y, num_x) if xy_order == 'yx' else (num_x, num_y)
+    spatial = (num_y, num_x) if bev_axes == 'yx' else (num_x, num_y)
     if collapse_z == 'sum':
         return grid.view(batch_size, *spatial, num_c).permute(0, 3, 1, 2).contiguous()
     grid = grid.view(batch_size, num_z, *spatial, num_c)
@@ -171,15 +137,8 @@ def pool_features_to_grid(feats: Tensor,
     return grid.permute(0, 4, 1, 2, 3).contiguous()
 
 
-def pool_frustum_to_grid(feats: Tensor,
-                         geometry: Tensor,
-                         grid_lower: _Vec3,
-                         voxel_size: _Vec3,
-                         grid_shape: Sequence[int],
-                         collapse_z: Optional[str] = None,
-                         reduce: str = 'sum',
-                         xy_order: str = 'yx',
-                         rounding: str = 'floor') -> Tensor:
+def pool_frustum_to_grid(feats: Tensor, geometry: Tensor, grid_lower: _Vec3, voxel_size: _Vec3,
+                         grid_shape: Sequence[int], **options) -> Tensor:
     """Pool camera-frustum features (LSS "splat") into a voxel / BEV grid.
 
     Flattens the frustum over cameras, bins and pixels (the batch index comes
@@ -190,8 +149,9 @@ def pool_frustum_to_grid(feats: Tensor,
             context, as in LSS); any dims between B and C are flattened.
         geometry: (B, N, D, h, w, 3) their LiDAR-frame positions, metres
             (:func:`render_pretrain.camera_geometry.frustum_to_lidar`).
-        grid_lower, voxel_size, grid_shape, collapse_z, reduce, xy_order,
-        rounding: see :func:`pool_features_to_grid`.
+        grid_lower, voxel_size, grid_shape: see :func:`pool_features_to_grid`.
+        **options: ``collapse_z``, ``reduce``, ``bev_axes``, ``rounding`` of
+            :func:`pool_features_to_grid`.
 
     Returns:
         Tensor: pooled grid, see :func:`pool_features_to_grid`.
@@ -204,5 +164,4 @@ def pool_frustum_to_grid(feats: Tensor,
     batch_idx = torch.arange(batch_size, device=feats.device).repeat_interleave(per_sample)
     return pool_features_to_grid(feats.reshape(-1, feats.shape[-1]), geometry.reshape(-1, 3),
                                  batch_idx, batch_size, grid_lower, voxel_size, grid_shape,
-                                 collapse_z=collapse_z, reduce=reduce, xy_order=xy_order,
-                                 rounding=rounding)
+                                 **options)

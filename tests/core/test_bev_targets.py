@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import render_pretrain.bev_targets as bev_targets_module
-from render_pretrain.bev_targets import first_occupied_height
+from render_pretrain.bev_targets import bev_first_hit_target, first_occupied_height
+from render_pretrain.grid import VoxelGrid
 
 
 def test_first_occupied_height_orders(device):
@@ -50,3 +51,26 @@ def test_first_occupied_height_xy_stride_takes_the_top_of_merged_columns(device)
     assert height.shape == (1, 3, 2)  # ceil(5 / 2), ceil(4 / 2)
     assert height[0, 0, 0] == 2.0 and height[0, 2, 1] == 1.0
     assert valid.sum() == 2
+
+
+def test_bev_first_hit_target_hand_made_coarse_cells():
+    """4 x 6 x 8 voxels (0.5 m high from z = -2) under a 2 x 3 BEV map: 2 x 2 columns per cell."""
+    grid = VoxelGrid((0.0, 0.0, -2.0), (1.0, 1.0, 0.5), (4, 6, 8))
+    coords = torch.tensor([
+        [0, 1, 0, 0],  # (b, z, y, x): cell (x 0, y 0), z centre -1.25
+        [0, 5, 1, 1],  # same cell, higher: z centre 0.75 wins
+        [0, 3, 5, 3],  # cell (1, 2): -0.25
+        [1, 7, 2, 2],  # sample 1, cell (1, 1): 1.75
+    ])
+    height, valid = bev_first_hit_target(coords, 2, grid, (2, 3), 'xy')
+    expected = torch.tensor([[[0.75, 0.0, 0.0], [0.0, 0.0, -0.25]],
+                             [[0.0, 0.0, 0.0], [0.0, 1.75, 0.0]]])
+    assert height.shape == valid.shape == (2, 2, 3)
+    torch.testing.assert_close(height, expected)
+    assert valid.tolist() == [[[True, False, False], [False, False, True]],
+                              [[False, False, False], [False, True, False]]]
+    height_yx, valid_yx = bev_first_hit_target(coords, 2, grid, (3, 2), 'yx')
+    torch.testing.assert_close(height_yx, expected.transpose(1, 2))
+    assert torch.equal(valid_yx, valid.transpose(1, 2))
+    with pytest.raises(ValueError, match='integer multiple'):
+        bev_first_hit_target(coords, 2, grid, (3, 3), 'xy')

@@ -51,11 +51,11 @@ def test_pooling_matches_naive_reference_all_layouts(device):
     assert torch.allclose(concat.double().cpu(), torch.cat(ref.unbind(dim=2), 1), atol=1e-5)
     # BEVFusion bev_pool layout (B, C, Z, X, Y) then Z into channels
     xy = pool_features_to_grid(feats, points, batch, 2, LOWER, SIZE, SHAPE, collapse_z='concat',
-                               xy_order='xy')
+                               bev_axes='xy')
     assert xy.shape == (2, 6, 8, 6)
     assert torch.allclose(xy.double().cpu(), torch.cat(ref.transpose(-1, -2).unbind(dim=2), 1),
                           atol=1e-5)
-    xy_full = pool_features_to_grid(feats, points, batch, 2, LOWER, SIZE, SHAPE, xy_order='xy')
+    xy_full = pool_features_to_grid(feats, points, batch, 2, LOWER, SIZE, SHAPE, bev_axes='xy')
     assert torch.allclose(xy_full.double().cpu(), ref.transpose(-1, -2), atol=1e-5)
     mean = pool_features_to_grid(feats, points, batch, 2, LOWER, SIZE, SHAPE, reduce='mean')
     assert torch.allclose(mean.double().cpu(), ref / counts.clamp_min(1).unsqueeze(1), atol=1e-5)

@@ -82,7 +82,7 @@ def pool_sort_cumsum(feats, geometry):
 
 def pool_index_add(feats, geometry):
     return pool_frustum_to_grid(feats, geometry, GRID_LOWER, VOXEL_SIZE, GRID_SHAPE,
-                                xy_order='xy')
+                                bev_axes='xy')
 
 
 def timed(fn, feats, geometry, backward, repeats):

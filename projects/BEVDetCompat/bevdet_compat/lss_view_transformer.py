@@ -1,12 +1,12 @@
 """BEVDet's LSS view transformer (lift, splat) in pure PyTorch."""
 from typing import Dict, Optional, Sequence, Tuple
 
-import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
 from render_pretrain.camera_geometry import create_frustum, frustum_to_lidar
+from render_pretrain.grid import VoxelGrid
 from render_pretrain.voxel_pooling import pool_frustum_to_grid
 
 
@@ -22,7 +22,8 @@ class BEVDetLSSViewTransformer(BaseModule):
     * the grid constants ``dx``, ``bx``, ``nx`` and ``frustum`` are
       non-persistent buffers (BEVDet stores frozen parameters), so they are
       never read from nor written to a checkpoint: they always follow this
-      config;
+      config (``dx``, ``bx``, ``nx`` derived from one
+      :class:`render_pretrain.grid.VoxelGrid`, ``grid``);
     * pooling is a pure-PyTorch scatter-add
       (:func:`render_pretrain.voxel_pooling.pool_frustum_to_grid`) instead
       of BEVDet's CUDA ``bev_pool``: the same sum per cell, except that
@@ -58,18 +59,16 @@ class BEVDetLSSViewTransformer(BaseModule):
         if img_h % downsample or img_w % downsample:
             raise ValueError(f'BEVDetLSSViewTransformer: input_size {(img_h, img_w)} must be '
                              f'divisible by downsample={downsample}')
-        bounds = torch.tensor([grid_config[k] for k in ('x', 'y', 'z')], dtype=torch.float64)
-        lower, upper, cell = bounds.unbind(-1)
-        self.register_buffer('dx', cell.float(), persistent=False)
-        self.register_buffer('bx', (lower + cell / 2).float(), persistent=False)
-        self.register_buffer('nx', torch.round((upper - lower) / cell).long(), persistent=False)
+        self.grid = VoxelGrid.from_bounds(grid_config['x'], grid_config['y'], grid_config['z'])
+        for name in ('dx', 'bx', 'nx'):
+            self.register_buffer(name, self.grid.to_tensor(name), persistent=False)
         self.register_buffer(
             'frustum',
             create_frustum((img_h, img_w), (img_h // downsample, img_w // downsample),
                            tuple(grid_config['depth'])),
             persistent=False)
-        self.grid_lower = tuple(lower.tolist())
-        self.grid_shape = tuple(int(n) for n in self.nx.tolist())
+        self.grid_lower = self.grid.lower
+        self.grid_shape = self.grid.shape
         self.num_depth = self.frustum.shape[0]
         self.out_channels = out_channels
         self.depthnet = nn.Conv2d(in_channels, self.num_depth + out_channels, kernel_size=1)
@@ -123,8 +122,8 @@ class BEVDetLSSViewTransformer(BaseModule):
             outside the grid are dropped.
         """
         return pool_frustum_to_grid(
-            volume, geom, grid_lower=self.grid_lower, voxel_size=tuple(self.dx.tolist()),
-            grid_shape=self.grid_shape, collapse_z='concat')
+            volume, geom, grid_lower=self.grid.lower, voxel_size=self.grid.voxel_size,
+            grid_shape=self.grid.shape, collapse_z='concat')
 
     def forward(self, img_feat: Tensor, cam2img: Tensor, cam2lidar: Tensor,
                 img_aug_matrix: Tensor) -> Tuple[Tensor, Tensor]:

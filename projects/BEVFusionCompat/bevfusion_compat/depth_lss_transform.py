@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
 from render_pretrain.camera_geometry import create_frustum, frustum_to_lidar
+from render_pretrain.grid import VoxelGrid, check_bev_axes
 from render_pretrain.voxel_pooling import pool_frustum_to_grid
 
 
@@ -22,7 +23,8 @@ class BEVFusionCompatDepthLSSTransform(nn.Module):
     Differences from the stock module:
 
     - the grid constants ``frustum``, ``dx``, ``bx``, ``nx`` are
-      non-persistent buffers (never saved in, nor loaded from, a checkpoint);
+      non-persistent buffers (never saved in, nor loaded from, a checkpoint)
+      derived from one :class:`render_pretrain.grid.VoxelGrid` (``grid``);
     - BEV pooling is pure PyTorch (``render_pretrain.voxel_pooling``), sum
       of the frustum features falling in each BEV cell;
     - :meth:`forward` also returns the perspective frustum features
@@ -58,8 +60,7 @@ class BEVFusionCompatDepthLSSTransform(nn.Module):
                  downsample: int = 1,
                  bev_axes: str = 'xy') -> None:
         super().__init__()
-        if bev_axes not in ('xy', 'yx'):
-            raise ValueError(f"bev_axes must be 'xy' or 'yx', got {bev_axes!r}")
+        check_bev_axes(bev_axes)
         if downsample not in (1, 2):
             raise ValueError(f'downsample must be 1 or 2, got {downsample}')
         self.in_channels = in_channels
@@ -67,13 +68,9 @@ class BEVFusionCompatDepthLSSTransform(nn.Module):
         self.feature_size = tuple(int(v) for v in feature_size)
         self.dbound = tuple(float(v) for v in dbound)
         self.bev_axes = bev_axes
-        bounds = torch.tensor([xbound, ybound, zbound], dtype=torch.float64)
-        self.register_buffer('dx', bounds[:, 2].float(), persistent=False)
-        self.register_buffer(
-            'bx', (bounds[:, 0] + bounds[:, 2] / 2).float(), persistent=False)
-        self.register_buffer(
-            'nx', ((bounds[:, 1] - bounds[:, 0]) / bounds[:, 2]).round().long(),
-            persistent=False)
+        self.grid = VoxelGrid.from_bounds(xbound, ybound, zbound)
+        for name in ('dx', 'bx', 'nx'):
+            self.register_buffer(name, self.grid.to_tensor(name), persistent=False)
         self.register_buffer(
             'frustum',
             create_frustum(self.image_size, self.feature_size, self.dbound),
@@ -177,11 +174,11 @@ class BEVFusionCompatDepthLSSTransform(nn.Module):
         return pool_frustum_to_grid(
             frustum_feats,
             geometry,
-            grid_lower=self.bx - self.dx / 2,
-            voxel_size=self.dx,
-            grid_shape=self.nx.tolist(),
+            grid_lower=self.grid.lower,
+            voxel_size=self.grid.voxel_size,
+            grid_shape=self.grid.shape,
             collapse_z='concat',
-            xy_order=self.bev_axes)
+            bev_axes=self.bev_axes)
 
     def forward(self, img_feats: Tensor, depth_map: Tensor, cam2img: Tensor,
                 cam2lidar: Tensor, img_aug_matrix: Tensor,

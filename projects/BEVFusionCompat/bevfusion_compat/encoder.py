@@ -12,14 +12,14 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import numpy as np
 import torch
 from spconv.pytorch.conv import SparseConvolution
-from spconv.pytorch.ops import get_conv_output_size
 from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 from render_pretrain.camera_geometry import compose_lidar2img, render_depth_map_from_points
+from render_pretrain.grid import conv_output_shape
 
-from .sparse_encoder import BEVFusionCompatSparseEncoder
+from .sparse_encoder import sparse_encoder_axes
 
 
 @contextlib.contextmanager
@@ -206,23 +206,28 @@ class BEVFusionEncoderMixin:
         """All-zero LiDAR BEV map when every voxel is masked out.
 
         spconv cannot run on an empty tensor, so the output size is derived
-        from the encoder's strided sparse convolutions
-        (``spconv.pytorch.ops.get_conv_output_size``) instead.
+        from the encoder's ``sparse_shape`` through its strided sparse
+        convolutions (:func:`render_pretrain.grid.conv_output_shape`); the
+        z layers are stacked into channels and the map is laid out as the
+        encoder lays it out: [B, C * Z', X', Y'] (``bev_axes='xy'``,
+        :class:`BEVFusionCompatSparseEncoder`, sparse (X, Y, Z)) or
+        [B, C * Z', Y', X'] (``'yx'``, stock ``SparseEncoder``, (Z, Y, X)).
         """
         encoder = self.pts_middle_encoder
-        shape = list(encoder.sparse_shape)
+        shape = tuple(encoder.sparse_shape)
         channels = None
         for module in encoder.modules():
             if isinstance(module, SparseConvolution):
                 channels = module.out_channels
                 if not module.subm:
-                    shape = get_conv_output_size(shape, module.kernel_size,
-                                                 module.stride, module.padding,
-                                                 module.dilation)
-        if isinstance(encoder, BEVFusionCompatSparseEncoder):  # (X, Y, Z)
-            size = (channels * shape[2], shape[0], shape[1])
-        else:  # stock SparseEncoder, (Z, Y, X)
-            size = (channels * shape[0], shape[1], shape[2])
+                    shape = conv_output_shape(shape, module.kernel_size, module.stride,
+                                              module.padding, module.dilation)
+        if sparse_encoder_axes(encoder)[0] == 'xyz':
+            num_x, num_y, num_z = shape
+            size = (channels * num_z, num_x, num_y)
+        else:
+            num_z, num_y, num_x = shape
+            size = (channels * num_z, num_y, num_x)
         return ref.new_zeros((batch_size, ) + size)
 
     def _fuse(self, bev_maps: List[Tensor]) -> Tensor:

@@ -1,6 +1,8 @@
 """BEVFusion-compatible sparse LiDAR encoder (X, Y, Z axis order)."""
 from typing import List, Optional, Tuple
 
+from torch import nn
+
 from mmengine.runner import amp
 from torch import Tensor
 
@@ -13,6 +15,20 @@ if IS_SPCONV2_AVAILABLE:
     from spconv.pytorch import SparseConvTensor
 else:
     from mmcv.ops import SparseConvTensor
+
+
+def sparse_encoder_axes(encoder: nn.Module) -> Tuple[str, str]:
+    """Axis orders of a sparse encoder: its ``sparse_shape`` order and its BEV layout.
+
+    Returns:
+        tuple[str, str]: ``('xyz', 'xy')`` for :class:`BEVFusionCompatSparseEncoder`
+        (``sparse_shape`` (X, Y, Z + 1), BEV [B, C, X, Y]), ``('zyx', 'yx')``
+        for mmdet3d's stock ``SparseEncoder`` ((Z + 1, Y, X), [B, C, Y, X]);
+        see :meth:`render_pretrain.grid.VoxelGrid.sparse_shape`.
+    """
+    if isinstance(encoder, BEVFusionCompatSparseEncoder):
+        return 'xyz', 'xy'
+    return 'zyx', 'yx'
 
 
 @MODELS.register_module()

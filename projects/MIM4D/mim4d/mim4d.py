@@ -1,4 +1,5 @@
 """MIM4D pre-training detector: masked multi-view video, temporal prediction, NeuS rendering."""
+import math
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -105,6 +106,12 @@ class MIM4D(Base3DDetector):
         self.view_transform = MODELS.build(view_transform)
         self.temporal_predictor = MODELS.build(temporal_predictor)
         self.render_head = MODELS.build(render_head)
+        box = self.view_transform.grid.aabb
+        if not all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
+                   for a, b in zip(self.render_head.aabb, box)):
+            raise ValueError(f'render_head.aabb {tuple(self.render_head.aabb)} must be the '
+                             f'volume box view_transform.point_cloud_range {box}: the SDF field '
+                             'reads the volume over its aabb')
         self.img_masker = MODELS.build(img_masker) if img_masker is not None else None
         self.target_frames = sorted({int(t) for t in target_frames})
         self.bitemporal = bool(bitemporal)
@@ -292,7 +299,7 @@ class MIM4D(Base3DDetector):
         frames = [s for s in range(num_sweeps) if s != excluded]
         encoded = self._encode(imgs, meta, frames, targets, generator)
         predicted = dict()
-        aabb = self.view_transform.point_cloud_range
+        aabb = self.view_transform.grid.aabb
         for target in targets:
             ctx = [i for i, s in enumerate(frames) if s != target]
             ctx_frames = torch.as_tensor([frames[i] for i in ctx], device=imgs.device)

@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
 from render_pretrain.camera_geometry import create_frustum, frustum_to_lidar
+from render_pretrain.grid import VoxelGrid
 from render_pretrain.voxel_pooling import pool_frustum_to_grid
 
 
@@ -25,7 +26,9 @@ class MIM4DVolumeTransform(BaseModule):
     (applied to every sweep's volume before the temporal predictor and the
     render head).
 
-    Grid constants (the frustum) are non-persistent buffers.
+    Grid constants (the frustum) are non-persistent buffers; the volume's
+    grid is one :class:`render_pretrain.grid.VoxelGrid` (``grid``), whose
+    :attr:`~render_pretrain.grid.VoxelGrid.aabb` is the render head's box.
 
     Args:
         in_channels (int): Channels of the neck output.
@@ -54,15 +57,12 @@ class MIM4DVolumeTransform(BaseModule):
                  input_proj_channels: Optional[int] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if len(point_cloud_range) != 6 or len(grid_shape) != 3:
-            raise ValueError('point_cloud_range must have 6 values and grid_shape 3 (X, Y, Z), '
-                             f'got {point_cloud_range} and {grid_shape}')
+        self.grid = VoxelGrid.from_range_and_shape(point_cloud_range, grid_shape)
         self.image_size = tuple(int(v) for v in image_size)
         self.feature_size = tuple(int(v) for v in feature_size)
-        self.point_cloud_range = [float(v) for v in point_cloud_range]
-        self.grid_shape = [int(v) for v in grid_shape]
-        self.voxel_size = [(self.point_cloud_range[i + 3] - self.point_cloud_range[i])
-                           / self.grid_shape[i] for i in range(3)]
+        self.point_cloud_range = list(self.grid.point_cloud_range)
+        self.grid_shape = list(self.grid.shape)
+        self.voxel_size = list(self.grid.voxel_size)
         self.register_buffer('frustum', create_frustum(self.image_size, self.feature_size,
                                                        dbound), persistent=False)
         self.num_depth = self.frustum.shape[0]
@@ -110,7 +110,7 @@ class MIM4DVolumeTransform(BaseModule):
                              *self.feature_size).permute(0, 1, 2, 4, 5, 3)
         geometry = frustum_to_lidar(self.frustum.to(feats.dtype), cam2img, cam2frame,
                                     img_aug_matrix)
-        volume = pool_frustum_to_grid(lifted, geometry, self.point_cloud_range[:3],
-                                      self.voxel_size, self.grid_shape)
+        volume = pool_frustum_to_grid(lifted, geometry, self.grid.lower,
+                                      self.grid.voxel_size, self.grid.shape)
         return dict(volume=self.volume_proj(volume),
                     depth=depth.view(num_frames, num_cams, self.num_depth, *self.feature_size))

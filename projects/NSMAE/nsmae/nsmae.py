@@ -13,13 +13,15 @@ from mmdet3d.models import Base3DDetector
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 from render_pretrain.camera_geometry import render_depth_map_from_points
-from render_pretrain.bev_targets import first_occupied_height
-from render_pretrain.masking import random_subset_mask, upsample_patch_mask
+from render_pretrain.bev_targets import bev_first_hit_target
+from render_pretrain.grid import VoxelGrid, check_bev_axes
+from render_pretrain.masking import upsample_patch_mask
 from render_pretrain.seeding import KeyedTorchGenerators
-from render_pretrain.voxel_pooling import compute_voxel_indices
+from render_pretrain.voxel_masking import draw_voxel_keep_mask, points_in_kept_voxels
 
 from projects.BEVFusionCompat.bevfusion_compat.encoder import (
     BEVFusionEncoderMixin, build_optional as _build_optional)
+from projects.BEVFusionCompat.bevfusion_compat.sparse_encoder import sparse_encoder_axes
 
 LOSS_KEYS = ('rgb', 'pv_depth', 'bev_depth')
 #: Meta keys written by mmdet3d's global LiDAR augmentations
@@ -104,8 +106,7 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
         if depth_input not in ('masked', 'all', 'none'):
             raise ValueError("depth_input must be 'masked', 'all' or 'none', "
                              f'got {depth_input!r}')
-        if bev_axes not in ('xy', 'yx'):
-            raise ValueError(f"bev_axes must be 'xy' or 'yx', got {bev_axes!r}")
+        check_bev_axes(bev_axes)
         if not 0.0 <= voxel_mask_ratio <= 1.0:
             raise ValueError('voxel_mask_ratio must be in [0, 1], got '
                              f'{voxel_mask_ratio}')
@@ -145,13 +146,51 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
             self.data_preprocessor.generator_fn = self.generator
         self.lidar_frozen = False
         layer = self.data_preprocessor.voxel_layer
-        self.point_cloud_range = [float(v) for v in layer.point_cloud_range]
-        self.voxel_size = [float(v) for v in layer.voxel_size]
-        self.grid_shape = [
-            int(round((self.point_cloud_range[i + 3] -
-                       self.point_cloud_range[i]) / self.voxel_size[i]))
-            for i in range(3)
-        ]
+        #: The voxelisation grid (masking, voxel keys, BEV target).
+        self.grid = VoxelGrid.from_range(layer.point_cloud_range, layer.voxel_size)
+        self._check_grid_layouts()
+
+    def _check_grid_layouts(self) -> None:
+        """The encoders must use the voxel grid and ``bev_axes`` of the detector.
+
+        The BEV target is laid out in ``bev_axes`` from the voxel grid: a
+        sparse encoder over another ``sparse_shape`` or a BEV map in the
+        other axis order would be compared with a misplaced (for square
+        maps: transposed) target without any shape error.
+        """
+        layouts = {}
+        if self.with_lidar:
+            order, layouts['pts_middle_encoder'] = sparse_encoder_axes(self.pts_middle_encoder)
+            expected = list(self.grid.sparse_shape(order))
+            if [int(n) for n in self.pts_middle_encoder.sparse_shape] != expected:
+                raise ValueError(
+                    f'pts_middle_encoder.sparse_shape {list(self.pts_middle_encoder.sparse_shape)} '
+                    f'does not match the voxel grid of data_preprocessor.voxel_layer '
+                    f'(point_cloud_range {list(self.grid.point_cloud_range)}, voxel_size '
+                    f'{list(self.grid.voxel_size)}): expected {expected} ({order.upper()} order)')
+        if self.with_camera and hasattr(self.view_transform, 'bev_axes'):
+            layouts['view_transform'] = self.view_transform.bev_axes
+        wrong = {name: axes for name, axes in layouts.items() if axes != self.bev_axes}
+        if wrong:
+            raise ValueError(f"NSMAE bev_axes={self.bev_axes!r} but {wrong} lay their BEV maps "
+                             "out otherwise; set the detector's and view_transform's bev_axes "
+                             "to the sparse encoder's layout ('xy' for "
+                             "BEVFusionCompatSparseEncoder, 'yx' for SparseEncoder)")
+
+    @property
+    def point_cloud_range(self) -> List[float]:
+        """The voxel grid's box (x0, y0, z0, x1, y1, z1), metres."""
+        return list(self.grid.point_cloud_range)
+
+    @property
+    def voxel_size(self) -> List[float]:
+        """The voxel size (dx, dy, dz), metres."""
+        return list(self.grid.voxel_size)
+
+    @property
+    def grid_shape(self) -> List[int]:
+        """Voxels per axis (X, Y, Z)."""
+        return list(self.grid.shape)
 
     def generator(self) -> torch.Generator:
         """The CPU generator of the current iteration; it draws all masks.
@@ -201,12 +240,6 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
     # ------------------------------------------------------------------ #
     # helpers
     # ------------------------------------------------------------------ #
-    def _voxel_keys(self, batch_idx: Tensor, ijk: Tensor) -> Tensor:
-        """Flat voxel id from batch index and (ix, iy, iz) [M, 3]."""
-        num_x, num_y, num_z = self.grid_shape
-        return ((batch_idx.long() * num_z + ijk[:, 2]) * num_y +
-                ijk[:, 1]) * num_x + ijk[:, 0]
-
     def _images_to_unit_range(self, imgs: Tensor) -> Tensor:
         """Undo the preprocessor normalisation: [.., 3, H, W] -> [0, 1]."""
         prep = self.data_preprocessor
@@ -275,8 +308,8 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
         batch_size = len(points)
         coors = voxels['coors']
         generator = self.generator()
-        dropped = random_subset_mask(coors.shape[0], self.voxel_mask_ratio,
-                                     generator, device=coors.device)
+        dropped = ~draw_voxel_keep_mask(coors.shape[0], self.voxel_mask_ratio,
+                                        generator, device=coors.device)
         if not self.with_lidar:
             dropped = torch.ones_like(dropped)
         out = dict(
@@ -318,14 +351,8 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
         else:
             in_points, in_batch = xyz, point_batch
             if self.depth_input == 'masked':
-                ijk, _ = compute_voxel_indices(
-                    xyz, self.point_cloud_range[:3], self.voxel_size,
-                    self.grid_shape)
-                kept_coors = out['kept_voxel_coors']
-                kept_keys = self._voxel_keys(kept_coors[:, 0],
-                                             kept_coors[:, [3, 2, 1]].long())
-                keep = torch.isin(self._voxel_keys(point_batch, ijk),
-                                  kept_keys)
+                keep = points_in_kept_voxels(xyz, point_batch,
+                                             out['kept_voxel_coors'], self.grid)
                 in_points, in_batch = xyz[keep], point_batch[keep]
             depth_in = render_depth_map_from_points(
                 in_points, meta['lidar2img'], (img_h, img_w),
@@ -372,10 +399,9 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
                     bev_shape: Sequence[int]):
         """First-hit height of the given voxels per BEV cell.
 
-        Voxel columns are grouped into BEV cells of ``grid / bev`` voxels
-        (e.g. 8 x 8 for a 1440 grid and a 180 BEV map) and
-        ``render_pretrain.bev_targets.first_occupied_height`` takes the
-        topmost voxel centre of each cell.
+        :func:`render_pretrain.bev_targets.bev_first_hit_target` over the
+        voxel grid (a BEV cell covers ``grid / bev`` voxel columns, e.g.
+        8 x 8 for a 1440 grid and a 180 BEV map).
 
         Args:
             voxel_coors (Tensor): [V, 4] (batch, z, y, x) voxel indices.
@@ -386,23 +412,8 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
             tuple[Tensor, Tensor]: height [B, H_bev, W_bev] (metres, LiDAR
             z of the top voxel centre) and valid [B, H_bev, W_bev] bool.
         """
-        num_x, num_y, num_z = self.grid_shape
-        bev_x, bev_y = (bev_shape if self.bev_axes == 'xy' else
-                        tuple(bev_shape)[::-1])
-        if num_x % bev_x or num_y % bev_y:
-            raise ValueError(f'voxel grid {num_x}x{num_y} (X x Y) is not an '
-                             f'integer multiple of the BEV map {bev_x}x'
-                             f'{bev_y}; check sparse_shape/xbound/ybound')
-        coarse = voxel_coors.long() // voxel_coors.new_tensor(
-            [1, 1, num_y // bev_y, num_x // bev_x]).long()
-        z_centres = self.point_cloud_range[2] + self.voxel_size[2] * (
-            torch.arange(num_z, device=voxel_coors.device) + 0.5)
-        height, valid = first_occupied_height(coarse, batch_size,
-                                              (num_z, bev_y, bev_x),
-                                              z_centres)
-        if self.bev_axes == 'xy':
-            height, valid = height.transpose(1, 2), valid.transpose(1, 2)
-        return height, valid
+        return bev_first_hit_target(voxel_coors, batch_size, self.grid,
+                                    bev_shape, self.bev_axes)
 
     def loss(self, batch_inputs: dict,
              batch_data_samples: Sequence[Det3DDataSample]
