@@ -37,6 +37,8 @@ dataset_type = 'BEVSegNuScenesDataset'
 
 model = dict(
     type='BEVFusionSeg',
+    # max_voxels and drop_path_rate: this config's values (the encoder base has
+    # the detection config's 120000 / 160000 voxels and drop path 0.2)
     data_preprocessor=dict(
         voxel_layer=dict(
             point_cloud_range=point_cloud_range,
