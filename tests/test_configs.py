@@ -5,6 +5,8 @@ configs expect nuScenes under data/nuscenes, which CI does not have), so this
 checks the config structure, the registered types and the info schema.
 """
 
+import os
+
 import pytest
 from mmdet3d.registry import DATASETS, MODELS
 from mmengine.config import Config
@@ -14,12 +16,13 @@ from render_pretrain.paths import REPO_ROOT
 
 # configs/bevfusion inherit mmdet3d's BEVFusion project from an mmdetection3d
 # checkout ($MMDET3D_ROOT), which the wheel lacks: tests/downstream/
-# test_bevfusion_configs.py checks them against a stand-in checkout.
+# test_bevfusion_configs.py checks them against a stand-in checkout. The
+# shared parts in configs/_base_/ are built through the configs that inherit them.
 CONFIGS = sorted(
     str(p.relative_to(REPO_ROOT))
     for pattern in ('projects/*/configs/**/*.py', 'configs/**/*.py')
     for p in REPO_ROOT.glob(pattern)
-    if not p.name.startswith('_') and p.parent.name != 'bevfusion')
+    if not p.name.startswith('_') and '_base_' not in p.parts and p.parent.name != 'bevfusion')
 
 
 def _innermost_dataset(cfg: Config):
@@ -97,3 +100,34 @@ def test_seeded_transforms_come_with_the_seeding_hook(config):
               if issubclass(TRANSFORMS.get(step['type']), EpochSeededTransformMixin)]
     hooks = [hook['type'] for hook in cfg.get('custom_hooks') or []]
     assert not seeded or 'SeededRandomnessHook' in hooks, (config, seeded, hooks)
+
+
+BASE_DIR = REPO_ROOT / 'configs' / '_base_'
+#: paper config -> the parts it shares through configs/_base_/ (instead of copies)
+SHARED_BASES = {
+    'projects/NSMAE/configs/nsmae_swint-lss_second_8xb2-cyclic-50e_nus-pretrain.py': (
+        'models/bevfusion-encoder_swint-lss_second.py', 'datasets/nus-multiview.py',
+        'schedules/cyclic-50e.py', 'default_runtime.py'),
+    'projects/BEVSeg/configs/'
+    'bevfusionseg_lidar-cam_swint-lss_second_secfpn_8xb4-cyclic-20e_nus-seg.py': (
+        'models/bevfusion-encoder_swint-lss_second.py', 'datasets/nus-multiview.py',
+        'schedules/cyclic-20e.py', 'default_runtime.py'),
+    'projects/MIM4D/configs/mim4d_r50-lss_temporal-neus_8xb1-12e_nus-pretrain.py': (
+        'models/bevdet-r50_image-encoder.py', 'datasets/nus-multiview.py', 'default_runtime.py'),
+    'configs/bevdet/bevdet-r50_lss_centerhead_8xb8-24e_nus-3d.py': (
+        'models/bevdet-r50_image-encoder.py', 'schedules/bevdet-24e.py'),
+}
+
+
+@pytest.mark.parametrize('config', sorted(SHARED_BASES))
+def test_paper_configs_inherit_the_shared_parts(config):
+    path = REPO_ROOT / config
+    inherited = {os.path.realpath(path.parent / base)
+                 for base in Config._get_base_files(str(path)) if '::' not in base}
+    expected = {os.path.realpath(BASE_DIR / base) for base in SHARED_BASES[config]}
+    assert expected <= inherited, f'{config}: not inherited: {expected - inherited}'
+
+
+def test_every_shared_part_is_inherited():
+    shared = {str(p.relative_to(BASE_DIR)) for p in BASE_DIR.rglob('*.py')}
+    assert shared == {base for bases in SHARED_BASES.values() for base in bases}

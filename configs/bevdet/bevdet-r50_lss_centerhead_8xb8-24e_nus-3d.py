@@ -6,9 +6,13 @@
 # Scale-NMS with circle NMS for barriers, zbound [-10, 10], resize_test 0.04,
 # 500-iteration warm-up, steps at epochs 16 and 22).
 # Not reproduced: CBGS resampling (see projects/BEVDetCompat/README.md).
+# Shared parts: BEVDet-R50's image encoder (also MIM4D's) and schedule in
+# configs/_base_/, mmdet3d's nuScenes dataset and runtime.
 _base_ = [
     'mmdet3d::_base_/datasets/nus-3d.py',
     'mmdet3d::_base_/default_runtime.py',
+    '../_base_/models/bevdet-r50_image-encoder.py',
+    '../_base_/schedules/bevdet-24e.py',
 ]
 custom_imports = dict(imports=['projects.BEVDetCompat.bevdet_compat'], allow_failed_imports=False)
 default_scope = 'mmdet3d'
@@ -31,30 +35,6 @@ num_bev_channels = 64  # BEVDet's numC_Trans
 
 model = dict(
     type='BEVDetCompat',
-    data_preprocessor=dict(
-        type='Det3DDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_size_divisor=32),
-    img_backbone=dict(
-        type='mmdet.ResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(2, 3),
-        frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=False,
-        with_cp=True,
-        style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
-    img_neck=dict(
-        type='BEVDetCustomFPN',
-        in_channels=[1024, 2048],
-        out_channels=512,
-        num_outs=1,
-        start_level=0,
-        out_ids=[0]),
     img_view_transformer=dict(
         type='BEVDetLSSViewTransformer',
         grid_config=grid_config,
@@ -126,8 +106,8 @@ model = dict(
             nms_thr=[0.2, 0.2, 0.2, 0.2, 0.2, 0.5],
             nms_rescale_factor=[1.0, [0.7, 0.7], [0.4, 0.55], 1.1, [1.0, 1.0], [4.5, 9.0]])))
 
-data_root = 'data/nuscenes/'
-dataset_type = 'NuScenesDataset'
+# mmdet3d's nus-3d.py gives the dataset, its info files under data/nuscenes/, the
+# loaders and NuScenesMetric; camera-only input, the six cameras' folders:
 input_modality = dict(use_lidar=False, use_camera=True)
 data_prefix = dict(
     pts='samples/LIDAR_TOP',
@@ -173,58 +153,17 @@ test_pipeline = [
     dict(type='Pack3DDetInputs', keys=['img'], meta_keys=meta_keys),
 ]
 
+# metainfo: BEVDet's class order (the label ids of its six tasks), not nus-3d.py's
 train_dataloader = dict(
     batch_size=8,
-    num_workers=4,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='nuscenes_infos_train.pkl',
-        pipeline=train_pipeline,
-        metainfo=metainfo,
-        modality=input_modality,
-        data_prefix=data_prefix,
-        test_mode=False,
-        box_type_3d='LiDAR',
-        backend_args=backend_args))
+    dataset=dict(pipeline=train_pipeline, metainfo=metainfo, modality=input_modality,
+                 data_prefix=data_prefix))
 val_dataloader = dict(
-    batch_size=1,
     num_workers=4,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='nuscenes_infos_val.pkl',
-        pipeline=test_pipeline,
-        metainfo=metainfo,
-        modality=input_modality,
-        data_prefix=data_prefix,
-        test_mode=True,
-        box_type_3d='LiDAR',
-        backend_args=backend_args))
+    dataset=dict(pipeline=test_pipeline, metainfo=metainfo, modality=input_modality,
+                 data_prefix=data_prefix))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(
-    type='NuScenesMetric',
-    data_root=data_root,
-    ann_file=data_root + 'nuscenes_infos_val.pkl',
-    metric='bbox',
-    backend_args=backend_args)
-test_evaluator = val_evaluator
-
-# BEVDet-R50 schedule: AdamW 2e-4, weight decay 1e-2, no gradient clipping,
-# 500-iteration linear warm-up from 1e-3, 24 epochs, x0.1 at epochs 16 and 22.
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-2),
-    clip_grad=None)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=500),
-    dict(type='MultiStepLR', by_epoch=True, begin=0, end=24, milestones=[16, 22], gamma=0.1),
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=24, val_interval=24)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-auto_scale_lr = dict(enable=False, base_batch_size=64)
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
 # BEVDetImageAug draws per (seed, rank, epoch, worker): reproducible, different across
 # workers and ranks, exact resume at epoch boundaries.

@@ -100,13 +100,7 @@ train_pipeline = [
                     'pcd_scale_factor', 'pcd_trans', 'img_aug_matrix', 'lidar_aug_matrix',
                     'num_pts_feats'])
 ]
-test_pipeline = [
-    dict(type='BEVLoadMultiViewImageFromFiles', to_float32=True, color_type='color',
-         backend_args=None),
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5,
-         backend_args=None),
-    dict(type='LoadPointsFromMultiSweeps', sweeps_num=9, load_dim=5, use_dim=5,
-         pad_empty_sweeps=True, remove_close=True, backend_args=None),
+test_pipeline = train_pipeline[:3] + [  # the same images, points and sweeps
     dict(type='ImageAug3D', final_dim=image_size, resize_lim=[1.0, 1.0],
          bot_pct_lim=[0.0, 0.0], rot_lim=[0.0, 0.0], rand_flip=False, is_train=False),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),

@@ -68,14 +68,7 @@ train_pipeline = [
     dict(type='PointShuffle'),
     dict(type='Pack3DDetInputs', keys=['points', 'gt_bboxes_3d', 'gt_labels_3d'])
 ]
-test_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-    dict(
-        type='LoadPointsFromMultiSweeps',
-        sweeps_num=sweeps_num,
-        use_dim=[0, 1, 2, 3, 4],
-        pad_empty_sweeps=True,
-        remove_close=True),
+test_pipeline = train_pipeline[:2] + [  # the same points and sweeps, no augmentation
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
     dict(type='Pack3DDetInputs', keys=['points'])
 ]

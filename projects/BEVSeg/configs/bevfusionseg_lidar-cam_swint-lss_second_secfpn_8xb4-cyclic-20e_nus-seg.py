@@ -10,9 +10,17 @@
 # DepthLSSTransform (LiDAR depth prior, as BEVFusion's detection configs and
 # NS-MAE pre-training) so that NS-MAE's view transform transfers whole, and
 # no BEV augmentation (the labels are in the un-augmented LiDAR frame).
+# Shared parts (configs/_base_/): the BEVFusion encoder, the nuScenes
+# multi-view data, the cyclic 20-epoch schedule and the runtime.
+_base_ = [
+    '../../../configs/_base_/models/bevfusion-encoder_swint-lss_second.py',
+    '../../../configs/_base_/datasets/nus-multiview.py',
+    '../../../configs/_base_/schedules/cyclic-20e.py',
+    '../../../configs/_base_/default_runtime.py',
+]
 custom_imports = dict(
-    imports=['projects.BEVFusionCompat.bevfusion_compat', 'projects.BEVSeg.bevseg'], allow_failed_imports=False)
-default_scope = 'mmdet3d'
+    imports=['projects.BEVFusionCompat.bevfusion_compat', 'projects.BEVSeg.bevseg'],
+    allow_failed_imports=False)
 
 point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
 voxel_size = [0.1, 0.1, 0.2]
@@ -25,92 +33,25 @@ label_scope = [[-50.0, 50.0, 0.5], [-50.0, 50.0, 0.5]]  # map labels, [C, X, Y]
 map_classes = [
     'drivable_area', 'ped_crossing', 'walkway', 'stop_line', 'carpark_area', 'divider'
 ]
-class_names = [
-    'car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
-    'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone'
-]
-metainfo = dict(classes=class_names)
 dataset_type = 'BEVSegNuScenesDataset'
-data_root = 'data/nuscenes/'
-input_modality = dict(use_lidar=True, use_camera=True)
-backend_args = None
-data_prefix = dict(
-    pts='samples/LIDAR_TOP',
-    CAM_FRONT='samples/CAM_FRONT',
-    CAM_FRONT_LEFT='samples/CAM_FRONT_LEFT',
-    CAM_FRONT_RIGHT='samples/CAM_FRONT_RIGHT',
-    CAM_BACK='samples/CAM_BACK',
-    CAM_BACK_RIGHT='samples/CAM_BACK_RIGHT',
-    CAM_BACK_LEFT='samples/CAM_BACK_LEFT',
-    sweeps='sweeps/LIDAR_TOP')
 
 model = dict(
     type='BEVFusionSeg',
+    # max_voxels and drop_path_rate: this config's values (the encoder base has
+    # the detection config's 120000 / 160000 voxels and drop path 0.2)
     data_preprocessor=dict(
-        type='Det3DDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_size_divisor=32,
-        voxel=True,
-        voxel_type='hard',
         voxel_layer=dict(
-            max_num_points=10,
             point_cloud_range=point_cloud_range,
             voxel_size=voxel_size,
             max_voxels=(90000, 120000))),
-    img_backbone=dict(
-        type='mmdet.SwinTransformer',
-        embed_dims=96,
-        depths=[2, 2, 6, 2],
-        num_heads=[3, 6, 12, 24],
-        window_size=7,
-        mlp_ratio=4,
-        qkv_bias=True,
-        qk_scale=None,
-        drop_rate=0.0,
-        attn_drop_rate=0.0,
-        drop_path_rate=0.3,
-        patch_norm=True,
-        out_indices=[1, 2, 3],
-        with_cp=False,
-        convert_weights=True,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://github.com/SwinTransformer/storage/releases/'
-            'download/v1.0.0/swin_tiny_patch4_window7_224.pth')),
-    img_neck=dict(
-        type='BEVFusionCompatGeneralizedLSSFPN',
-        in_channels=[192, 384, 768],
-        out_channels=256,
-        start_level=0,
-        num_outs=3,
-        norm_cfg=dict(type='BN2d', requires_grad=True),
-        act_cfg=dict(type='ReLU', inplace=True),
-        upsample_cfg=dict(mode='bilinear', align_corners=False)),
+    img_backbone=dict(drop_path_rate=0.3),
     view_transform=dict(
-        type='BEVFusionCompatDepthLSSTransform',
-        in_channels=256,
-        out_channels=80,
         image_size=image_size,
         feature_size=feature_size,
         xbound=[-51.2, 51.2, 0.4],
         ybound=[-51.2, 51.2, 0.4],
-        zbound=[-10.0, 10.0, 20.0],
-        dbound=dbound,
-        downsample=2,
-        bev_axes='xy'),
-    pts_voxel_encoder=dict(type='HardSimpleVFE', num_features=5),
-    pts_middle_encoder=dict(
-        type='BEVFusionCompatSparseEncoder',
-        in_channels=5,
-        sparse_shape=sparse_shape,
-        order=('conv', 'norm', 'act'),
-        norm_cfg=dict(type='BN1d', eps=0.001, momentum=0.01),
-        encoder_channels=((16, 16, 32), (32, 32, 64), (64, 64, 128), (128, 128)),
-        encoder_paddings=((0, 0, 1), (0, 0, 1), (0, 0, (1, 1, 0)), (0, 0)),
-        block_type='basicblock'),
-    fusion_layer=dict(type='BEVFusionCompatConvFuser', in_channels=[80, 256], out_channels=256),
+        dbound=dbound),
+    pts_middle_encoder=dict(sparse_shape=sparse_shape),
     pts_backbone=dict(
         type='SECOND',
         in_channels=256,
@@ -138,13 +79,8 @@ model = dict(
 meta_keys = ('cam2img', 'ori_cam2img', 'lidar2cam', 'lidar2img', 'img_aug_matrix',
              'lidar_aug_matrix', 'num_pts_feats', 'sample_idx', 'lidar_path', 'img_path',
              'token', 'ori_shape', 'img_shape', 'pad_shape', 'box_type_3d')
-train_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5,
-         backend_args=backend_args),
-    dict(type='LoadPointsFromMultiSweeps', sweeps_num=9, load_dim=5, use_dim=5,
-         pad_empty_sweeps=True, remove_close=True, backend_args=backend_args),
-    dict(type='LoadMultiViewImageFromFiles', to_float32=True, color_type='color',
-         num_views=6, backend_args=backend_args),
+# points + 9 sweeps + 6 images (_base_), the map label
+train_pipeline = _base_.train_pipeline + [
     dict(type='LoadBEVMapLabel', classes=map_classes, output_scope=label_scope),
     # image-space augmentation only (it changes img_aug_matrix, not the BEV frame)
     dict(type='BEVFusionCompatImageAug3D', final_dim=image_size, resize_lim=[0.38, 0.55],
@@ -152,14 +88,11 @@ train_pipeline = [
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
     dict(type='PackBEVSegInputs', keys=['points', 'img'], meta_keys=meta_keys)
 ]
+# the same loading steps (sweeps in their fixed test order), the fixed test resize
 test_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5,
-         backend_args=backend_args),
-    dict(type='LoadPointsFromMultiSweeps', sweeps_num=9, load_dim=5, use_dim=5,
-         pad_empty_sweeps=True, remove_close=True, test_mode=True,
-         backend_args=backend_args),
-    dict(type='LoadMultiViewImageFromFiles', to_float32=True, color_type='color',
-         num_views=6, backend_args=backend_args),
+    _base_.train_pipeline[0],
+    dict(_base_.train_pipeline[1], test_mode=True),
+    _base_.train_pipeline[2],
     dict(type='LoadBEVMapLabel', classes=map_classes, output_scope=label_scope),
     dict(type='BEVFusionCompatImageAug3D', final_dim=image_size, resize_lim=[0.48, 0.48],
          bot_pct_lim=[0.0, 0.0], is_train=False),
@@ -169,84 +102,12 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=4,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='nuscenes_infos_train.pkl',
-        pipeline=train_pipeline,
-        metainfo=metainfo,
-        modality=input_modality,
-        data_prefix=data_prefix,
-        test_mode=False,
-        filter_empty_gt=False,  # every frame has a map label
-        box_type_3d='LiDAR',
-        backend_args=backend_args))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='nuscenes_infos_val.pkl',
-        pipeline=test_pipeline,
-        metainfo=metainfo,
-        modality=input_modality,
-        data_prefix=data_prefix,
-        test_mode=True,
-        box_type_3d='LiDAR',
-        backend_args=backend_args))
+    dataset=dict(type=dataset_type, pipeline=train_pipeline))  # every frame has a map label
+val_dataloader = dict(dataset=dict(type=dataset_type, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='BEVMapSegMetric', classes=map_classes)
 test_evaluator = val_evaluator
 
-max_epochs = 20
-lr = 1e-4
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
-val_cfg = dict()
-test_cfg = dict()
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=lr, weight_decay=0.01),
-    paramwise_cfg=dict(custom_keys=dict(
-        absolute_pos_embed=dict(decay_mult=0.0),
-        relative_position_bias_table=dict(decay_mult=0.0))),
-    clip_grad=dict(max_norm=35, norm_type=2))
-# BEVFusion's cyclic policy: lr up to 10x over the first 40 %, cosine down to
-# 1e-4 x; momentum (Adam beta1) mirrored.
-param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=8, eta_min=lr * 10, begin=0, end=8,
-         by_epoch=True, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=12, eta_min=lr * 1e-4, begin=8, end=20,
-         by_epoch=True, convert_to_iter_based=True),
-    dict(type='CosineAnnealingMomentum', T_max=8, eta_min=0.85 / 0.95, begin=0, end=8,
-         by_epoch=True, convert_to_iter_based=True),
-    dict(type='CosineAnnealingMomentum', T_max=12, eta_min=1, begin=8, end=20,
-         by_epoch=True, convert_to_iter_based=True)
-]
-auto_scale_lr = dict(enable=False, base_batch_size=32)
-
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
 # BEVFusionCompatImageAug3D draws per (seed, rank, epoch, worker): reproducible, different across
 # workers and ranks, exact resume at epoch boundaries.
 custom_hooks = [dict(type='SeededRandomnessHook')]
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'))
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='Det3DLocalVisualizer', vis_backends=vis_backends, name='visualizer')
-log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
-log_level = 'INFO'
-load_from = None
-resume = False

@@ -11,10 +11,16 @@
 # (image backbone x 0.1), 12 epochs. projects/MIM4D/README.md lists every
 # value next to the paper / released one (tests/mim4d/test_paper_fidelity.py).
 # Train: tools/dist_train.sh projects/MIM4D/configs/<this file> 8
+# Shared parts (configs/_base_/): BEVDet-R50's image encoder, the nuScenes
+# multi-view data and the runtime.
+_base_ = [
+    '../../../configs/_base_/models/bevdet-r50_image-encoder.py',
+    '../../../configs/_base_/datasets/nus-multiview.py',
+    '../../../configs/_base_/default_runtime.py',
+]
 custom_imports = dict(
     imports=['projects.MIM4D.mim4d', 'projects.BEVDetCompat.bevdet_compat'],
     allow_failed_imports=False)
-default_scope = 'mmdet3d'
 
 point_cloud_range = [-54.0, -54.0, -5.0, 54.0, 54.0, 3.0]
 grid_shape = [180, 180, 5]  # X, Y, Z voxels (0.6, 0.6, 1.6 m)
@@ -23,52 +29,11 @@ feature_stride = 16
 dbound = [1.0, 60.0, 1.0]  # 59 depth bins over 1..60 m, as BEVDet-R50
 num_sweeps = 3
 volume_channels = 32
-class_names = [
-    'car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
-    'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone'
-]
-metainfo = dict(classes=class_names)
 dataset_type = 'MIM4DNuScenesDataset'  # NuScenesDataset + its data_root per sample
-data_root = 'data/nuscenes/'
 info_prefix = 'nuscenes'
-input_modality = dict(use_lidar=True, use_camera=True)
-backend_args = None
-data_prefix = dict(
-    pts='samples/LIDAR_TOP',
-    CAM_FRONT='samples/CAM_FRONT',
-    CAM_FRONT_LEFT='samples/CAM_FRONT_LEFT',
-    CAM_FRONT_RIGHT='samples/CAM_FRONT_RIGHT',
-    CAM_BACK='samples/CAM_BACK',
-    CAM_BACK_RIGHT='samples/CAM_BACK_RIGHT',
-    CAM_BACK_LEFT='samples/CAM_BACK_LEFT',
-    sweeps='sweeps/LIDAR_TOP')
 
 model = dict(
     type='MIM4D',
-    data_preprocessor=dict(
-        type='Det3DDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_size_divisor=32),
-    img_backbone=dict(
-        type='mmdet.ResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(2, 3),
-        frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=False,
-        with_cp=True,
-        style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
-    img_neck=dict(
-        type='BEVDetCustomFPN',
-        in_channels=[1024, 2048],
-        out_channels=512,
-        num_outs=1,
-        start_level=0,
-        out_ids=[0]),
     view_transform=dict(
         type='MIM4DVolumeTransform',
         in_channels=512,
@@ -118,72 +83,39 @@ meta_keys = ('cam2img', 'lidar2cam', 'img_aug_matrix', 'sweep2lidar', 'sweep_tim
              'img_shape', 'pad_shape', 'box_type_3d')
 train_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5,
-         backend_args=backend_args),
+         backend_args=_base_.backend_args),
     # sweep paths are joined with the DATASET's data_root (MIM4DNuScenesDataset)
     dict(type='MIM4DLoadMultiViewSweeps', num_sweeps=num_sweeps, to_float32=True,
-         backend_args=backend_args),
+         backend_args=_base_.backend_args),
     dict(type='MIM4DSweepImageAug', final_dim=image_size, resize_lim=[0.47, 0.53],
          bot_pct_lim=[0.0, 0.0], rand_flip=True, is_train=True),
     dict(type='Pack3DDetInputs', keys=['points', 'img'], meta_keys=meta_keys)
 ]
-test_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5,
-         backend_args=backend_args),
-    # sweep paths are joined with the DATASET's data_root (MIM4DNuScenesDataset)
-    dict(type='MIM4DLoadMultiViewSweeps', num_sweeps=num_sweeps, to_float32=True,
-         backend_args=backend_args),
+test_pipeline = train_pipeline[:2] + [
     dict(type='MIM4DSweepImageAug', final_dim=image_size, resize_lim=[0.47, 0.53],
          bot_pct_lim=[0.0, 0.0], is_train=False),
-    dict(type='Pack3DDetInputs', keys=['points', 'img'], meta_keys=meta_keys)
-]
+] + train_pipeline[3:]
 
 train_dataloader = dict(
     batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file=f'{info_prefix}_infos_train.pkl',
-        pipeline=train_pipeline,
-        metainfo=metainfo,
-        modality=input_modality,
-        data_prefix=data_prefix,
-        test_mode=False,
-        filter_empty_gt=False,  # pre-training needs no boxes
-        box_type_3d='LiDAR',
-        backend_args=backend_args))
+    dataset=dict(type=dataset_type, ann_file=f'{info_prefix}_infos_train.pkl',
+                 pipeline=train_pipeline))
 # Held-out pre-training quality: the key frame of each val sample is withheld,
 # predicted from its sweeps and rendered on a pixel grid (predict); the
 # RenderQualityMetric reports render/psnr (dB) and render/depth_abs_err (m, on
 # pixels with LiDAR depth).
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file=f'{info_prefix}_infos_val.pkl',
-        pipeline=test_pipeline,
-        metainfo=metainfo,
-        modality=input_modality,
-        data_prefix=data_prefix,
-        test_mode=True,
-        box_type_3d='LiDAR',
-        backend_args=backend_args))
-val_cfg = dict()
+    dataset=dict(type=dataset_type, ann_file=f'{info_prefix}_infos_val.pkl',
+                 pipeline=test_pipeline))
 val_evaluator = dict(type='RenderQualityMetric')
 test_dataloader = val_dataloader
-test_cfg = dict()
 test_evaluator = val_evaluator
 
 max_epochs = 12
 lr = 4e-4
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=4)
+val_cfg = dict()
+test_cfg = dict()
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=lr, weight_decay=0.01),
@@ -196,12 +128,6 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
 # SeededRandomnessHook: augmentation draws per (seed, rank, epoch, worker), masks and
 # rays per (seed, rank, iteration): reproducible, different across workers / ranks,
 # exact resume.
@@ -209,14 +135,3 @@ custom_hooks = [
     dict(type='SeededRandomnessHook'),
     dict(type='MIM4DRenderVisualizationHook', interval=1000, max_samples=1)
 ]
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'))
-# Add dict(type='TensorboardVisBackend') to send the renderings to TensorBoard.
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='Det3DLocalVisualizer', vis_backends=vis_backends, name='visualizer')
-log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
-log_level = 'INFO'
-load_from = None
-resume = False
