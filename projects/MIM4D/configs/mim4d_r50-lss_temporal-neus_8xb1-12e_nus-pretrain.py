@@ -14,9 +14,9 @@
 # Shared parts (configs/_base_/): BEVDet-R50's image encoder, the nuScenes
 # multi-view data and the runtime.
 _base_ = [
-    '../../../configs/_base_/models/bevdet-r50_image-encoder.py',
-    '../../../configs/_base_/datasets/nus-multiview.py',
-    '../../../configs/_base_/default_runtime.py',
+    './_base_/models/bevdet-r50_image-encoder.py',
+    './_base_/datasets/nus-multiview.py',
+    './_base_/default_runtime.py',
 ]
 custom_imports = dict(
     imports=['projects.MIM4D.mim4d', 'projects.BEVDetCompat.bevdet_compat'],

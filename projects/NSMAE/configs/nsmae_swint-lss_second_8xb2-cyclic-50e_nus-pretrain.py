@@ -8,10 +8,10 @@
 # Shared parts (configs/_base_/): the BEVFusion encoder, the nuScenes
 # multi-view data, the cyclic 50-epoch schedule and the runtime.
 _base_ = [
-    '../../../configs/_base_/models/bevfusion-encoder_swint-lss_second.py',
-    '../../../configs/_base_/datasets/nus-multiview.py',
-    '../../../configs/_base_/schedules/cyclic-50e.py',
-    '../../../configs/_base_/default_runtime.py',
+    './_base_/models/bevfusion-encoder_swint-lss_second.py',
+    './_base_/datasets/nus-multiview.py',
+    './_base_/schedules/cyclic-50e.py',
+    './_base_/default_runtime.py',
 ]
 custom_imports = dict(
     imports=['projects.BEVFusionCompat.bevfusion_compat', 'projects.NSMAE.nsmae'],
