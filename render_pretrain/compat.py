@@ -174,6 +174,23 @@ def patch_mmengine_torch_load() -> bool:
     return True
 
 
+def _upstream(owner, name: str):
+    """``owner.name`` as upstream wrote it: a shim's wrapper records the original.
+
+    The patches below mark each wrapper with ``__wrapped_upstream__`` so that
+    applying a shim twice wraps the upstream function, never a wrapper.
+    """
+    current = getattr(owner, name)
+    return getattr(current, '__wrapped_upstream__', current)
+
+
+def _install(wrapper, original, *places) -> None:
+    """Put ``wrapper`` at every ``(owner, name)`` place, marked with its upstream ``original``."""
+    wrapper.__wrapped_upstream__ = original
+    for owner, name in places:
+        setattr(owner, name, wrapper)
+
+
 def save_checkpoint_atomic(original):
     """Wrap mmengine's ``save_checkpoint`` to write local files atomically.
 
@@ -209,11 +226,9 @@ def patch_mmengine_atomic_save() -> bool:
         from mmengine.runner import runner as mm_runner
     except ImportError:
         return False
-    original = getattr(mm_checkpoint.save_checkpoint, '__wrapped_upstream__',
-                       mm_checkpoint.save_checkpoint)
-    atomic = save_checkpoint_atomic(original)
-    mm_checkpoint.save_checkpoint = atomic
-    mm_runner.save_checkpoint = atomic
+    original = _upstream(mm_checkpoint, 'save_checkpoint')
+    _install(save_checkpoint_atomic(original), original, (mm_checkpoint, 'save_checkpoint'),
+             (mm_runner, 'save_checkpoint'))
     return True
 
 
@@ -268,10 +283,8 @@ def patch_mmengine_dataset_errors() -> bool:
         from mmengine.dataset import BaseDataset
     except ImportError:
         return False
-    original_load = getattr(BaseDataset.load_data_list, '__wrapped_upstream__',
-                            BaseDataset.load_data_list)
-    original_getitem = getattr(BaseDataset.__getitem__, '__wrapped_upstream__',
-                               BaseDataset.__getitem__)
+    original_load = _upstream(BaseDataset, 'load_data_list')
+    original_getitem = _upstream(BaseDataset, '__getitem__')
 
     def load_data_list(self):
         try:
@@ -303,10 +316,8 @@ def patch_mmengine_dataset_errors() -> bool:
                 f'(token {info.get("token", "?")}) failed in loading or the pipeline: '
                 f'{type(err).__name__}: {err}; {where}') from err
 
-    load_data_list.__wrapped_upstream__ = original_load
-    getitem.__wrapped_upstream__ = original_getitem
-    BaseDataset.load_data_list = load_data_list
-    BaseDataset.__getitem__ = getitem
+    _install(load_data_list, original_load, (BaseDataset, 'load_data_list'))
+    _install(getitem, original_getitem, (BaseDataset, '__getitem__'))
     return True
 
 
@@ -388,16 +399,14 @@ def patch_nuscenes_eval_no_predictions() -> bool:
         from nuscenes.eval.common import loaders
     except ImportError:
         return False
-    original = getattr(loaders._get_box_class_field, '__wrapped_upstream__',
-                       loaders._get_box_class_field)
+    original = _upstream(loaders, '_get_box_class_field')
 
     def get_box_class_field(eval_boxes):
         if eval_boxes.boxes and not any(len(boxes) for boxes in eval_boxes.boxes.values()):
             return 'detection_name'
         return original(eval_boxes)
 
-    get_box_class_field.__wrapped_upstream__ = original
-    loaders._get_box_class_field = get_box_class_field
+    _install(get_box_class_field, original, (loaders, '_get_box_class_field'))
     return True
 
 

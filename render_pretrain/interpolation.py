@@ -51,6 +51,16 @@ _CORNERS = ((0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1),
             (1, 0, 0), (1, 0, 1), (1, 1, 0), (1, 1, 1))
 
 
+def _check_packed_points(points: Tensor, batch_idx: Tensor) -> None:
+    """Refuse packed points that are not (P, 3) with a (P,) batch index."""
+    if points.dim() != 2 or points.shape[-1] != 3:
+        raise ValueError(f'points must be (P, 3) ordered (x, y, z), '
+                         f'got shape {tuple(points.shape)}')
+    if batch_idx.shape != points.shape[:1]:
+        raise ValueError(f'batch_idx must be (P,) = {tuple(points.shape[:1])}, '
+                         f'got shape {tuple(batch_idx.shape)}')
+
+
 def _unnormalize(coord: Tensor, size: int, align_corners: bool) -> Tensor:
     """Map normalised coordinates in [-1, 1] to continuous voxel indices."""
     if align_corners:
@@ -98,12 +108,7 @@ def trilinear_interpolate_packed(volume: Tensor,
     """
     if volume.dim() != 5:
         raise ValueError(f'volume must be (B, C, Z, Y, X), got shape {tuple(volume.shape)}')
-    if points.dim() != 2 or points.shape[-1] != 3:
-        raise ValueError(f'points must be (P, 3) ordered (x, y, z), '
-                         f'got shape {tuple(points.shape)}')
-    if batch_idx.shape != points.shape[:1]:
-        raise ValueError(f'batch_idx must be (P,) = {tuple(points.shape[:1])}, '
-                         f'got shape {tuple(batch_idx.shape)}')
+    _check_packed_points(points, batch_idx)
     bsz, channels, size_z, size_y, size_x = volume.shape
     points = points.to(volume.dtype)
     # One voxel of zeros around the volume implements padding_mode='zeros':
@@ -248,12 +253,7 @@ def trilinear_corner_weights(points: Tensor,
         >>> w[0, 0]
         tensor([0.1250, 0.1250, 0.1250, 0.1250, 0.1250, 0.1250, 0.1250, 0.1250])
     """
-    if points.dim() != 2 or points.shape[-1] != 3:
-        raise ValueError(f'points must be (P, 3) ordered (x, y, z), '
-                         f'got shape {tuple(points.shape)}')
-    if batch_idx.shape != points.shape[:1]:
-        raise ValueError(f'batch_idx must be (P,) = {tuple(points.shape[:1])}, '
-                         f'got shape {tuple(batch_idx.shape)}')
+    _check_packed_points(points, batch_idx)
     if len(grid_size) != 3:
         raise ValueError(f'grid_size must be (Z, Y, X), got {tuple(grid_size)}')
     size_z, size_y, size_x = (int(v) for v in grid_size)

@@ -27,6 +27,30 @@ def test_all_shims_applied():
     }
 
 
+def test_wrapping_shims_wrap_the_upstream_function_once():
+    """Applied again, each wrapping shim replaces its wrapper and wraps upstream's code."""
+    from mmengine.dataset import BaseDataset
+    from mmengine.runner import checkpoint as mm_checkpoint
+    from mmengine.runner import runner as mm_runner
+    from nuscenes.eval.common import loaders
+    places = [(mm_checkpoint, 'save_checkpoint'), (mm_runner, 'save_checkpoint'),
+              (BaseDataset, 'load_data_list'), (BaseDataset, '__getitem__'),
+              (loaders, '_get_box_class_field')]
+    before = [getattr(owner, name) for owner, name in places]
+    upstream = [wrapper.__wrapped_upstream__ for wrapper in before]
+    assert not any(hasattr(func, '__wrapped_upstream__') for func in upstream)
+    try:
+        assert compat.patch_mmengine_atomic_save() and compat.patch_mmengine_dataset_errors()
+        assert compat.patch_nuscenes_eval_no_predictions()
+        after = [getattr(owner, name) for owner, name in places]
+        assert mm_checkpoint.save_checkpoint is mm_runner.save_checkpoint
+        for old, new, func in zip(before, after, upstream):
+            assert new is not old and new.__wrapped_upstream__ is func
+    finally:
+        for (owner, name), wrapper in zip(places, before):
+            setattr(owner, name, wrapper)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(),
                     reason='the spconv stream problem exists only without CUDA')
 def test_spconv_cpu_backward_needs_the_stream_shim():

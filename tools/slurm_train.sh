@@ -10,13 +10,9 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-# The active environment's interpreter (or $PYTHON); never the repository's .venv
-# behind the user's back.
-PYTHON=${PYTHON:-$(command -v python || command -v python3 || true)}
-[ -n "$PYTHON" ] || { echo "no python on PATH: activate an environment or set PYTHON" >&2; exit 1; }
+# Interpreter and PYTHONPATH: tools/utils/launch_env.sh.
+source "$(dirname "$0")/utils/launch_env.sh"
 
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
 srun -p "$PARTITION" \
     --job-name="$JOB_NAME" \
     --gres=gpu:"$GPUS_PER_NODE" \

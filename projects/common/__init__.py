@@ -2,13 +2,16 @@
 
 Importing registers, in mmdet3d's registries: hook ``SeededRandomnessHook``
 (augmentation draws keyed by seed, rank, epoch and worker), metric
-``RenderQualityMetric`` (held-out render PSNR / depth error). The base class
+``RenderQualityMetric`` (held-out render PSNR / depth error), model
+``PatchImageMasker`` (the image patch masking that ``NSMAEImageMasker`` and
+``MIM4DImageMasker`` specialise). The base class
 of the render pictures' hooks (``render_visualization_hook``) is not
 registered: the projects register its subclasses. Tool logic (config
 loading, environment check, the transfer experiment) lives in ``tools/``.
 """
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
+from .patch_image_masker import PatchImageMasker
 from .render_quality_metric import RenderQualityMetric
 from .seeded_randomness_hook import SeededRandomnessHook
 
-__all__ = ['RenderQualityMetric', 'SeededRandomnessHook']
+__all__ = ['PatchImageMasker', 'RenderQualityMetric', 'SeededRandomnessHook']

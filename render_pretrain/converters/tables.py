@@ -122,47 +122,59 @@ def _nsmae_to_centerpoint(src: str, axis: str) -> MappingTable:
                                                 'view_transform.', 'fusion_layer.'))
 
 
+def _mit_bevfusion_table(ours_layout: str, to_mit: bool, description: str,
+                         with_bbox_head: bool = True, **kwargs) -> MappingTable:
+    """Table between mit-han-lab BEVFusion and one of our BEVFusion layouts.
+
+    The modules are those of ``_BEVFUSION_MODULES`` that mit-han-lab has
+    (without ``bbox_head`` for the segmentation layout), renamed one to one
+    and all optional. mit-han-lab's side is XYZ; its spconv weights are
+    taken as found (``src_spconv_layout=None``) and written as spconv 1.x.
+
+    Args:
+        ours_layout (str): ``'mmdet3d-bevfusion'`` or ``'bevseg'``.
+        to_mit (bool): Ours -> mit-han-lab (else mit-han-lab -> ours).
+        description (str): The table's description.
+        with_bbox_head (bool): Map the detection head.
+        **kwargs: Further ``MappingTable`` fields (e.g. ``discard_prefixes``).
+    """
+    modules = tuple(
+        _rule(name, *((ours, mit) if to_mit else (mit, ours)), sparse, grid, required=False)
+        for name, ours, mit, sparse, grid in _BEVFUSION_MODULES
+        if mit and (with_bbox_head or name != 'bbox_head'))
+    if to_mit:
+        return MappingTable(src_layout=ours_layout, dst_layout='mit-bevfusion',
+                            description=description, modules=modules, src_axis_order='xyz',
+                            dst_axis_order='xyz', src_spconv_layout='spconv2',
+                            dst_spconv_layout='spconv1', **kwargs)
+    return MappingTable(src_layout='mit-bevfusion', dst_layout=ours_layout,
+                        description=description, modules=modules, src_axis_order='xyz',
+                        dst_axis_order='xyz', src_spconv_layout=None, **kwargs)
+
+
 def _mit_to_mmdet3d() -> MappingTable:
-    return MappingTable(
-        src_layout='mit-bevfusion', dst_layout='mmdet3d-bevfusion',
-        description='mit-han-lab BEVFusion / NS-MAE release -> mmdet3d BEVFusion C+L',
-        modules=tuple(_rule(name, mit, ours, sparse, grid, required=False)
-                      for name, ours, mit, sparse, grid in _BEVFUSION_MODULES if mit),
-        src_axis_order='xyz', dst_axis_order='xyz', src_spconv_layout=None)
+    return _mit_bevfusion_table(
+        'mmdet3d-bevfusion', False, 'mit-han-lab BEVFusion / NS-MAE release -> mmdet3d '
+        'BEVFusion C+L')
 
 
 def _mmdet3d_to_mit() -> MappingTable:
-    return MappingTable(
-        src_layout='mmdet3d-bevfusion', dst_layout='mit-bevfusion',
-        description='mmdet3d BEVFusion -> mit-han-lab BEVFusion (spconv 1.x weights)',
-        modules=tuple(_rule(name, ours, mit, sparse, grid, required=False)
-                      for name, ours, mit, sparse, grid in _BEVFUSION_MODULES if mit),
-        src_axis_order='xyz', dst_axis_order='xyz', src_spconv_layout='spconv2',
-        dst_spconv_layout='spconv1')
+    return _mit_bevfusion_table(
+        'mmdet3d-bevfusion', True, 'mmdet3d BEVFusion -> mit-han-lab BEVFusion (spconv 1.x '
+        'weights)')
 
 
 def _mit_to_bevseg() -> MappingTable:
-    return MappingTable(
-        src_layout='mit-bevfusion', dst_layout='bevseg',
-        description='mit-han-lab BEVFusion (seg release) -> BEVFusionSeg C+L '
-                    '(encoders, decoder, heads.map -> seg_head)',
-        modules=tuple(_rule(name, mit, ours, sparse, grid, required=False)
-                      for name, ours, mit, sparse, grid in _BEVFUSION_MODULES
-                      if mit and name != 'bbox_head'),
-        src_axis_order='xyz', dst_axis_order='xyz', src_spconv_layout=None,
+    return _mit_bevfusion_table(
+        'bevseg', False, 'mit-han-lab BEVFusion (seg release) -> BEVFusionSeg C+L '
+        '(encoders, decoder, heads.map -> seg_head)', with_bbox_head=False,
         discard_prefixes=('heads.object.', ))
 
 
 def _bevseg_to_mit() -> MappingTable:
-    return MappingTable(
-        src_layout='bevseg', dst_layout='mit-bevfusion',
-        description='BEVFusionSeg -> mit-han-lab BEVFusion (seg_head -> heads.map, '
-                    'spconv 1.x weights)',
-        modules=tuple(_rule(name, ours, mit, sparse, grid, required=False)
-                      for name, ours, mit, sparse, grid in _BEVFUSION_MODULES
-                      if mit and name != 'bbox_head'),
-        src_axis_order='xyz', dst_axis_order='xyz', src_spconv_layout='spconv2',
-        dst_spconv_layout='spconv1')
+    return _mit_bevfusion_table(
+        'bevseg', True, 'BEVFusionSeg -> mit-han-lab BEVFusion (seg_head -> heads.map, '
+        'spconv 1.x weights)', with_bbox_head=False)
 
 
 def _mit_to_centerpoint() -> MappingTable:

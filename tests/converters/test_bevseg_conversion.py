@@ -14,23 +14,16 @@ import torch
 from tools.utils import load_config, prepare_registries
 from render_pretrain.converters import convert_checkpoint_file, convert_state_dict, get_table
 from render_pretrain.paths import REPO_ROOT
-from tests.converters.fake_checkpoints import random_tensors, spconv2_to_spconv1
+from tests.converters.fake_checkpoints import MIT_PREFIXES, random_tensors, spconv2_to_spconv1
 
 SEG_CONFIGS = REPO_ROOT / 'projects/BEVSeg/configs'
 PAPER_SEG = SEG_CONFIGS / ('bevfusionseg_lidar-cam_swint-lss_second_secfpn_8xb4-cyclic-20e_'
                            'nus-seg.py')
 TINY_SEG = SEG_CONFIGS / 'bevfusionseg_lidar-cam_r18-lss_second_secfpn_1xb1-2e_synthetic-seg.py'
 TINY_NSMAE = REPO_ROOT / 'projects/NSMAE/configs/nsmae_r18-lss_second_1xb1-2e_synthetic-pretrain.py'
-MIT = {
-    'img_backbone.': 'encoders.camera.backbone.',
-    'img_neck.': 'encoders.camera.neck.',
-    'view_transform.': 'encoders.camera.vtransform.',
-    'pts_middle_encoder.': 'encoders.lidar.backbone.',
-    'fusion_layer.': 'fuser.',
-    'pts_backbone.': 'decoder.backbone.',
-    'pts_neck.': 'decoder.neck.',
-    'seg_head.': 'heads.map.',
-}
+# mit-han-lab's seg release names the map head ``heads.map.`` (no detection head)
+MIT = {**{ours: mit for ours, mit in MIT_PREFIXES.items() if ours != 'bbox_head.'},
+       'seg_head.': 'heads.map.'}
 ENCODERS = ('img_backbone', 'img_neck', 'view_transform', 'pts_middle_encoder', 'fusion_layer')
 
 

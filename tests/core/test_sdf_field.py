@@ -14,19 +14,6 @@ from render_pretrain.sdf_rendering import eikonal_loss, render_neus
 AABB = (-8.0, -6.0, -2.0, 8.0, 6.0, 2.0)
 
 
-@pytest.fixture
-def single_thread():
-    """Run a loop of tiny ops on one intra-op thread (restored afterwards).
-
-    With many small tensors, extra OpenMP threads only add synchronisation,
-    which costs several-fold on a loaded 2-core machine.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _reference(field, points, dirs, volume, batch_idx, create_graph=False):
     """Plain MLPs on grid_sample features, gradient by autograd (double backward)."""
     pts = points.detach().requires_grad_(True)

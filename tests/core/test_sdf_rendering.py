@@ -1,7 +1,6 @@
 """Tests for render_pretrain.sdf_rendering (NeuS alpha, up-sampling, rendering)."""
 import math
 
-import pytest
 import torch
 import torch.nn.functional as F
 
@@ -13,19 +12,6 @@ from render_pretrain.sdf_rendering import (alpha_from_sdf, eikonal_loss, render_
 CENTRE = torch.tensor([10., 2., 0.5])
 RADIUS = 3.0
 AABB = torch.tensor([-20., -20., -4., 20., 20., 6.])
-
-
-@pytest.fixture
-def single_thread():
-    """Run a loop of tiny ops on one intra-op thread (restored afterwards).
-
-    With many small tensors, extra OpenMP threads only add synchronisation,
-    which costs several-fold on a loaded 2-core machine.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def sphere_sdf(points):

@@ -110,7 +110,9 @@ def test_launch_scripts_use_the_active_python_not_the_repository_venv(tmp_path, 
     # a copy of the repository layout with its own .venv, and an active env on PATH
     root = tmp_path / 'repo'
     (root / 'tools').mkdir(parents=True)
-    (root / 'tools' / script).write_text((REPO_ROOT / 'tools' / script).read_text())
+    (root / 'tools' / 'utils').mkdir()
+    for name in (script, 'utils/launch_env.sh'):  # the script and the part it sources
+        (root / 'tools' / name).write_text((REPO_ROOT / 'tools' / name).read_text())
     (root / '.venv' / 'bin').mkdir(parents=True)
     active = tmp_path / 'active_env' / 'bin'
     active.mkdir(parents=True)
@@ -128,6 +130,18 @@ def test_launch_scripts_use_the_active_python_not_the_repository_venv(tmp_path, 
     python_used = str(active / 'python')
     assert (calls.startswith('ACTIVE ') if script != 'slurm_train.sh'
             else f' {python_used} -u ' in calls), calls
+    # the whole command line, as the scripts have always written it
+    tools = root.resolve() / 'tools'
+    launch = ('ACTIVE -m torch.distributed.run --nnodes=1 --node_rank=0 '
+              '--master_addr=127.0.0.1 --nproc_per_node=2 --master_port=29500 ')
+    assert calls.strip() == {
+        'dist_train.sh': f'{launch}{tools}/train.py CFG --launcher pytorch',
+        'dist_test.sh': f'{launch}{tools}/test.py CFG CKPT --launcher pytorch',
+        'slurm_train.sh': (f'SRUN -p PART --job-name=JOB --gres=gpu:8 --ntasks=8 '
+                           f'--ntasks-per-node=8 --cpus-per-task=5 --kill-on-bad-exit=1 '
+                           f'{python_used} -u {tools}/train.py CFG --work-dir=WORK '
+                           '--launcher=slurm'),
+    }[script]
     # $PYTHON wins over the active environment
     log.unlink()
     explicit = tmp_path / 'explicit_python'

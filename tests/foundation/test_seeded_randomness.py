@@ -152,6 +152,23 @@ def _tiny_model(project: str, config: str):
     return MODELS.build(cfg.model)
 
 
+def _assert_keyed_draws(draws, iteration: int):
+    """``draws(rank, iteration)`` -> tensors: the same key repeats every one of
+    them exactly; another rank or the next iteration changes every one.
+
+    Returns:
+        The draws of rank 0 at ``iteration``.
+    """
+    first = draws(0, iteration)
+    again = draws(0, iteration)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    for key in [(1, iteration), (0, iteration + 1)]:
+        other = draws(*key)
+        for a, b in zip(first, other):
+            assert not torch.equal(a, b), key
+    return first
+
+
 def test_nsmae_masks_differ_across_ranks_and_repeat_per_key():
     from tests.nsmae.conftest import preprocess, synthetic_item
     model = _tiny_model('NSMAE', 'nsmae_r18-lss_second_1xb1-2e_synthetic-pretrain.py').eval()
@@ -163,14 +180,8 @@ def test_nsmae_masks_differ_across_ranks_and_repeat_per_key():
             out = model.extract_feat(data['inputs'], data['data_samples'])
         return out['img_mask'], out['kept_voxel_coors']
 
-    img_mask, kept = masks(0, 5)
+    img_mask, kept = _assert_keyed_draws(masks, 5)
     assert 0 < img_mask.float().mean() < 1 and 0 < len(kept)
-    same_mask, same_kept = masks(0, 5)
-    assert torch.equal(img_mask, same_mask) and torch.equal(kept, same_kept)
-    for rank, iteration in [(1, 5), (0, 6)]:
-        other_mask, other_kept = masks(rank, iteration)
-        assert not torch.equal(img_mask, other_mask), (rank, iteration)
-        assert not torch.equal(kept, other_kept), (rank, iteration)
 
 
 def test_mim4d_masks_and_rays_differ_across_ranks_and_repeat_per_key():
@@ -187,11 +198,5 @@ def test_mim4d_masks_and_rays_differ_across_ranks_and_repeat_per_key():
                                              lidar2img, (64, 176), model.generator('cpu'))
         return mask, rays.pixels
 
-    mask, pixels = draws(0, 3)
+    mask, _ = _assert_keyed_draws(draws, 3)
     assert 0 < mask.float().mean() < 1
-    same_mask, same_pixels = draws(0, 3)
-    assert torch.equal(mask, same_mask) and torch.equal(pixels, same_pixels)
-    for rank, iteration in [(1, 3), (0, 4)]:
-        other_mask, other_pixels = draws(rank, iteration)
-        assert not torch.equal(mask, other_mask), (rank, iteration)
-        assert not torch.equal(pixels, other_pixels), (rank, iteration)

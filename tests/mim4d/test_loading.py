@@ -159,3 +159,15 @@ def test_the_loader_needs_the_dataset_root(tiny_cfg, synthetic_infos):
     with pytest.raises(DataFileError, match='MIM4DNuScenesDataset') as info:
         dataset[5]
     assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_sweep_image_aug_refuses_a_rotation():
+    """The sweeps of a camera share one resize / crop / flip; there is no rotation to set."""
+    import projects.MIM4D.mim4d  # noqa: F401  (registers the transforms)
+    from mmdet3d.registry import TRANSFORMS
+    with pytest.raises(TypeError, match='does not rotate'):
+        TRANSFORMS.build(dict(type='MIM4DSweepImageAug', final_dim=(32, 88),
+                              resize_lim=(1.0, 1.0), rot_lim=(-5.4, 5.4)))
+    aug = TRANSFORMS.build(dict(type='MIM4DSweepImageAug', final_dim=(32, 88),
+                                resize_lim=(1.0, 1.0), is_train=True))
+    assert aug.rot_lim is None and aug.is_train

@@ -1,12 +1,12 @@
 """Multi-view image resize / crop / flip / rotate that records ``img_aug_matrix``."""
 from typing import Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmdet3d.registry import TRANSFORMS
-from render_pretrain.image_augmentation import image_aug_matrices
+from render_pretrain.image_augmentation import (draw_bevdet_resize_crop_flip_rotate,
+                                                image_aug_matrices, warp_image_with_matrix)
 from render_pretrain.seeding import EpochSeededTransformMixin
 
 
@@ -80,7 +80,9 @@ class BEVDetImageAug(EpochSeededTransformMixin, BaseTransform):
         self.init_randomness(seed)
 
     def sample_params(self, src_hw: np.ndarray) -> dict:
-        """Draw the augmentation of every view.
+        """Draw the augmentation of every view (BEVDet's draw order, in the core).
+
+        See :func:`render_pretrain.image_augmentation.draw_bevdet_resize_crop_flip_rotate`.
 
         Args:
             src_hw (np.ndarray): (N_cam, 2) original image sizes (H, W), pixels.
@@ -89,27 +91,9 @@ class BEVDetImageAug(EpochSeededTransformMixin, BaseTransform):
             dict: ``resize`` (N_cam,), ``crop`` (N_cam, 2) as (crop_w, crop_h)
             in resized pixels, ``flip`` (N_cam,) bool, ``rot`` (N_cam,) degrees.
         """
-        n_cam = src_hw.shape[0]
-        f_h, f_w = self.final_size
-        base = f_w / src_hw[:, 1]
-        if self.test_mode:
-            resize = base + self.resize_test
-            bot_pct = np.full(n_cam, float(np.mean(self.bot_pct_lim)))
-            crop_frac = np.full(n_cam, 0.5)
-            flip = np.zeros(n_cam, dtype=bool)
-            rot = np.zeros(n_cam)
-        else:
-            rng = self.rng
-            resize = base + rng.uniform(*self.resize_lim, size=n_cam)
-            bot_pct = rng.uniform(*self.bot_pct_lim, size=n_cam)
-            crop_frac = rng.uniform(0.0, 1.0, size=n_cam)
-            flip = (rng.uniform(0.0, 1.0, size=n_cam) < 0.5) & self.rand_flip
-            rot = rng.uniform(*self.rot_lim, size=n_cam)
-        new_h = np.floor(src_hw[:, 0] * resize)
-        new_w = np.floor(src_hw[:, 1] * resize)
-        crop_h = np.floor((1.0 - bot_pct) * new_h) - f_h
-        crop_w = np.floor(crop_frac * np.maximum(0.0, new_w - f_w))
-        return dict(resize=resize, crop=np.stack([crop_w, crop_h], axis=-1), flip=flip, rot=rot)
+        return draw_bevdet_resize_crop_flip_rotate(
+            None if self.test_mode else self.rng, src_hw, self.final_size, self.resize_lim,
+            self.bot_pct_lim, self.rot_lim, self.rand_flip, self.resize_test, self.test_mode)
 
     def build_matrices(self, params: dict) -> np.ndarray:
         """Compose the per-view pixel maps.
@@ -140,11 +124,8 @@ class BEVDetImageAug(EpochSeededTransformMixin, BaseTransform):
         src_hw = np.array([img.shape[:2] for img in imgs], dtype=np.float64)
         mats = self.build_matrices(self.sample_params(src_hw))
         f_h, f_w = self.final_size
-        results['img'] = [
-            cv2.warpAffine(img, mat[:2, [0, 1, 3]], (f_w, f_h), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            for img, mat in zip(imgs, mats)
-        ]
+        results['img'] = [warp_image_with_matrix(img, mat, self.final_size)
+                          for img, mat in zip(imgs, mats)]
         results['img_aug_matrix'] = list(mats.astype(np.float32))
         results['img_shape'] = (f_h, f_w)
         results['pad_shape'] = (f_h, f_w)

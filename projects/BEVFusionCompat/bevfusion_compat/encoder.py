@@ -7,7 +7,7 @@ checkpoint keys are the stock ones. The NS-MAE pre-training detector (which
 corrupts the inputs) and the BEV segmentation detector (which does not) use it.
 """
 import contextlib
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 from render_pretrain.camera_geometry import compose_lidar2img, render_depth_map_from_points
 from render_pretrain.grid import conv_output_shape
+from render_pretrain.sample_batching import pack_points, stack_sample_meta
 
 from .sparse_encoder import sparse_encoder_axes
 
@@ -110,33 +111,35 @@ class BEVFusionEncoderMixin:
         """Whether the LiDAR branch exists."""
         return self.pts_middle_encoder is not None
 
-    @staticmethod
-    def _stack_meta(data_samples: Sequence[Det3DDataSample], key: str,
-                    ref: Tensor, default: Optional[np.ndarray] = None
-                    ) -> Tensor:
-        """Stack a per-sample meta matrix into a tensor on ``ref``'s device."""
-        values = []
-        for sample in data_samples:
-            if key in sample.metainfo:
-                values.append(np.asarray(sample.metainfo[key]))
-            elif default is not None:
-                values.append(default)
-            else:
-                raise KeyError(
-                    f'data sample meta has no {key!r}: add it to '
-                    'Pack3DDetInputs(meta_keys=...) and the pipeline')
-        return ref.new_tensor(np.stack(values))
+    def _camera_inputs(self, batch_inputs: dict, data_samples: Sequence[Det3DDataSample]
+                       ) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """The multi-view images and their camera matrices.
 
-    def _camera_meta(self, data_samples, ref: Tensor, num_cams: int
+        Args:
+            batch_inputs (dict): ``imgs`` [B, N_cam, 3, H, W].
+            data_samples (Sequence[Det3DDataSample]): Meta ``cam2img``,
+                ``lidar2cam`` and optionally ``img_aug_matrix`` /
+                ``lidar_aug_matrix`` (identity when absent).
+
+        Returns:
+            tuple: ``imgs`` and the dict of :meth:`_camera_meta`.
+        """
+        imgs = batch_inputs.get('imgs')
+        if imgs is None or imgs.dim() != 5:
+            raise ValueError('the camera branch needs batch_inputs["imgs"] '
+                             '[B, N_cam, 3, H, W] (multi-view images)')
+        return imgs, self._camera_meta(data_samples, imgs, imgs.shape[1])
+
+    @staticmethod
+    def _camera_meta(data_samples: Sequence[Det3DDataSample], ref: Tensor, num_cams: int
                      ) -> Dict[str, Tensor]:
-        """Camera matrices [B, N_cam, 4, 4] (and lidar_aug [B, 4, 4])."""
-        eye_cams = np.tile(np.eye(4), (num_cams, 1, 1))
-        cam2img = self._stack_meta(data_samples, 'cam2img', ref)
-        lidar2cam = self._stack_meta(data_samples, 'lidar2cam', ref)
-        img_aug = self._stack_meta(data_samples, 'img_aug_matrix', ref,
-                                   eye_cams)
-        lidar_aug = self._stack_meta(data_samples, 'lidar_aug_matrix', ref,
-                                     np.eye(4))
+        """Camera matrices [B, N_cam, 4, 4] (and lidar_aug [B, 4, 4]) on ``ref``."""
+        metas = [sample.metainfo for sample in data_samples]
+        cam2img = stack_sample_meta(metas, 'cam2img', ref)
+        lidar2cam = stack_sample_meta(metas, 'lidar2cam', ref)
+        img_aug = stack_sample_meta(metas, 'img_aug_matrix', ref,
+                                    np.tile(np.eye(4), (num_cams, 1, 1)))
+        lidar_aug = stack_sample_meta(metas, 'lidar_aug_matrix', ref, np.eye(4))
         if cam2img.shape[1] != num_cams or lidar2cam.shape[1] != num_cams:
             raise ValueError(
                 f'{num_cams} images per sample but cam2img '
@@ -149,15 +152,6 @@ class BEVFusionEncoderMixin:
             lidar_aug_matrix=lidar_aug,
             lidar2img=compose_lidar2img(cam2img, lidar2cam, img_aug,
                                         lidar_aug))
-
-    @staticmethod
-    def _flat_points(points: Sequence[Tensor]):
-        """Concatenated xyz [P, 3] (LiDAR frame, metres) and batch index [P]."""
-        xyz = torch.cat([p[:, :3] for p in points])
-        point_batch = torch.arange(
-            len(points), device=xyz.device).repeat_interleave(
-                torch.tensor([p.shape[0] for p in points], device=xyz.device))
-        return xyz, point_batch
 
     def _encode_images(self, img_input: Tensor, depth_in: Tensor, meta: dict):
         """Image backbone + neck + view transform.
@@ -259,17 +253,13 @@ class BEVFusionEncoderMixin:
             raise ValueError(f"depth_input must be 'all' or 'none', got {depth_input!r}")
         bev_maps = []
         if self.with_camera:
-            imgs = batch_inputs.get('imgs')
-            if imgs is None or imgs.dim() != 5:
-                raise ValueError('the camera branch needs batch_inputs["imgs"] '
-                                 '[B, N_cam, 3, H, W] (multi-view images)')
+            imgs, meta = self._camera_inputs(batch_inputs, data_samples)
             batch, num_cams, _, img_h, img_w = imgs.shape
-            meta = self._camera_meta(data_samples, imgs, num_cams)
             if depth_input == 'all':
                 if 'points' not in batch_inputs:
                     raise KeyError('depth_input="all" needs batch_inputs["points"]: '
                                    'load the LiDAR points in the pipeline')
-                xyz, point_batch = self._flat_points(batch_inputs['points'])
+                xyz, point_batch = pack_points(batch_inputs['points'])
                 depth_in = render_depth_map_from_points(
                     xyz, meta['lidar2img'], (img_h, img_w), batch_idx=point_batch)
             else:

@@ -8,9 +8,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.fileio import get
 
 from mmdet3d.registry import TRANSFORMS
-from render_pretrain.image_augmentation import (crop_to_canvas, draw_resize_crop_flip,
-                                                image_aug_matrices)
-from render_pretrain.seeding import EpochSeededTransformMixin
+from projects.common.multiview_image_aug import ResizeCropFlipRotateImageAug
 
 _SWEEP_KEYS = ('img_path', 'timestamp', 'cam2img', 'cam2ego', 'lidar2cam')
 
@@ -188,7 +186,7 @@ class MIM4DLoadMultiViewSweeps(BaseTransform):
 
 
 @TRANSFORMS.register_module()
-class MIM4DSweepImageAug(EpochSeededTransformMixin, BaseTransform):
+class MIM4DSweepImageAug(ResizeCropFlipRotateImageAug):
     """Resize, crop and flip every camera, identically for all its sweeps.
 
     One set of parameters (scale ``s`` from ``resize_lim``, crop offset, flip)
@@ -200,8 +198,11 @@ class MIM4DSweepImageAug(EpochSeededTransformMixin, BaseTransform):
 
     Crop: the resized image keeps its bottom part (vertical offset from
     ``bot_pct_lim``); horizontally a random offset (train) or the centre.
-    Random parameters come from ``self.rng``, a generator per DataLoader
-    worker and epoch keyed by the run's seed and the rank
+    Parameters, draws, warp and matrix are those of
+    :class:`projects.common.multiview_image_aug.ResizeCropFlipRotateImageAug`
+    with one draw per camera and no rotation. Random parameters come from
+    ``self.rng``, a generator per DataLoader worker and epoch keyed by the
+    run's seed and the rank
     (:class:`render_pretrain.seeding.EpochSeededTransformMixin`, keyed by
     ``SeededRandomnessHook``).
 
@@ -222,21 +223,11 @@ class MIM4DSweepImageAug(EpochSeededTransformMixin, BaseTransform):
             draws (they still differ across workers, epochs and ranks).
     """
 
-    def __init__(self,
-                 final_dim: Sequence[int],
-                 resize_lim: Sequence[float],
-                 bot_pct_lim: Sequence[float] = (0.0, 0.0),
-                 rand_flip: bool = False,
-                 is_train: bool = False,
-                 resize_relative: bool = False,
-                 seed: Optional[int] = None) -> None:
-        self.final_dim = tuple(int(v) for v in final_dim)
-        self.resize_lim = tuple(float(v) for v in resize_lim)
-        self.resize_relative = resize_relative
-        self.bot_pct_lim = tuple(float(v) for v in bot_pct_lim)
-        self.rand_flip = rand_flip
-        self.is_train = is_train
-        self.init_randomness(seed)
+    def __init__(self, final_dim: Sequence[int], resize_lim: Sequence[float], **kwargs) -> None:
+        if 'rot_lim' in kwargs:
+            raise TypeError('MIM4DSweepImageAug does not rotate (no rot_lim): the sweeps of a '
+                            'camera share one resize / crop / flip')
+        super().__init__(final_dim, resize_lim, rot_lim=None, **kwargs)
 
     def transform(self, results: dict) -> dict:
         """Augment all views (see the class docstring)."""
@@ -247,31 +238,10 @@ class MIM4DSweepImageAug(EpochSeededTransformMixin, BaseTransform):
         imgs, num_cams = results['img'], int(results['num_cams'])
         if len(imgs) % num_cams:
             raise ValueError(f'{len(imgs)} images are not a multiple of num_cams={num_cams}')
-        rng = self.rng if self.is_train else None  # test time draws nothing
-        params = [draw_resize_crop_flip(rng, imgs[n].shape[:2], self.final_dim,
-                                        self.resize_lim, self.bot_pct_lim, self.rand_flip,
-                                        self.is_train, self.resize_relative)
-                  for n in range(num_cams)]
-        out_imgs = []
-        for view, img in enumerate(imgs):
-            scale, x0, y0, flip = params[view % num_cams]
-            height, width = img.shape[:2]
-            out = crop_to_canvas(mmcv.imresize(img, (int(width * scale), int(height * scale))),
-                                 x0, y0, self.final_dim)
-            out_imgs.append(out[:, ::-1].copy() if flip else out)
-        scale, x0, y0, flip = (np.array(v) for v in zip(*params))
-        per_camera = image_aug_matrices(scale, np.stack([x0, y0], -1), flip,
-                                        np.zeros(num_cams), self.final_dim)
-        mats = np.tile(per_camera, (len(imgs) // num_cams, 1, 1))
+        out_imgs, mats = self._augment_views(imgs, num_draws=num_cams)
         results['img'] = out_imgs
         results['img_shape'] = self.final_dim
         results['pad_shape'] = self.final_dim
         results['img_aug_matrix'] = (mats @ np.asarray(
             results['img_aug_matrix'], dtype=np.float64)).astype(np.float32)
         return results
-
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(final_dim={self.final_dim}, '
-                f'resize_lim={self.resize_lim}, bot_pct_lim={self.bot_pct_lim}, '
-                f'rand_flip={self.rand_flip}, is_train={self.is_train}, '
-                f'resize_relative={self.resize_relative})')

@@ -13,6 +13,8 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 from render_pretrain.camera_geometry import (compose_lidar2img, intrinsics_to_4x4,
                                              render_depth_map_from_points)
+from render_pretrain.image_normalization import images_to_unit_range, preprocessor_normalization
+from render_pretrain.sample_batching import pack_points, stack_sample_meta
 from render_pretrain.seeding import KeyedTorchGenerators
 from render_pretrain.volume_warping import warp_volume
 
@@ -162,9 +164,10 @@ class MIM4D(Base3DDetector):
             raise ValueError(f'target_frames {self.target_frames} need num_sweeps >= 2 and '
                              f'indices < num_sweeps = {num_sweeps}')
 
+        metas = [sample.metainfo for sample in data_samples]
+
         def stack(key: str) -> Tensor:
-            return ref.new_tensor(np.stack([np.asarray(s.metainfo[key], dtype=np.float64)
-                                            for s in data_samples]))
+            return stack_sample_meta(metas, key, ref)
 
         views = stack('cam2img').shape[1]
         if views % num_sweeps:
@@ -187,10 +190,7 @@ class MIM4D(Base3DDetector):
 
     def _images_to_unit_range(self, imgs: Tensor) -> Tensor:
         """Undo the preprocessor normalisation: (..., 3, H, W) -> [0, 1]."""
-        prep = self.data_preprocessor
-        if getattr(prep, '_enable_normalize', False):
-            imgs = imgs * prep.std.view(3, 1, 1) + prep.mean.view(3, 1, 1)
-        return (imgs / 255.0).clamp(0.0, 1.0)
+        return images_to_unit_range(imgs, *preprocessor_normalization(self.data_preprocessor))
 
     @staticmethod
     def _image_size(data_samples: Sequence[Det3DDataSample], imgs: Tensor) -> List[int]:
@@ -362,9 +362,8 @@ class MIM4D(Base3DDetector):
         points = batch_inputs.get('points')
         if points is None:
             raise KeyError('MIM4D needs batch_inputs["points"] (key-frame LiDAR points)')
-        xyz = torch.cat([p[:, :3] for p in points]).to(meta['sweep2lidar'].dtype)
-        counts = torch.as_tensor([p.shape[0] for p in points], device=xyz.device)
-        batch_idx = torch.repeat_interleave(torch.arange(len(points), device=xyz.device), counts)
+        xyz, batch_idx = pack_points(points)
+        xyz = xyz.to(meta['sweep2lidar'].dtype)
         frame_from_key = torch.linalg.inv(meta['sweep2lidar'][:, target])  # (B, 4, 4)
         rot, trans = frame_from_key[batch_idx, :3, :3], frame_from_key[batch_idx, :3, 3]
         xyz = (rot @ xyz.unsqueeze(-1)).squeeze(-1) + trans

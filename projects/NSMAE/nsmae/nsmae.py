@@ -15,7 +15,9 @@ from mmdet3d.structures import Det3DDataSample
 from render_pretrain.camera_geometry import render_depth_map_from_points
 from render_pretrain.bev_targets import bev_first_hit_target
 from render_pretrain.grid import VoxelGrid, check_bev_axes
+from render_pretrain.image_normalization import images_to_unit_range, preprocessor_normalization
 from render_pretrain.masking import upsample_patch_mask
+from render_pretrain.sample_batching import pack_points
 from render_pretrain.seeding import KeyedTorchGenerators
 from render_pretrain.voxel_masking import draw_voxel_keep_mask, points_in_kept_voxels
 
@@ -242,10 +244,7 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
     # ------------------------------------------------------------------ #
     def _images_to_unit_range(self, imgs: Tensor) -> Tensor:
         """Undo the preprocessor normalisation: [.., 3, H, W] -> [0, 1]."""
-        prep = self.data_preprocessor
-        if getattr(prep, '_enable_normalize', False):
-            imgs = imgs * prep.std.view(3, 1, 1) + prep.mean.view(3, 1, 1)
-        return (imgs / 255.0).clamp(0.0, 1.0)
+        return images_to_unit_range(imgs, *preprocessor_normalization(self.data_preprocessor))
 
     @staticmethod
     def _refuse_lidar_augmentation(
@@ -330,12 +329,8 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
                         dropped: Tensor,
                         generator: torch.Generator) -> Tensor:
         """Camera branch; fills ``out`` with inputs, targets and frustum."""
-        imgs = batch_inputs.get('imgs')
-        if imgs is None or imgs.dim() != 5:
-            raise ValueError('the camera branch needs batch_inputs["imgs"] '
-                             '[B, N_cam, 3, H, W] (multi-view images)')
+        imgs, meta = self._camera_inputs(batch_inputs, data_samples)
         batch, num_cams, _, img_h, img_w = imgs.shape
-        meta = self._camera_meta(data_samples, imgs, num_cams)
         if self.img_masker is not None:
             img_input, img_mask = self.img_masker(imgs, generator)
             pixel_mask = upsample_patch_mask(img_mask,
@@ -345,7 +340,7 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
             img_mask = imgs.new_zeros((batch, num_cams, 1, 1), dtype=torch.bool)
             pixel_mask = imgs.new_zeros((batch, num_cams, img_h, img_w),
                                         dtype=torch.bool)
-        xyz, point_batch = self._flat_points(batch_inputs['points'])
+        xyz, point_batch = pack_points(batch_inputs['points'])
         if self.depth_input == 'none':
             depth_in = imgs.new_zeros((batch, num_cams, img_h, img_w))
         else:
