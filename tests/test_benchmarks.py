@@ -134,6 +134,7 @@ def test_render_head_benchmark_record(threads, report):
     assert f'{threads} thread(s)' in record['workload'] and '(96 rays)' in record['workload']
 
 
+@pytest.mark.subprocess
 def test_bev_pooling_benchmark_record(report):
     """One record per pass; the speed-up is the ratio of the two methods' times, >= 2 is met."""
     records = _run_script('bev_pooling.py', '--cams', '1', '--channels', '4', '--repeats', '1',
@@ -154,6 +155,7 @@ def test_bev_pooling_benchmark_record(report):
         assert '0.02 M frustum points' in record['workload']
 
 
+@pytest.mark.subprocess
 def test_nsmae_rendering_benchmark_record(report):
     """One record per batch; samples/s = rays * bins / time of render_depth_bins."""
     records = _run_script('nsmae_rendering.py', '--batch', '1', '2', '--cams', '1',
@@ -172,6 +174,7 @@ def test_nsmae_rendering_benchmark_record(report):
         assert figures['max abs. gradient difference'][0] < 1e-5
 
 
+@pytest.mark.subprocess
 def test_synthetic_world_benchmark_record(report):
     """The small world is extrapolated to the 5470 frames of 10 x 40 at nuScenes rates."""
     (record, ) = _run_script('synthetic_world.py', '--scenes', '1', '--keyframes', '1',
@@ -186,6 +189,7 @@ def test_synthetic_world_benchmark_record(report):
     assert 'extrapolated to 10 x 40 (5470 frames)' in record['workload']
 
 
+@pytest.mark.subprocess
 def test_temporal_predictor_benchmark_record(report):
     """One record per attention form; throughput = voxels / step time."""
     records = _run_script('temporal_predictor.py', '--grid', '2', '6', '6', '--channels', '8',

@@ -153,6 +153,7 @@ def test_committed_page_matches_committed_jsonl(report):
     assert len(run['commit']) == 40 and not run['uncommitted_changes']
 
 
+@pytest.mark.subprocess
 def test_run_stamps_machine_and_commit(report, tmp_path):
     """The collector runs a real (small) benchmark and adds the run line and commands."""
     out = tmp_path / 'bench.jsonl'
