@@ -90,3 +90,14 @@ def upstream_mmdet3d() -> Path:
 # once per session (see tests/fixtures/).
 from tests.fixtures.synthetic import *  # noqa: E402,F401,F403
 from tests.fixtures.infos import *  # noqa: E402,F401,F403
+
+
+@pytest.fixture(scope='session')
+def report():
+    """``tools/benchmarks/report.py`` (a script, not a package module), loaded by path."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_report', REPO_ROOT / 'tools' / 'benchmarks' / 'report.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

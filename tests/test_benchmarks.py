@@ -19,15 +19,6 @@ NSMAE_CL = 'projects/NSMAE/configs/nsmae_r18-lss_second_1xb1-2e_synthetic-pretra
 MIM4D = 'projects/MIM4D/configs/mim4d_r18-lss_temporal-neus_1xb1-2e_synthetic-pretrain.py'
 
 
-@pytest.fixture(scope='module')
-def report():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_report', REPO / 'tools' / 'benchmarks' / 'report.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _run_script(name, *args):
     """JSON records printed by tools/benchmarks/<name> run as a subprocess."""
     cmd = [sys.executable, str(REPO / 'tools' / 'benchmarks' / name), *args]

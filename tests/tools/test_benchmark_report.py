@@ -5,7 +5,6 @@ cell by cell; the committed page must equal the renderer's output from the
 committed JSON lines (so neither can drift); the collector runs one small
 benchmark script for real and stamps the machine and the commit.
 """
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,15 +13,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope='module')
-def report():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_report', REPO / 'tools' / 'benchmarks' / 'report.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 RUN = dict(commit='0123456789abcdef0123456789abcdef01234567', uncommitted_changes=False,
