@@ -87,19 +87,34 @@ Shims:
     as the C long scalar type, ``np.int_`` on Linux; the shim defines exactly
     that when the attribute is missing.
 
-Opting out: ``RENDER_PRETRAIN_COMPAT_OPT_OUT`` set to a comma-separated list of
-shim names (e.g. ``mmengine_atomic_save``) leaves those shims unapplied
-(``APPLIED[name]`` is then False).
-
 ``pkg_resources_warning``
     mmengine 0.10.7 imports ``pkg_resources`` (``mmengine.utils.package_utils``)
     each time it resolves a ``mmdet3d::`` config; setuptools 80 warns on every
     import that the module is deprecated. The API still works with the pinned
     setuptools 80.9.0, so the warning is filtered (message-specific).
+
+``bevfusion_cpu_ops``
+    See :func:`install_bevfusion_cpu_ops`.
+
+Registry and decisions: :data:`SHIMS` holds one :class:`Shim` per problem
+(name, upstream problem, the condition under which it is needed, a probe and
+an apply function). On import, :func:`apply_all` asks each shim's probe
+whether the problem exists *here* (a cheap call of the upstream code where
+possible: does spconv's stream lookup raise, does mmengine's loader refuse
+its own checkpoint, does ``LocalBackend.put`` destroy the old file when a
+write fails, ...; the CPU-only shims first ask whether CUDA is available)
+and applies the shim only if it does. :data:`STATES` records the outcome of
+each shim: ``applied``, ``not needed`` (with the probe's reason) or ``opted
+out``; ``make doctor`` (``tools/check_env.py``, ``--json``) lists them.
+
+Opting out: ``RENDER_PRETRAIN_COMPAT_OPT_OUT`` set to a comma-separated list of
+shim names (e.g. ``mmengine_atomic_save``) leaves those shims unapplied
+(``APPLIED[name]`` is then False, ``STATES[name].status`` ``'opted out'``).
 """
 import logging
 import warnings
-from typing import Dict
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Tuple
 
 import torch
 
@@ -107,10 +122,6 @@ logger = logging.getLogger(__name__)
 
 #: Name of each shim -> whether it was applied in this process.
 APPLIED: Dict[str, bool] = {}
-
-
-def _torch_version() -> tuple:
-    return tuple(int(p) for p in torch.__version__.split('+')[0].split('.')[:2])
 
 
 def _cpu_stream() -> int:
@@ -131,10 +142,12 @@ def patch_spconv_cpu_stream() -> bool:
     except ImportError:
         return False
     import importlib
-    for name in ('cppcore', 'ops', 'hash', 'utils'):
-        module = importlib.import_module(f'spconv.pytorch.{name}')
-        if hasattr(module, 'get_current_stream'):
-            module.get_current_stream = _cpu_stream
+    original = _upstream(cppcore, 'get_current_stream')
+    modules = [importlib.import_module(f'spconv.pytorch.{name}')
+               for name in ('cppcore', 'ops', 'hash', 'utils')]
+    _install(_cpu_stream, original,
+             *[(module, 'get_current_stream') for module in modules
+               if hasattr(module, 'get_current_stream')])
     return cppcore.get_current_stream is _cpu_stream
 
 
@@ -162,16 +175,27 @@ def patch_mmengine_torch_load() -> bool:
     """Let mmengine load its own checkpoints under torch >= 2.6, safely.
 
     Returns:
-        bool: True if mmengine is installed and torch >= 2.6 (patched).
+        bool: True if mmengine is installed (patched).
     """
-    if _torch_version() < (2, 6):
-        return False
     try:
         from mmengine.runner.checkpoint import CheckpointLoader
     except ImportError:
         return False
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    original = _upstream_local_loader()
+
+    def local_loader(filename, map_location=None):
+        return load_from_local(filename, map_location=map_location)
+
+    local_loader.__wrapped_upstream__ = original
+    CheckpointLoader.register_scheme(prefixes='', force=True)(local_loader)
     return True
+
+
+def _upstream_local_loader():
+    """mmengine's loader of local checkpoint files, as upstream registered it."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    current = CheckpointLoader._schemes['']
+    return getattr(current, '__wrapped_upstream__', current)
 
 
 def _upstream(owner, name: str):
@@ -346,7 +370,12 @@ def patch_spconv_scatter_nd() -> bool:
         from spconv.pytorch import core
     except ImportError:
         return False
-    core.scatter_nd = _scatter_nd
+    original = _upstream(core, 'scatter_nd')
+
+    def scatter_nd(indices, updates, shape):
+        return _scatter_nd(indices, updates, shape)
+
+    _install(scatter_nd, original, (core, 'scatter_nd'))
     return True
 
 
@@ -354,17 +383,16 @@ def patch_mmengine_cpu_distributed() -> bool:
     """Let mmengine's ``pytorch`` launcher run on a CPU-only torch (gloo).
 
     Returns:
-        bool: True if patched (mmengine installed and CUDA unavailable).
+        bool: True if mmengine is installed (patched). Whether the shim is
+        needed (CUDA unavailable) is decided by :data:`SHIMS`.
     """
-    if torch.cuda.is_available():
-        return False
     try:
         from mmengine.dist import utils as dist_utils
         from mmengine.model import wrappers
     except ImportError:
         return False
-    original_init = dist_utils._init_dist_pytorch
-    original_ddp_init = wrappers.MMDistributedDataParallel.__init__
+    original_init = _upstream(dist_utils, '_init_dist_pytorch')
+    original_ddp_init = _upstream(wrappers.MMDistributedDataParallel, '__init__')
 
     def init_dist_pytorch_cpu(backend, init_backend='torch', **kwargs):
         import os
@@ -384,8 +412,8 @@ def patch_mmengine_cpu_distributed() -> bool:
             kwargs.pop('output_device', None)
         original_ddp_init(self, module, detect_anomalous_params=detect_anomalous_params, **kwargs)
 
-    dist_utils._init_dist_pytorch = init_dist_pytorch_cpu
-    wrappers.MMDistributedDataParallel.__init__ = ddp_init_cpu
+    _install(init_dist_pytorch_cpu, original_init, (dist_utils, '_init_dist_pytorch'))
+    _install(ddp_init_cpu, original_ddp_init, (wrappers.MMDistributedDataParallel, '__init__'))
     return True
 
 
@@ -435,51 +463,347 @@ def install_bevfusion_cpu_ops() -> bool:
     appends an import finder at the *end* of ``sys.meta_path``
     (:class:`render_pretrain.bevfusion_ops.CPUOpsFinder`), which serves the
     stand-ins under exactly those two names only when no compiled extension
-    was found first: a GPU user's built ops keep precedence. Opt out with
-    ``RENDER_PRETRAIN_BEVFUSION_CPU_OPS=0``.
+    was found first: a GPU user's built ops keep precedence. Not applied
+    where CUDA is available or built extensions are found on ``sys.path``
+    (:func:`_probe_bevfusion_cpu_ops`). Opt out with
+    ``RENDER_PRETRAIN_BEVFUSION_CPU_OPS=0`` (or the general opt-out).
 
     Returns:
-        bool: True if the finder is installed (not opted out).
+        bool: True (the finder is installed).
     """
-    import os
     import sys
     from render_pretrain.bevfusion_ops import CPUOpsFinder
-    if os.environ.get('RENDER_PRETRAIN_BEVFUSION_CPU_OPS', '1') == '0':
-        return False
     if not any(isinstance(f, CPUOpsFinder) for f in sys.meta_path):
         sys.meta_path.append(CPUOpsFinder())
     return True
 
 
+# --------------------------------------------------------------------------
+# Probes: is the upstream problem present in this environment?
+#
+# Each probe returns ``(needed, reason)``. It runs the *upstream* code (the
+# function a shim replaces, found through ``__wrapped_upstream__``) on a tiny
+# input where that is cheap (milliseconds, no network); the reason says what
+# was observed.
+# --------------------------------------------------------------------------
+
+
+def _cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+def _module_source(name: str) -> str:
+    """Source text of an installed module, found without importing it ('' if none)."""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return ''
+    if spec is None or not spec.origin or not spec.origin.endswith('.py'):
+        return ''
+    with open(spec.origin, encoding='utf-8', errors='replace') as f:
+        return f.read()
+
+
+def _probe_pkg_resources_warning():
+    if 'pkg_resources is deprecated' in _module_source('pkg_resources'):
+        return True, "setuptools' pkg_resources warns 'pkg_resources is deprecated' on import"
+    return False, "this setuptools' pkg_resources has no deprecation warning (or is absent)"
+
+
+def _probe_numpy_long():
+    import numpy as np
+    if 'long' in np.__dict__:
+        return False, f'numpy {np.__version__} defines np.long'
+    return True, f'numpy {np.__version__} has no np.long (removed in 1.24, back in 2.0)'
+
+
+def _probe_spconv_cpu_stream():
+    if _cuda_available():
+        return False, 'CUDA is available: spconv gets a real CUDA stream'
+    try:
+        from spconv.pytorch import cppcore
+    except ImportError:
+        return False, 'spconv is not installed'
+    try:
+        _upstream(cppcore, 'get_current_stream')()
+    except Exception as err:  # AssertionError 'Torch not compiled with CUDA enabled'
+        return True, (f"spconv's get_current_stream raises {type(err).__name__} "
+                      'on this CPU-only torch')
+    return False, "spconv's get_current_stream works without CUDA"
+
+
+def _probe_mmengine_torch_load():
+    import os
+    import pickle
+    import tempfile
+    try:
+        from mmengine.logging import HistoryBuffer
+        _upstream_local_loader()
+    except ImportError:
+        return False, 'mmengine is not installed'
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'probe.pth')
+        torch.save({'message_hub': {'log_scalars': {'loss': HistoryBuffer()}}}, path)
+        try:
+            _upstream_local_loader()(path, map_location='cpu')
+        except pickle.UnpicklingError:
+            return True, (f'torch {torch.__version__} loads weights-only by default and '
+                          "mmengine's load_from_local refuses an mmengine checkpoint")
+    return False, "mmengine's load_from_local loads its own checkpoints on this torch"
+
+
+def _probe_mmengine_atomic_save():
+    import os
+    import tempfile
+    try:
+        from mmengine.fileio.backends import LocalBackend
+    except ImportError:
+        return False, 'mmengine is not installed'
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'epoch_1.pth')
+        with open(path, 'wb') as f:
+            f.write(b'old checkpoint')
+        try:
+            LocalBackend().put(None, path)  # a write that fails half-way
+        except TypeError:
+            pass
+        with open(path, 'rb') as f:
+            kept = f.read() == b'old checkpoint'
+    if kept:
+        return False, "mmengine's LocalBackend.put keeps the old file when a write fails"
+    return True, ("mmengine's LocalBackend.put writes in place: a failed write destroys "
+                  'the previous checkpoint')
+
+
+def _probe_mmengine_dataset_errors():
+    import os
+    import tempfile
+    from types import SimpleNamespace
+    try:
+        from mmengine.dataset import BaseDataset
+    except ImportError:
+        return False, 'mmengine is not installed'
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'damaged_infos.pkl')
+        with open(path, 'wb') as f:
+            f.write(b'\x80\x04 not a pickle')
+        try:
+            _upstream(BaseDataset, 'load_data_list')(
+                SimpleNamespace(ann_file=path, backend_args=None))
+        except Exception as err:
+            if path in str(err):
+                return False, "mmengine's BaseDataset names a damaged annotation file"
+            return True, (f'mmengine reads a damaged annotation file as a bare '
+                          f'{type(err).__name__} without its path')
+    return True, 'mmengine did not refuse a damaged annotation file'
+
+
+def _probe_spconv_scatter_nd():
+    try:
+        from spconv.pytorch import core
+    except ImportError:
+        return False, 'spconv is not installed'
+    indices = torch.tensor([[0, 1], [1, 0]])
+    updates = torch.tensor([[1.0], [2.0]])
+    expected = torch.tensor([[[0.0], [1.0]], [[2.0], [0.0]]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        try:
+            result = _upstream(core, 'scatter_nd')(indices, updates, [2, 2, 1])
+        except Exception as err:
+            return True, f"spconv's scatter_nd raises {type(err).__name__} on this torch"
+    if any('non-tuple sequence' in str(w.message) for w in caught):
+        return True, (f"spconv's scatter_nd indexes with a list, which torch "
+                      f'{torch.__version__} deprecates (warns)')
+    if not torch.equal(result, expected):
+        return True, f"spconv's scatter_nd gives a wrong result on torch {torch.__version__}"
+    return False, "spconv's scatter_nd indexes without a warning on this torch"
+
+
+def _probe_mmengine_cpu_distributed():
+    if _cuda_available():
+        return False, 'CUDA is available: nccl and device_ids are right'
+    try:
+        from mmengine.dist import utils  # noqa: F401
+    except ImportError:
+        return False, 'mmengine is not installed'
+    return True, 'CUDA is unavailable (torch.cuda.set_device and nccl fail)'
+
+
+#: BEVFusion's compiled extensions, as paths under an ``sys.path`` entry.
+BEVFUSION_EXTENSIONS = ('projects/BEVFusion/bevfusion/ops/bev_pool/bev_pool_ext',
+                        'projects/BEVFusion/bevfusion/ops/voxel/voxel_layer')
+
+
+def _probe_bevfusion_cpu_ops():
+    import importlib.machinery
+    import os
+    import sys
+    if _cuda_available():
+        return False, 'CUDA is available: build upstream BEVFusion ops (setup.py develop)'
+    for entry in sys.path:
+        if all(any(os.path.isfile(os.path.join(entry or '.', ext + suffix))
+                   for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+               for ext in BEVFUSION_EXTENSIONS):
+            return False, f'compiled BEVFusion extensions found under {entry}'
+    return True, 'CUDA is unavailable and no compiled BEVFusion extension is on sys.path'
+
+
+def _probe_nuscenes_eval():
+    try:
+        from nuscenes.eval.common import loaders
+        from nuscenes.eval.common.data_classes import EvalBoxes
+    except ImportError:
+        return False, 'nuscenes-devkit is not installed'
+    empty = EvalBoxes()
+    empty.add_boxes('sample', [])
+    try:
+        _upstream(loaders, '_get_box_class_field')(empty)
+    except Exception as err:
+        return True, (f'nuscenes-devkit raises {type(err).__name__} ({err}) on a result '
+                      'set without boxes')
+    return False, 'nuscenes-devkit accepts a result set without boxes'
+
+
+# --------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------
+
+APPLIED_STATUS, NOT_NEEDED, OPTED_OUT = 'applied', 'not needed', 'opted out'
+
+
+@dataclass(frozen=True)
+class Shim:
+    """One shim: the upstream problem, when it is needed, how to tell and fix it.
+
+    Attributes:
+        name (str): Name used by the opt-out, ``make doctor`` and the README.
+        problem (str): The upstream problem in one line.
+        needed_when (str): The condition under which the shim is applied.
+        probe (callable): ``() -> (needed: bool, reason: str)``, observes the
+            condition in this environment.
+        apply (callable): ``() -> bool``, installs the shim (True if done).
+    """
+
+    name: str
+    problem: str
+    needed_when: str
+    probe: Callable[[], Tuple[bool, str]]
+    apply: Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class ShimState:
+    """What happened to a shim in this process: ``status`` and why."""
+
+    status: str
+    reason: str
+
+
+SHIMS: Tuple[Shim, ...] = (
+    Shim('pkg_resources_warning',
+         "setuptools warns 'pkg_resources is deprecated' on every mmdet3d:: config lookup",
+         "the installed pkg_resources contains that warning (its source is read, not run)",
+         _probe_pkg_resources_warning, filter_pkg_resources_warning),
+    Shim('numpy_long_alias',
+         "mmdet3d's ObjectSample uses np.long, removed in numpy 1.24",
+         'numpy has no np.long', _probe_numpy_long, alias_numpy_long),
+    Shim('spconv_cpu_stream',
+         "spconv's backward calls torch.cuda.current_stream(): crashes without CUDA",
+         "CUDA is unavailable and spconv's get_current_stream raises",
+         _probe_spconv_cpu_stream, patch_spconv_cpu_stream),
+    Shim('mmengine_torch_load',
+         "torch >= 2.6 loads weights-only and refuses mmengine's own checkpoints",
+         "mmengine's local loader refuses a checkpoint holding a HistoryBuffer",
+         _probe_mmengine_torch_load, patch_mmengine_torch_load),
+    Shim('mmengine_atomic_save',
+         'mmengine writes checkpoints in place: an interrupted save leaves a truncated file',
+         "a failed LocalBackend.put destroys the existing file",
+         _probe_mmengine_atomic_save, patch_mmengine_atomic_save),
+    Shim('mmengine_dataset_errors_name_files',
+         'a damaged info file, LiDAR file or image fails without its path',
+         'reading a damaged annotation file raises an error without its path',
+         _probe_mmengine_dataset_errors, patch_mmengine_dataset_errors),
+    Shim('spconv_scatter_nd_tuple_index',
+         "spconv's scatter_nd (SparseConvTensor.dense) indexes with a list of tensors",
+         "spconv's scatter_nd warns, raises or errs on a tiny input",
+         _probe_spconv_scatter_nd, patch_spconv_scatter_nd),
+    Shim('mmengine_cpu_distributed',
+         "mmengine's pytorch launcher calls torch.cuda.set_device, DDP gets device_ids",
+         'CUDA is unavailable (mmengine <= 0.10.7 has no CPU path)',
+         _probe_mmengine_cpu_distributed, patch_mmengine_cpu_distributed),
+    Shim('bevfusion_cpu_ops',
+         "mmdetection3d's projects/BEVFusion needs compiled CUDA extensions",
+         'CUDA is unavailable and no compiled bev_pool_ext / voxel_layer is on sys.path',
+         _probe_bevfusion_cpu_ops, install_bevfusion_cpu_ops),
+    Shim('nuscenes_eval_no_predictions',
+         "nuscenes-devkit raises 'Invalid box type: None' when nothing is predicted",
+         "the devkit's _get_box_class_field raises on a result set without boxes",
+         _probe_nuscenes_eval, patch_nuscenes_eval_no_predictions),
+)
+
+SHIMS_BY_NAME: Dict[str, Shim] = {shim.name: shim for shim in SHIMS}
+
+#: Name of each shim -> what happened to it in this process.
+STATES: Dict[str, ShimState] = {}
+
+
 def _opted_out() -> set:
-    """Shim names listed in ``RENDER_PRETRAIN_COMPAT_OPT_OUT``."""
+    """Shim names listed in ``RENDER_PRETRAIN_COMPAT_OPT_OUT`` (and the BEVFusion switch)."""
     import os
     names = os.environ.get('RENDER_PRETRAIN_COMPAT_OPT_OUT', '')
-    return {name.strip() for name in names.split(',') if name.strip()}
+    skip = {name.strip() for name in names.split(',') if name.strip()}
+    if os.environ.get('RENDER_PRETRAIN_BEVFUSION_CPU_OPS', '1') == '0':
+        skip.add('bevfusion_cpu_ops')
+    return skip
 
 
-SHIMS = (
-    ('pkg_resources_warning', filter_pkg_resources_warning),
-    ('numpy_long_alias', alias_numpy_long),
-    ('spconv_cpu_stream', patch_spconv_cpu_stream),
-    ('mmengine_torch_load', patch_mmengine_torch_load),
-    ('mmengine_atomic_save', patch_mmengine_atomic_save),
-    ('mmengine_dataset_errors_name_files', patch_mmengine_dataset_errors),
-    ('spconv_scatter_nd_tuple_index', patch_spconv_scatter_nd),
-    ('mmengine_cpu_distributed', patch_mmengine_cpu_distributed),
-    ('bevfusion_cpu_ops', install_bevfusion_cpu_ops),
-    ('nuscenes_eval_no_predictions', patch_nuscenes_eval_no_predictions),
-)
+def apply_shim(shim: Shim) -> ShimState:
+    """Decide about one shim (opt-out, then its probe) and apply it if needed.
+
+    Args:
+        shim (Shim): An entry of :data:`SHIMS`.
+
+    Returns:
+        ShimState: ``applied`` (with the probe's reason), ``not needed``
+        (the probe's reason; nothing was changed) or ``opted out``.
+    """
+    if shim.name in _opted_out():
+        return ShimState(OPTED_OUT, 'listed in RENDER_PRETRAIN_COMPAT_OPT_OUT')
+    needed, reason = shim.probe()
+    if not needed:
+        return ShimState(NOT_NEEDED, reason)
+    if not shim.apply():
+        return ShimState(NOT_NEEDED, f'{reason}, but the patched package is not installed')
+    return ShimState(APPLIED_STATUS, reason)
 
 
 def apply_all() -> Dict[str, bool]:
-    """Apply every shim once (except those opted out); return which were applied."""
-    if not APPLIED:
-        skip = _opted_out()
-        for name, apply in SHIMS:
-            APPLIED[name] = False if name in skip else apply()
-        logger.debug('render_pretrain compat shims: %s', APPLIED)
+    """Apply every needed shim once (except those opted out); return which were applied."""
+    if not STATES:
+        unknown = sorted(_opted_out() - set(SHIMS_BY_NAME))
+        if unknown:
+            warnings.warn(f'RENDER_PRETRAIN_COMPAT_OPT_OUT names unknown shims {unknown}; '
+                          f'the shims are {sorted(SHIMS_BY_NAME)}', stacklevel=2)
+        for shim in SHIMS:
+            STATES[shim.name] = apply_shim(shim)
+            APPLIED[shim.name] = STATES[shim.name].status == APPLIED_STATUS
+        logger.debug('render_pretrain compat shims: %s', STATES)
     return APPLIED
+
+
+def shim_report() -> List[dict]:
+    """Every shim of :data:`SHIMS` with its state, for ``make doctor`` (JSON-ready).
+
+    Returns:
+        list[dict]: ``name``, ``state`` (applied / not needed / opted out),
+        ``reason``, ``problem``, ``needed_when`` per shim, in registry order.
+    """
+    apply_all()
+    return [dict(name=shim.name, state=STATES[shim.name].status,
+                 reason=STATES[shim.name].reason, problem=shim.problem,
+                 needed_when=shim.needed_when) for shim in SHIMS]
 
 
 apply_all()

@@ -110,23 +110,60 @@ def check_registered_modules() -> str:
     return '; '.join(counts)
 
 
+def check_compat_shims() -> str:
+    """Every shim of ``render_pretrain.compat.SHIMS`` with its state and reason.
+
+    Returns:
+        str: A summary line, then one indented line per shim:
+        ``name: applied | not needed | opted out (reason)``.
+    """
+    from render_pretrain import compat
+    report = compat.shim_report()
+    counts = {state: sum(r['state'] == state for r in report)
+              for state in (compat.APPLIED_STATUS, compat.NOT_NEEDED, compat.OPTED_OUT)}
+    lines = [', '.join(f'{n} {state}' for state, n in counts.items())
+             + ' (opt out: RENDER_PRETRAIN_COMPAT_OPT_OUT=name,...)']
+    lines += [f'    {r["name"]}: {r["state"]} ({r["reason"]})' for r in report]
+    return '\n'.join(lines)
+
+
 CHECKS: List[Tuple[str, Callable[[], str]]] = [
     ('versions', check_versions),
     ('mmcv ops', check_mmcv_voxelization),
     ('spconv', check_spconv_backward),
     ('nuscenes-devkit', check_nuscenes_devkit),
     ('registered modules', check_registered_modules),
+    ('compat shims', check_compat_shims),
 ]
 
 
-def run_checks(stream=sys.stdout) -> int:
-    """Run every check, print one line each; return the number of failures."""
-    failures = 0
+def run_checks(stream=sys.stdout, as_json: bool = False) -> int:
+    """Run every check and report; return the number of failures.
+
+    Args:
+        stream (file): Where the report goes.
+        as_json (bool): Write one JSON object instead of text lines:
+            ``{"checks": [{"name", "ok", "message"}], "shims": [{"name",
+            "state", "reason", "problem", "needed_when"}], "failures": int}``.
+
+    Returns:
+        int: Number of failed checks.
+    """
+    results = []
     for name, check in CHECKS:
         try:
-            stream.write(f'[ ok ] {name}: {check()}\n')
+            results.append(dict(name=name, ok=True, message=check()))
         except CheckFailed as err:
-            failures += 1
-            stream.write(f'[FAIL] {name}: {err}\n')
+            results.append(dict(name=name, ok=False, message=str(err)))
+    failures = sum(not r['ok'] for r in results)
+    if as_json:
+        import json
+        from render_pretrain import compat
+        json.dump(dict(checks=results, shims=compat.shim_report(), failures=failures), stream,
+                  indent=1)
+        stream.write('\n')
+        return failures
+    for r in results:
+        stream.write(f'[{" ok " if r["ok"] else "FAIL"}] {r["name"]}: {r["message"]}\n')
     stream.write('environment OK\n' if not failures else f'{failures} check(s) failed\n')
     return failures
