@@ -537,6 +537,8 @@ def _probe_mmengine_torch_load():
     import os
     import pickle
     import tempfile
+
+    import numpy as np
     try:
         from mmengine.logging import HistoryBuffer
         _upstream_local_loader()
@@ -544,7 +546,10 @@ def _probe_mmengine_torch_load():
         return False, 'mmengine is not installed'
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, 'probe.pth')
-        torch.save({'message_hub': {'log_scalars': {'loss': HistoryBuffer()}}}, path)
+        loss = HistoryBuffer()
+        loss.update(1.5)
+        torch.save({'meta': {'seed': np.int64(3)},
+                    'message_hub': {'log_scalars': {'loss': loss}}}, path)
         try:
             _upstream_local_loader()(path, map_location='cpu')
         except pickle.UnpicklingError:
@@ -715,7 +720,7 @@ SHIMS: Tuple[Shim, ...] = (
          _probe_spconv_cpu_stream, patch_spconv_cpu_stream),
     Shim('mmengine_torch_load',
          "torch >= 2.6 loads weights-only and refuses mmengine's own checkpoints",
-         "mmengine's local loader refuses a checkpoint holding a HistoryBuffer",
+         "mmengine's local loader refuses a checkpoint like a Runner's (HistoryBuffer, numpy)",
          _probe_mmengine_torch_load, patch_mmengine_torch_load),
     Shim('mmengine_atomic_save',
          'mmengine writes checkpoints in place: an interrupted save leaves a truncated file',

@@ -346,3 +346,245 @@ def test_nuscenes_eval_scores_a_result_set_without_boxes():
     assert loaders._get_box_class_field(gt) == 'detection_name'  # upstream answer kept
     metric = accumulate(gt, empty, 'car', center_distance, 2.0)
     assert metric.max_recall_ind == 0 and float(metric.precision.max()) == 0.0
+
+
+# --------------------------------------------------------------------------
+# The registry: each shim is applied only where its upstream problem exists.
+# --------------------------------------------------------------------------
+
+CPU_ONLY_SHIMS = ('spconv_cpu_stream', 'mmengine_cpu_distributed', 'bevfusion_cpu_ops')
+
+
+def _spconv_stream_places():
+    import importlib
+    modules = [importlib.import_module(f'spconv.pytorch.{name}')
+               for name in ('cppcore', 'ops', 'hash', 'utils')]
+    return [(m, 'get_current_stream') for m in modules if hasattr(m, 'get_current_stream')]
+
+
+def _attribute_places(name):
+    """(owner, attribute) pairs a wrapping shim replaces (marked __wrapped_upstream__)."""
+    from mmengine.dataset import BaseDataset
+    from mmengine.dist import utils as dist_utils
+    from mmengine.model import MMDistributedDataParallel
+    from mmengine.runner import checkpoint as mm_checkpoint
+    from mmengine.runner import runner as mm_runner
+    from nuscenes.eval.common import loaders
+    from spconv.pytorch import core
+    return {
+        'spconv_cpu_stream': _spconv_stream_places(),
+        'mmengine_atomic_save': [(mm_checkpoint, 'save_checkpoint'),
+                                 (mm_runner, 'save_checkpoint')],
+        'mmengine_dataset_errors_name_files': [(BaseDataset, 'load_data_list'),
+                                               (BaseDataset, '__getitem__')],
+        'spconv_scatter_nd_tuple_index': [(core, 'scatter_nd')],
+        'mmengine_cpu_distributed': [(dist_utils, '_init_dist_pytorch'),
+                                     (MMDistributedDataParallel, '__init__')],
+        'nuscenes_eval_no_predictions': [(loaders, '_get_box_class_field')],
+    }.get(name, [])
+
+
+def _upstream_state(name, monkeypatch):
+    """Put back what upstream had before shim ``name`` (undone after the test).
+
+    Returns:
+        callable: ``() -> tuple`` of the objects the shim would change, to
+        compare before and after a decision (identity).
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from render_pretrain.bevfusion_ops import CPUOpsFinder
+    monkeypatch.delenv('RENDER_PRETRAIN_COMPAT_OPT_OUT', raising=False)
+    monkeypatch.delenv('RENDER_PRETRAIN_BEVFUSION_CPU_OPS', raising=False)
+    places = _attribute_places(name)
+    for owner, attr in places:
+        current = getattr(owner, attr)
+        monkeypatch.setattr(owner, attr, getattr(current, '__wrapped_upstream__', current))
+    if name == 'pkg_resources_warning':  # the test runs inside warnings.catch_warnings()
+        warnings.filters[:] = [f for f in warnings.filters
+                               if not (f[1] and 'pkg_resources' in f[1].pattern)]
+        warnings._filters_mutated()
+        return lambda: tuple(f for f in warnings.filters
+                             if f[1] and 'pkg_resources' in f[1].pattern)
+    if name == 'numpy_long_alias':
+        monkeypatch.delattr(np, 'long')
+        return lambda: (np.__dict__.get('long'),)
+    if name == 'mmengine_torch_load':
+        monkeypatch.setitem(CheckpointLoader._schemes, '', compat._upstream_local_loader())
+        return lambda: (CheckpointLoader._schemes[''],)
+    if name == 'bevfusion_cpu_ops':
+        monkeypatch.setattr(sys, 'meta_path',
+                            [f for f in sys.meta_path if not isinstance(f, CPUOpsFinder)])
+        return lambda: tuple(sys.meta_path)
+    return lambda: tuple(getattr(owner, attr) for owner, attr in places)
+
+
+def _pretend_upstream_fixed(name, monkeypatch, tmp_path):
+    """Make the probe's input look like a fixed upstream (undone after the test)."""
+    import importlib.machinery
+    if name == 'pkg_resources_warning':
+        monkeypatch.setattr(compat, '_module_source', lambda module: 'import os\n')
+    elif name == 'numpy_long_alias':
+        monkeypatch.setattr(np, 'long', type('long', (), {}), raising=False)  # numpy 2
+    elif name == 'spconv_cpu_stream':
+        for owner, attr in _spconv_stream_places():
+            monkeypatch.setattr(owner, attr, lambda: 0)
+    elif name == 'mmengine_torch_load':
+        from mmengine.runner.checkpoint import CheckpointLoader
+
+        from render_pretrain.checkpoint_files import load_checkpoint_file
+
+        def fixed_loader(filename, map_location=None):
+            return load_checkpoint_file(filename, map_location=map_location)
+        monkeypatch.setitem(CheckpointLoader._schemes, '', fixed_loader)
+    elif name == 'mmengine_atomic_save':
+        from mmengine.fileio.backends import LocalBackend
+
+        def atomic_put(self, obj, filepath):
+            with open(f'{filepath}.part', 'wb') as f:
+                f.write(obj)
+            os.replace(f'{filepath}.part', filepath)
+        monkeypatch.setattr(LocalBackend, 'put', atomic_put)
+    elif name == 'mmengine_dataset_errors_name_files':
+        from mmengine.dataset import BaseDataset
+        upstream = BaseDataset.load_data_list
+
+        def naming_load(self):
+            try:
+                return upstream(self)
+            except Exception as err:
+                raise ValueError(f'{self.ann_file}: {err}') from err
+        monkeypatch.setattr(BaseDataset, 'load_data_list', naming_load)
+    elif name == 'spconv_scatter_nd_tuple_index':
+        from spconv.pytorch import core
+        monkeypatch.setattr(core, 'scatter_nd', lambda i, u, s: compat._scatter_nd(i, u, s))
+    elif name == 'bevfusion_cpu_ops':
+        suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+        for ext in compat.BEVFUSION_EXTENSIONS:
+            (tmp_path / (ext + suffix)).parent.mkdir(parents=True)
+            (tmp_path / (ext + suffix)).write_bytes(b'\x7fELF')
+        monkeypatch.syspath_prepend(str(tmp_path))
+    elif name == 'nuscenes_eval_no_predictions':
+        from nuscenes.eval.common import loaders
+        monkeypatch.setattr(loaders, '_get_box_class_field', lambda boxes: 'detection_name')
+    else:
+        raise KeyError(name)
+
+
+ALL_SHIMS = [shim.name for shim in compat.SHIMS]
+FIXABLE_SHIMS = [name for name in ALL_SHIMS if name != 'mmengine_cpu_distributed']
+
+
+def _same(before, after):
+    return len(before) == len(after) and all(a is b for a, b in zip(before, after))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the problems are those of a CPU machine')
+@pytest.mark.parametrize('name', ALL_SHIMS)
+def test_shim_applied_where_upstream_has_the_problem(name, monkeypatch):
+    with warnings.catch_warnings():
+        snapshot = _upstream_state(name, monkeypatch)
+        before = snapshot()
+        state = compat.apply_shim(compat.SHIMS_BY_NAME[name])
+        assert state.status == 'applied' and state.reason
+        assert not _same(before, snapshot())
+
+
+@pytest.mark.parametrize('name', FIXABLE_SHIMS)
+def test_shim_not_applied_where_upstream_is_fixed(name, monkeypatch, tmp_path):
+    with warnings.catch_warnings():
+        snapshot = _upstream_state(name, monkeypatch)
+        _pretend_upstream_fixed(name, monkeypatch, tmp_path)
+        before = snapshot()
+        state = compat.apply_shim(compat.SHIMS_BY_NAME[name])
+        assert state.status == 'not needed', state
+        assert _same(before, snapshot())
+
+
+@pytest.mark.parametrize('name', CPU_ONLY_SHIMS)
+def test_cpu_only_shims_not_applied_where_cuda_is_available(name, monkeypatch):
+    snapshot = _upstream_state(name, monkeypatch)
+    before = snapshot()
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    state = compat.apply_shim(compat.SHIMS_BY_NAME[name])
+    assert state.status == 'not needed' and 'CUDA is available' in state.reason
+    assert _same(before, snapshot())
+
+
+@pytest.mark.parametrize('name', ALL_SHIMS)
+def test_opt_out_leaves_upstream_untouched(name, monkeypatch):
+    with warnings.catch_warnings():
+        snapshot = _upstream_state(name, monkeypatch)
+        before = snapshot()
+        monkeypatch.setenv('RENDER_PRETRAIN_COMPAT_OPT_OUT', f'some_other, {name}')
+        state = compat.apply_shim(compat.SHIMS_BY_NAME[name])
+        assert state.status == 'opted out'
+        assert _same(before, snapshot())
+
+
+def test_bevfusion_switch_opts_out(monkeypatch):
+    snapshot = _upstream_state('bevfusion_cpu_ops', monkeypatch)
+    before = snapshot()
+    monkeypatch.setenv('RENDER_PRETRAIN_BEVFUSION_CPU_OPS', '0')
+    assert compat.apply_shim(compat.SHIMS_BY_NAME['bevfusion_cpu_ops']).status == 'opted out'
+    assert _same(before, snapshot())
+
+
+def test_unknown_opt_out_name_is_reported(monkeypatch):
+    monkeypatch.setattr(compat, 'STATES', {})
+    monkeypatch.setattr(compat, 'APPLIED', {})
+    monkeypatch.setenv('RENDER_PRETRAIN_COMPAT_OPT_OUT', ','.join(ALL_SHIMS + ['numpy_long']))
+    with pytest.warns(UserWarning, match=r"unknown shims \['numpy_long'\]"):
+        applied = compat.apply_all()
+    assert applied == dict.fromkeys(ALL_SHIMS, False)
+
+
+def test_doctor_lists_every_shim_with_its_state(monkeypatch):
+    import io
+    import json
+
+    from tools.utils import environment_check
+    states = dict(compat.STATES)
+    states['numpy_long_alias'] = compat.ShimState('not needed', 'numpy 2.1.0 defines np.long')
+    states['mmengine_atomic_save'] = compat.ShimState('opted out', 'listed')
+    monkeypatch.setattr(compat, 'STATES', states)
+    text = environment_check.check_compat_shims()
+    assert text.splitlines()[0].startswith('8 applied, 1 not needed, 1 opted out')
+    listed = {line.split(':')[0].strip(): line for line in text.splitlines()[1:]}
+    assert list(listed) == ALL_SHIMS
+    assert 'not needed (numpy 2.1.0 defines np.long)' in listed['numpy_long_alias']
+    assert 'opted out' in listed['mmengine_atomic_save']
+    monkeypatch.setattr(environment_check, 'CHECKS',
+                        [('compat shims', environment_check.check_compat_shims)])
+    stream = io.StringIO()
+    assert environment_check.run_checks(stream, as_json=True) == 0
+    report = json.loads(stream.getvalue())
+    assert [s['name'] for s in report['shims']] == ALL_SHIMS
+    assert {s['name']: s['state'] for s in report['shims']}['numpy_long_alias'] == 'not needed'
+    assert all(s['problem'] and s['needed_when'] and s['reason'] for s in report['shims'])
+
+
+@pytest.mark.subprocess
+def test_doctor_json_in_a_fresh_process_shows_the_opt_out():
+    env = dict(os.environ, RENDER_PRETRAIN_COMPAT_OPT_OUT='numpy_long_alias')
+    env.pop('RENDER_PRETRAIN_BEVFUSION_CPU_OPS', None)
+    result = subprocess.run([sys.executable, 'tools/check_env.py', '--json'],
+                            capture_output=True, text=True, timeout=300, env=env,
+                            cwd=compat_repo_root())
+    import json
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report['failures'] == 0, result.stdout
+    states = {s['name']: s['state'] for s in report['shims']}
+    assert list(states) == ALL_SHIMS
+    expected = 'not needed' if torch.cuda.is_available() else 'applied'
+    assert states == dict({name: 'applied' for name in ALL_SHIMS},
+                          numpy_long_alias='opted out',
+                          **{name: expected for name in CPU_ONLY_SHIMS})
+
+
+def test_readme_table_lists_exactly_the_registry():
+    import re
+    readme = (compat_repo_root() / 'README.md').read_text()
+    section = readme.split('### Compatibility shims', 1)[1].split('\n### ', 1)[0]
+    rows = re.findall(r'^\| `([a-z0-9_]+)` \|', section, flags=re.M)
+    assert sorted(rows) == sorted(ALL_SHIMS) and len(rows) == len(set(rows))
