@@ -770,17 +770,23 @@ def apply_shim(shim: Shim) -> ShimState:
     Args:
         shim (Shim): An entry of :data:`SHIMS`.
 
+    A probe that itself fails (e.g. no writable temporary folder) counts as
+    "needed": the shim is applied, as before probes existed, and says so.
+
     Returns:
         ShimState: ``applied`` (with the probe's reason), ``not needed``
         (the probe's reason; nothing was changed) or ``opted out``.
     """
     if shim.name in _opted_out():
         return ShimState(OPTED_OUT, 'listed in RENDER_PRETRAIN_COMPAT_OPT_OUT')
-    needed, reason = shim.probe()
+    try:
+        needed, reason = shim.probe()
+    except Exception as err:  # e.g. no writable temporary folder: keep the fix
+        needed, reason = True, f'the probe failed ({type(err).__name__}: {err}), so applied'
     if not needed:
         return ShimState(NOT_NEEDED, reason)
     if not shim.apply():
-        return ShimState(NOT_NEEDED, f'{reason}, but the patched package is not installed')
+        return ShimState(NOT_NEEDED, f'{reason}, but the shim found nothing to patch')
     return ShimState(APPLIED_STATUS, reason)
 
 

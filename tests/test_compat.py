@@ -522,6 +522,24 @@ def test_opt_out_leaves_upstream_untouched(name, monkeypatch):
         assert _same(before, snapshot())
 
 
+def test_a_failing_probe_applies_the_shim_and_says_so(monkeypatch):
+    import dataclasses
+    import tempfile
+    snapshot = _upstream_state('mmengine_torch_load', monkeypatch)
+    before = snapshot()
+
+    def no_tmp():
+        raise FileNotFoundError('no usable temporary directory')
+    monkeypatch.setattr(tempfile, 'gettempdir', no_tmp)
+    monkeypatch.setattr(tempfile, 'mkdtemp', lambda *a, **k: no_tmp())
+    shim = compat.SHIMS_BY_NAME['mmengine_torch_load']
+    state = compat.apply_shim(shim)
+    assert state.status == 'applied' and 'the probe failed (FileNotFoundError' in state.reason
+    assert not _same(before, snapshot())
+    state = compat.apply_shim(dataclasses.replace(shim, probe=lambda: (False, 'fixed')))
+    assert state == compat.ShimState('not needed', 'fixed')
+
+
 def test_bevfusion_switch_opts_out(monkeypatch):
     snapshot = _upstream_state('bevfusion_cpu_ops', monkeypatch)
     before = snapshot()
