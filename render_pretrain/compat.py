@@ -1,9 +1,10 @@
 """Environment shims for torch 2.13 / numpy 1.26 / Python 3.11, applied on import.
 
-Every shim here fixes one named upstream problem, is guarded so that it only
-acts where the problem exists, and has a test in ``tests/test_compat.py``
-that fails without it. Importing :mod:`render_pretrain` (and therefore
-``projects.NSMAE.nsmae`` / ``projects.MIM4D.mim4d``) applies them; the
+Every shim here fixes one named upstream problem, is applied only where a
+probe finds that problem in this environment (see "Registry and decisions"
+below), and has a test in ``tests/test_compat.py`` that fails without it.
+Importing :mod:`render_pretrain.compat` (done by ``projects.NSMAE.nsmae`` /
+``projects.MIM4D.mim4d`` and the other glue packages) applies them; the
 optional packages (spconv, mmengine) are patched only when installed.
 
 Shims:
