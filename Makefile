@@ -43,11 +43,15 @@ bench: install
 	$(PY) tools/benchmarks/report.py render --jsonl docs/results/benchmarks.jsonl \
 	  --out docs/benchmarks.md
 
+# The transfer experiment (README "Transfer experiment"): every fine-tuning cell runs once
+# per seed; `make transfer SEEDS=1` is the quicker single-seed version (no intervals).
+SEEDS ?= 3
+
 transfer: install
 	$(PY) tools/benchmarks/transfer.py --world-dir data/transfer-world --work-dir work_dirs/transfer \
-	  --out work_dirs/transfer/results.json
+	  --seeds $(SEEDS) --out work_dirs/transfer/results.json
 	$(PY) tools/benchmarks/transfer.py --table work_dirs/transfer/results.json --readme README.md \
-	  --history docs/results/transfer_history.jsonl
+	  --history docs/results/transfer_history.jsonl --plot docs/images/transfer.png
 	cp work_dirs/transfer/results.json docs/results/transfer_results.json
 
 clean:

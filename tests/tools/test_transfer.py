@@ -53,7 +53,7 @@ def experiment(synthetic_infos, tmp_path_factory):
     settings = ExperimentSettings(
         world_dir=synthetic_infos['root'], info_dir=synthetic_infos['out_dir'],
         work_dir=tmp_path_factory.mktemp('transfer'), pretrain_epochs=1, finetune_epochs=1,
-        fractions=(FRACTION, ), seed=3, chains=RUN_CHAINS)
+        fractions=(FRACTION, ), seed=3, seeds=1, chains=RUN_CHAINS)
     lines, emitted = [], []
     results = run_experiment(settings, progress=lines.append, emit=emitted.append)
     return dict(results=results, settings=settings, lines=lines, emitted=emitted)
@@ -141,7 +141,8 @@ def test_results_json_and_table(experiment, tmp_path):
     for row, chain in zip(rows, CHAINS):
         first_metric = CHAINS[chain].table_metrics[0]
         assert row.startswith(f'| {chain} | {FRACTION} | {first_metric} ')
-    assert 'Seed 3;' in table and 'fine-tuning 1 epoch (' in table
+    assert table.startswith('Fine-tuning seed 3 (') and 'fine-tuning 1 epoch (' in table
+    assert 'pre-training once per chain (seed 3)' in table
 
 
 # ------------------------------------------------------- unit tests
@@ -172,14 +173,17 @@ def hand_results() -> dict:
 def test_table_from_hand_written_results():
     table = render_table(hand_results())
     lines = table.splitlines()
-    assert lines[2] == ('| chain | labels % | scratch | pre-trained | delta (points) | '
-                        'paper (reference) |')
+    assert lines[2] == ('| chain | labels % | scratch | pre-trained | pre-trained - scratch '
+                        '(points, [95 % CI]) | paper (reference) |')
     assert lines[4] == ('| nsmae-centerpoint | 10 | mAP 0.00 / NDS 5.00 | mAP 2.00 / '
-                        'NDS 6.25 | mAP +2.00 / NDS +1.25 | mAP 54.2 -> 55.9 |')
+                        'NDS 6.25 | mAP +2.00 [n/a (1 seed)] / NDS +1.25 [n/a (1 seed)] | '
+                        'mAP 54.2 -> 55.9 |')
     assert lines[5] == ('| nsmae-centerpoint | 100 | mAP 12.50 / NDS 25.00 | mAP 10.00 / '
-                        'NDS 20.00 | mAP -2.50 / NDS -5.00 | '
+                        'NDS 20.00 | mAP -2.50 [n/a (1 seed)] / NDS -5.00 [n/a (1 seed)] | '
                         'mAP 60.8 -> 63.0, NDS 64.1 -> 65.5 |')
-    assert lines[0].startswith('Seed 0; pre-training 4 epochs on all 96 train frames')
+    assert lines[0].startswith('Fine-tuning seed 0 (init of the new layers and data order; '
+                               'one seed: no interval); pre-training once per chain (seed 0), '
+                               '4 epochs on all 96 train frames')
     assert 'fine-tuning 12 epochs' in lines[0]
     assert '10 scenes x 12 key frames at 176x64' in lines[0]
     assert 'labels by scene: 10 % = 12 frames, 100 % = 96 frames' in lines[0]
@@ -194,7 +198,8 @@ def test_table_needs_both_inits():
     results = hand_results()
     results['runs'] = [r for r in results['runs']
                        if r['init'] != 'pretrained' or r['fraction'] != 10]
-    with pytest.raises(TransferTableError, match=r"nsmae-centerpoint 10 %: no \['pretrained'\]"):
+    with pytest.raises(TransferTableError,
+                       match=r"nsmae-centerpoint 10 % seed 0: no \['pretrained'\]"):
         render_table(results)
 
 
@@ -220,12 +225,17 @@ def test_history_keeps_each_run_once(tmp_path):
     assert append_history(history, second) is True
     records = [json.loads(line) for line in history.read_text().splitlines()]
     assert [r['git']['commit'] for r in records] == ['a' * 40, 'b' * 40]
-    # every (chain, fraction) cell with both inits, values as in the runs
+    # every (chain, fraction) cell with both inits, values as in the runs (one seed: lists of 1)
     for record, results in zip(records, (first, second)):
-        expected = {(r['chain'], r['fraction'], r['init']): r['metrics'] for r in results['runs']}
+        expected = {(r['chain'], r['fraction'], r['init']):
+                    {name: [value] for name, value in r['metrics'].items()}
+                    for r in results['runs']}
         got = {(c['chain'], c['fraction'], init): c[init]
                for c in record['cells'] for init in ('scratch', 'pretrained')}
         assert got == expected
+        assert record['world']['fractions'] == {'10': dict(frames=12), '100': dict(frames=96)}
+        assert (record['wall_s'], record['steps_wall_s']) == (1500.0, 2700.0)
+        assert record['schedules']['finetune_epochs'] == 12
     history.write_text(history.read_text() + 'not json\n')
     with pytest.raises(TransferTableError, match='history.jsonl:3'):
         append_history(history, hand_results())
@@ -264,7 +274,7 @@ def test_tiny_negative_delta_is_not_minus_zero():
     results = hand_results()
     results['runs'][0]['metrics'] = dict(mAP=0.12499, NDS=0.25)  # pretrained, 100 %
     row = render_table(results).splitlines()[5]
-    assert '| mAP +0.00 / NDS +0.00 |' in row
+    assert '| mAP +0.00 [n/a (1 seed)] / NDS +0.00 [n/a (1 seed)] |' in row
 
 
 def test_check_results_rejects_bad_metrics():
@@ -392,3 +402,166 @@ def test_chains_find_the_mmdet3d_checkout(tmp_path, monkeypatch):
     checkout.mkdir()
     monkeypatch.setenv('MMDET3D_ROOT', str(checkout))
     assert find_mmdet3d_checkout(['nsmae-bevfusion']) == str(checkout)  # the user's wins
+
+
+# ------------------------------------------------- several seeds (hand-made)
+
+
+def hand_results_seeds() -> dict:
+    """Results of a made-up 3-seed experiment with hand-computed statistics.
+
+    10 %: mAP diffs (points) [1, 2, 3] -> +2.00, half-width 4.303 / sqrt(3) = 2.48 (contains 0);
+    NDS diffs [2, 2.1, 1.9] -> +2.00 +- 0.248 (excludes 0). 100 %: mAP diffs [-3, -3.2, -2.8]
+    -> -3.00 +- 0.497 (excludes 0); NDS equal for every seed -> +0.00 [+0.00, +0.00].
+    """
+    results = hand_results()
+    values = {  # (fraction, init): (mAP per seed, NDS per seed)
+        (10, 'scratch'): ([0.00, 0.01, 0.02], [0.10, 0.11, 0.12]),
+        (10, 'pretrained'): ([0.01, 0.03, 0.05], [0.12, 0.131, 0.139]),
+        (100, 'scratch'): ([0.20, 0.22, 0.24], [0.3, 0.3, 0.3]),
+        (100, 'pretrained'): ([0.17, 0.188, 0.212], [0.3, 0.3, 0.3]),
+    }
+    results['runs'] = [
+        dict(chain='nsmae-centerpoint', init=init, fraction=fraction, seed=seed, epochs=12,
+             metrics=dict(mAP=m_ap[seed], NDS=nds[seed]), wall_s=60.0)
+        for seed in (2, 0, 1) for (fraction, init), (m_ap, nds) in values.items()]
+    results['settings'].update(seeds=3, finetune_seeds=[0, 1, 2])
+    return results
+
+
+def test_table_of_three_seeds_pairs_by_seed_and_marks_intervals():
+    lines = render_table(hand_results_seeds()).splitlines()
+    assert lines[4] == ('| nsmae-centerpoint | 10 | mAP 1.00 ± 1.00 / NDS 11.00 ± 1.00 | '
+                        'mAP 3.00 ± 2.00 / NDS 13.00 ± 0.95 | mAP +2.00 [-0.48, +4.48] / '
+                        'NDS **+2.00 [+1.75, +2.25]** | mAP 54.2 -> 55.9 |')
+    assert lines[5] == ('| nsmae-centerpoint | 100 | mAP 22.00 ± 2.00 / NDS 30.00 ± 0.00 | '
+                        'mAP 19.00 ± 2.11 / NDS 30.00 ± 0.00 | mAP **-3.00 [-3.50, -2.50]** / '
+                        'NDS +0.00 [+0.00, +0.00] | mAP 60.8 -> 63.0, NDS 64.1 -> 65.5 |')
+    assert lines[0].startswith('Fine-tuning seeds 0, 1, 2 (init of the new layers and data '
+                               'order; mean ± sample std over the 3 seeds; difference = '
+                               'pre-trained - scratch paired by seed, [95 % t interval over '
+                               'the seeds], **bold** when it excludes 0); pre-training once '
+                               'per chain (seed 0)')
+
+
+def test_pairing_is_by_seed_not_by_order():
+    """Swapping the pre-trained values of two seeds changes the paired std, not the means."""
+    results = hand_results_seeds()
+    for run in results['runs']:
+        if (run['fraction'], run['init']) == (10, 'pretrained') and run['seed'] in (0, 2):
+            run['metrics']['mAP'] = 0.05 if run['seed'] == 0 else 0.01
+    row = render_table(results).splitlines()[4]
+    # diffs [5, 2, -1] points: mean 2, std 3, half-width 4.303 * 3 / sqrt(3) = 7.45
+    assert 'mAP 3.00 ± 2.00 / NDS 13.00' in row and 'mAP +2.00 [-5.45, +9.45]' in row
+
+
+def test_table_needs_the_pair_of_every_seed():
+    results = hand_results_seeds()
+    results['runs'] = [r for r in results['runs']
+                       if (r['fraction'], r['init'], r['seed']) != (100, 'scratch', 1)]
+    with pytest.raises(TransferTableError, match=r"100 % seed 1: no \['scratch'\]"):
+        render_table(results)
+    results = hand_results_seeds()
+    results['runs'].append(copy.deepcopy(results['runs'][0]))
+    with pytest.raises(TransferTableError, match='seed 2: two scratch runs'):
+        render_table(results)
+
+
+def test_history_record_of_three_seeds(tmp_path):
+    history = tmp_path / 'history.jsonl'
+    assert append_history(history, hand_results_seeds())
+    record = json.loads(history.read_text())
+    assert record['settings']['finetune_seeds'] == [0, 1, 2]
+    cell = record['cells'][0]
+    assert (cell['chain'], cell['fraction'], cell['seeds']) == ('nsmae-centerpoint', 10, [0, 1, 2])
+    assert cell['scratch']['mAP'] == [0.00, 0.01, 0.02]
+    assert cell['pretrained']['NDS'] == [0.12, 0.131, 0.139]
+    diff = cell['stats']['NDS']['diff']
+    assert diff['mean'] == pytest.approx(0.02) and diff['excludes_zero'] is True
+    assert cell['stats']['mAP']['diff']['excludes_zero'] is False
+
+
+def test_plot_draws_the_results(tmp_path):
+    """Panel data read back from the drawn artists equals the hand-computed means and stds."""
+    from tools.transfer.plot import plot_transfer
+    path = tmp_path / 'images' / 'transfer.png'
+    one_seed = hand_results()
+    one_seed['chains']['nsmae-bevseg'] = copy.deepcopy(one_seed['chains']['nsmae-centerpoint'])
+    one_seed['chains']['nsmae-bevseg']['spec'] = dict(CHAINS['nsmae-bevseg'].summary())
+    one_seed['runs'] += [dict(chain='nsmae-bevseg', init=init, fraction=fraction, seed=0,
+                              epochs=12, metrics=dict(mIoU=value), wall_s=1.0)
+                         for init, fraction, value in (('scratch', 10, 0.25),
+                                                       ('pretrained', 10, 0.375),
+                                                       ('scratch', 100, 0.5),
+                                                       ('pretrained', 100, 0.625))]
+    # a chain in two files is drawn from the later one
+    drawn = plot_transfer([one_seed, hand_results_seeds()], path)
+    assert path.stat().st_size > 10000 and path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert list(drawn) == ['nsmae-centerpoint', 'nsmae-bevseg']
+    center = drawn['nsmae-centerpoint']
+    assert center['metric'] == 'mAP' and center['seeds'] == [0, 1, 2]
+    import numpy as np
+    np.testing.assert_allclose(center['scratch']['x'], [10, 100])
+    np.testing.assert_allclose(center['scratch']['y'], [1.0, 22.0], atol=1e-9)
+    np.testing.assert_allclose(center['scratch']['yerr'], [1.0, 2.0], atol=1e-9)
+    np.testing.assert_allclose(center['pretrained']['y'], [3.0, 19.0], atol=1e-9)
+    np.testing.assert_allclose(center['pretrained']['yerr'], [2.0, math.sqrt(4.44)], atol=1e-9)
+    seg = drawn['nsmae-bevseg']
+    assert seg['metric'] == 'mIoU' and seg['seeds'] == [0]
+    np.testing.assert_allclose(seg['scratch']['y'], [25.0, 50.0])
+    np.testing.assert_allclose(seg['pretrained']['y'], [37.5, 62.5])
+    np.testing.assert_allclose(seg['pretrained']['yerr'], [0.0, 0.0])  # one seed: no bars
+
+
+def test_table_cli_writes_the_plot_of_several_seeds(tmp_path):
+    from tools.benchmarks.transfer import main
+    path = tmp_path / 'results.json'
+    path.write_text(json.dumps(hand_results_seeds()))
+    readme, plot = tmp_path / 'README.md', tmp_path / 'transfer.png'
+    readme.write_text(f'{START_MARKER}\n{END_MARKER}\n')
+    assert main(['--table', str(path), '--readme', str(readme), '--plot', str(plot)]) == 0
+    assert plot.is_file() and 'NDS **+2.00 [+1.75, +2.25]**' in readme.read_text()
+
+
+def test_plan_lists_the_steps_with_their_iterations(tmp_path, capsys):
+    """Dry run of the default world (10 scenes x 12 key frames: 8 train scenes = 96 frames,
+    10 % by scene = 1 scene = 12 frames): CenterPoint batch 2, NS-MAE batch 1."""
+    from tools.benchmarks.transfer import main
+    from mmengine.config import Config
+    from tools.transfer.experiment import format_plan, plan_experiment
+    settings = ExperimentSettings(world_dir=tmp_path / 'world', work_dir=tmp_path / 'work',
+                                  chains=('nsmae-centerpoint', ), fractions=(10, ), seeds=2)
+    rows = plan_experiment(settings)
+    sizes = {r['name']: (r['frames'], r['iterations']) for r in rows}
+    chain = 'nsmae-centerpoint'
+    assert sizes == {
+        'world': (None, None), 'infos': (None, None),
+        f'{chain}-pretrain-pt4e-seed0': (96, 4 * 96),
+        f'{chain}-convert-pt4e-seed0': (None, None),
+        # seed 0: the names single-seed runs had (their finished steps are reused)
+        f'{chain}-10pct-scratch-ft6e-seed0': (12, 6 * 6),
+        f'{chain}-10pct-pretrained-ft6e-pt4e-seed0': (12, 6 * 6),
+        f'{chain}-10pct-scratch-ft6e-seed1': (12, 6 * 6),
+        f'{chain}-10pct-pretrained-ft6e-pt4e-seed0-ftseed1': (12, 6 * 6)}
+    assert not any(r['done'] for r in rows)
+    # each fine-tuning config carries its seed; the pre-trained ones load the converted weights
+    work = settings.work_dir / chain
+    for tag, seed, load in (('10pct-scratch-ft6e-seed1', 1, None),
+                            ('10pct-pretrained-ft6e-pt4e-seed0-ftseed1', 1,
+                             work / 'converted-pt4e-seed0.pth'),
+                            ('10pct-pretrained-ft6e-pt4e-seed0', 0,
+                             work / 'converted-pt4e-seed0.pth')):
+        cfg = Config.fromfile(str(work / tag / 'config.py'))
+        assert cfg.randomness.seed == seed and cfg.load_from == (str(load) if load else None)
+    assert Config.fromfile(str(work / 'pretrain-pt4e-seed0' / 'config.py')).randomness.seed == 0
+    assert format_plan(rows).splitlines()[-1] == (  # 384 + 2 seeds x 2 inits x 36
+        '8 of 8 steps to run; 528 training iterations (384 pre-training, 144 fine-tuning)')
+    # 100 % = 8 train scenes = 96 frames
+    assert main(['--world-dir', str(settings.world_dir), '--work-dir', str(settings.work_dir),
+                 '--chains', chain, '--seeds', '1', '--fractions', '100', '--plan']) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == ('6 of 6 steps to run; 960 training iterations (384 pre-training, '
+                       '576 fine-tuning)')
+    assert any(line.startswith(f'{chain}-100pct-scratch-ft6e-seed0 ') and
+               '288 iterations = 6 epochs x ceil(96 frames / batch 2)' in line for line in out)
+    assert not (settings.world_dir).exists()  # nothing was run

@@ -4,18 +4,25 @@ Runs, on a synthetic world, NS-MAE (LiDAR) pre-training -> conversion ->
 CenterPoint fine-tuning and MIM4D pre-training -> conversion -> BEVDet
 fine-tuning, each fine-tuning from scratch and from the converted weights
 with the same seed and schedule, on each label fraction, evaluated with
-mmdet3d's NuScenesMetric. Prints one progress line per step and one JSON
+mmdet3d's NuScenesMetric. Pre-training runs once per chain; every
+fine-tuning cell runs once per seed (``--seeds``, default 3), scratch and
+pre-trained paired by seed. Prints one progress line per step and one JSON
 line per fine-tuning run, writes all results to ``--out``. Re-running skips
-finished steps (``--force`` re-runs them). The orchestration lives in
+finished steps (``--force`` re-runs them); ``--plan`` only prints the steps
+and their iterations. The orchestration lives in
 ``tools/transfer/experiment.py`` (sizing arithmetic there).
 
 Examples:
     # the full run (about an hour on 2 cores, see the sizing in the module)
     python tools/benchmarks/transfer.py --world-dir data/transfer-world \
         --work-dir work_dirs/transfer --out work_dirs/transfer/results.json
-    # the README table from the results (rewrite README.md's block, keep the run in the history)
+    # what that would run (steps, iterations), without running it
+    python tools/benchmarks/transfer.py --world-dir data/transfer-world \
+        --work-dir work_dirs/transfer --plan
+    # the README table from the results (rewrite README.md's block, keep the run in the
+    # history, draw the plot)
     python tools/benchmarks/transfer.py --table work_dirs/transfer/results.json --readme README.md \
-        --history docs/results/transfer_history.jsonl
+        --history docs/results/transfer_history.jsonl --plot docs/images/transfer.png
 """
 import argparse
 import json
@@ -27,7 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from tools.transfer.chains import CHAINS  # noqa: E402
 from tools.transfer.experiment import (ExperimentSettings, check_results,  # noqa: E402
-                                       parse_fractions, run_experiment, save_results)
+                                       format_plan, parse_fractions, plan_experiment,
+                                       run_experiment, save_results)
+from tools.transfer.plot import plot_transfer  # noqa: E402
 from tools.transfer.steps import StepError  # noqa: E402
 from tools.transfer.table import (TransferTableError, append_history,  # noqa: E402
                                   render_table, replace_readme_block)
@@ -53,7 +62,15 @@ def parse_args(argv=None):
                         help='label percentages, e.g. 10 100')
     parser.add_argument('--subset-by', choices=['scene', 'frame'], default=DEFAULTS.subset_by)
     parser.add_argument('--chains', nargs='+', default=list(CHAINS), choices=list(CHAINS))
-    parser.add_argument('--seed', type=int, default=DEFAULTS.seed)
+    parser.add_argument('--seed', type=int, default=DEFAULTS.seed,
+                        help='seed of the world, the label subsets and the pre-training; the '
+                        'first fine-tuning seed')
+    parser.add_argument('--seeds', type=int, default=DEFAULTS.seeds,
+                        help='fine-tuning seeds per cell: --seed, --seed + 1, ... (default: '
+                        f'{DEFAULTS.seeds}); scratch and pre-trained paired by seed')
+    parser.add_argument('--plan', action='store_true',
+                        help='dry run: print the steps a run would execute (or skip) with '
+                        'their training iterations, run nothing')
     parser.add_argument('--force', action='store_true', help='re-run finished steps')
     parser.add_argument('--jobs', type=int, default=DEFAULTS.jobs,
                         help='steps run at the same time (default: 2, one per core)')
@@ -68,6 +85,9 @@ def parse_args(argv=None):
     parser.add_argument('--history', type=Path,
                         help='with --table: append the runs to this JSON-lines history '
                         '(once per run; e.g. docs/results/transfer_history.jsonl)')
+    parser.add_argument('--plot', type=Path,
+                        help='with --table: draw scratch vs pre-trained per chain over the '
+                        'label fractions (e.g. docs/images/transfer.png)')
     return parser.parse_args(argv)
 
 
@@ -89,7 +109,10 @@ def table_mode(args) -> int:
         for results in runs:
             if args.history and append_history(args.history, results):
                 sys.stderr.write(f'added the run of {results.get("created")} to {args.history}\n')
-    except TransferTableError as err:
+        if args.plot:
+            plot_transfer(runs, args.plot)
+            sys.stderr.write(f'wrote {args.plot}\n')
+    except (TransferTableError, ValueError) as err:
         sys.stderr.write(f'error: {err}\n')
         return 1
     sys.stdout.write(block)
@@ -105,8 +128,15 @@ def main(argv=None) -> int:
         scenes=args.scenes, keyframes=args.keyframes, resolution=args.resolution,
         pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs,
         fractions=parse_fractions(args.fractions), subset_by=args.subset_by,
-        chains=tuple(args.chains), seed=args.seed, force=args.force, jobs=args.jobs,
-        threads=args.threads)
+        chains=tuple(args.chains), seed=args.seed, seeds=args.seeds, force=args.force,
+        jobs=args.jobs, threads=args.threads)
+    if args.plan:
+        try:
+            sys.stdout.write(format_plan(plan_experiment(settings)))
+        except StepError as err:
+            sys.stderr.write(f'error: {err}\n')
+            return 1
+        return 0
     out = args.out or settings.work_dir / 'results.json'
 
     def emit(record):

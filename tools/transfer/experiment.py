@@ -11,9 +11,11 @@ evaluated at its end (``NuScenesMetric`` mAP / NDS, or BEV mIoU).
 
 Sizing: steps run ``jobs`` at a time, one intra-op thread each (``threads``):
 two OpenMP threads per process on cores shared with other processes spin
-against each other. ``finetune_epochs`` is the knob of the total cost (every
-chain, fraction and init trains that many epochs); the step wall times of
-each run are in its results (``docs/results/transfer_history.jsonl``).
+against each other. ``finetune_epochs`` and ``seeds`` are the knobs of the
+total cost (every chain, fraction, init and seed trains that many epochs;
+pre-training runs once per chain); :func:`plan_experiment` lists the steps
+and their iterations without running them (``--plan``); the step wall times
+of each run are in its results (``docs/results/transfer_history.jsonl``).
 """
 import dataclasses
 import datetime
@@ -66,7 +68,12 @@ class ExperimentSettings:
         fractions (tuple[int]): Label percentages of the train split.
         subset_by (str): ``scene`` or ``frame`` (``create_data.py --subset-by``).
         chains (tuple[str]): Keys of :data:`CHAINS`.
-        seed (int): Seed of every training run and of the subsets.
+        seed (int): Seed of the world, of the label subsets and of each
+            chain's one pre-training; the first fine-tuning seed.
+        seeds (int): Fine-tuning seeds ``seed, seed + 1, ...``: every
+            (chain, fraction, init) cell runs once per seed (the seed sets
+            ``randomness.seed``: init of the new layers, data order); the
+            scratch and pre-trained runs of a seed are a pair.
         force (bool): Re-run finished steps.
         jobs (int): Steps run at the same time (each its own process).
         threads (int): Intra-op threads of each step (``OMP_NUM_THREADS``,
@@ -90,6 +97,7 @@ class ExperimentSettings:
     subset_by: str = 'scene'
     chains: Tuple[str, ...] = tuple(CHAINS)
     seed: int = 0
+    seeds: int = 3
     force: bool = False
     jobs: int = 2
     threads: int = 1
@@ -105,8 +113,15 @@ class ExperimentSettings:
         bad = [p for p in self.fractions if not 0 < p <= 100]
         if bad:
             raise ValueError(f'label fractions must be percentages in (0, 100], got {bad}')
-        if min(self.pretrain_epochs, self.finetune_epochs, self.jobs, self.threads) < 1:
-            raise ValueError('pretrain_epochs, finetune_epochs, jobs and threads must be >= 1')
+        if min(self.pretrain_epochs, self.finetune_epochs, self.seeds, self.jobs,
+               self.threads) < 1:
+            raise ValueError(
+                'pretrain_epochs, finetune_epochs, seeds, jobs and threads must be >= 1')
+
+    @property
+    def finetune_seeds(self) -> Tuple[int, ...]:
+        """Seeds of the fine-tuning runs: ``seed, ..., seed + seeds - 1``."""
+        return tuple(range(self.seed, self.seed + self.seeds))
 
     def train_ann(self, percent: Optional[int] = None) -> Path:
         """Info file of the whole train split, or of a label fraction."""
@@ -194,26 +209,45 @@ class ChainPlan:
         pretrain (Step): Pre-training on all train frames.
         convert (Step): Strict conversion of the last pre-training checkpoint.
         converted (Path): The converted checkpoint.
-        finetunes (list[tuple[int, str, Step]]): (percent, init, step).
+        finetunes (list[tuple[int, str, int, Step]]): (percent, init, seed,
+            step) in fraction, seed, init order.
     """
 
     spec: ChainSpec
     pretrain: Step
     convert: Step
     converted: Path
-    finetunes: List[Tuple[int, str, Step]]
+    finetunes: List[Tuple[int, str, int, Step]]
+
+
+def finetune_tag(settings: ExperimentSettings, percent: int, init: str, seed: int) -> str:
+    """Run folder / step name of one fine-tuning run (without the chain).
+
+    Scratch: ``10pct-scratch-ft6e-seed1``. Pre-trained: the pre-training's
+    tag (``pt4e-seed0``: its epochs and seed) and, when the fine-tuning seed
+    differs from the pre-training's, ``-ftseed<seed>``:
+    ``10pct-pretrained-ft6e-pt4e-seed0`` (seed 0, the name single-seed runs
+    always had, so their finished steps are reused) and
+    ``10pct-pretrained-ft6e-pt4e-seed0-ftseed1``.
+    """
+    tag = f'{percent}pct-{init}-ft{settings.finetune_epochs}e-'
+    if init == 'scratch':
+        return tag + f'seed{seed}'
+    tag += f'pt{settings.pretrain_epochs}e-seed{settings.seed}'  # as plan_chain's pre_tag
+    return tag if seed == settings.seed else tag + f'-ftseed{seed}'
 
 
 def plan_chain(spec: ChainSpec, settings: ExperimentSettings) -> ChainPlan:
     """Write the configs of one chain and return its steps.
 
-    Run folders carry the schedule and seed in their names
-    (``<chain>/pretrain-pt4e-seed0``, ``<chain>/10pct-pretrained-ft12e-pt4e-seed0``),
-    so results of other settings are never mistaken for these.
+    Pre-training runs once (seed ``settings.seed``); each fraction and init
+    is fine-tuned once per seed of ``settings.finetune_seeds``. Run folders
+    carry the schedule and seeds in their names (``<chain>/pretrain-pt4e-seed0``,
+    :func:`finetune_tag`), so results of other settings are never mistaken
+    for these.
     """
     chain_dir = settings.work_dir / spec.name
-    seed_tag = f'seed{settings.seed}'
-    pre_tag = f'pt{settings.pretrain_epochs}e-{seed_tag}'
+    pre_tag = f'pt{settings.pretrain_epochs}e-seed{settings.seed}'
     pre_dir = chain_dir / f'pretrain-{pre_tag}'
     pre_cfg = write_run_config(spec.pretrain_config, pre_dir / 'config.py', settings.world_dir,
                                settings.train_ann(), settings.val_ann, settings.pretrain_epochs,
@@ -232,25 +266,25 @@ def plan_chain(spec: ChainSpec, settings: ExperimentSettings) -> ChainPlan:
         outputs=[converted], log=chain_dir / f'convert-{pre_tag}.log')
     finetunes = []
     for percent in settings.fractions:
-        for init in INITS:
-            load_from = converted if init == 'pretrained' else None
-            tag = f'{percent}pct-{init}-ft{settings.finetune_epochs}e-'
-            tag += pre_tag if load_from else seed_tag
-            run_dir = chain_dir / tag
-            cfg_path = write_run_config(down_cfg, run_dir / 'config.py', settings.world_dir,
-                                        settings.train_ann(percent), settings.val_ann,
-                                        settings.finetune_epochs, settings.seed, load_from)
-            inputs = [settings.train_ann(percent), settings.val_ann] + (
-                [converted] if load_from else [])
-            finetunes.append((percent, init, _train_step(
-                settings, f'{spec.name}-{tag}', cfg_path, run_dir, settings.finetune_epochs,
-                inputs)))
+        for seed in settings.finetune_seeds:
+            for init in INITS:
+                load_from = converted if init == 'pretrained' else None
+                tag = finetune_tag(settings, percent, init, seed)
+                run_dir = chain_dir / tag
+                cfg_path = write_run_config(down_cfg, run_dir / 'config.py', settings.world_dir,
+                                            settings.train_ann(percent), settings.val_ann,
+                                            settings.finetune_epochs, seed, load_from)
+                inputs = [settings.train_ann(percent), settings.val_ann] + (
+                    [converted] if load_from else [])
+                finetunes.append((percent, init, seed, _train_step(
+                    settings, f'{spec.name}-{tag}', cfg_path, run_dir,
+                    settings.finetune_epochs, inputs)))
     return ChainPlan(spec=spec, pretrain=pretrain, convert=convert, converted=converted,
                      finetunes=finetunes)
 
 
-def finetune_record(plan: ChainPlan, percent: int, init: str, step: Step, outcome: dict,
-                    settings: ExperimentSettings) -> dict:
+def finetune_record(plan: ChainPlan, percent: int, init: str, seed: int, step: Step,
+                    outcome: dict, settings: ExperimentSettings) -> dict:
     """The result record of one fine-tuning run (metrics read from its logs).
 
     Raises:
@@ -265,7 +299,7 @@ def finetune_record(plan: ChainPlan, percent: int, init: str, step: Step, outcom
         raise TransferExperimentError(
             f'{step.log}: no "Load checkpoint from {plan.converted}" line: the converted '
             'weights were not loaded')
-    return dict(chain=plan.spec.name, init=init, fraction=percent, seed=settings.seed,
+    return dict(chain=plan.spec.name, init=init, fraction=percent, seed=seed,
                 epochs=settings.finetune_epochs,
                 metrics=parse_metrics(scalars, plan.spec.metric_keys), wall_s=outcome['wall_s'],
                 load_from=str(plan.converted) if pretrained else None, checkpoint_loaded=loaded,
@@ -327,13 +361,14 @@ def run_experiment(settings: ExperimentSettings,
 
     The world and info steps run first; then, ``settings.jobs`` at a time,
     the pre-trainings, the scratch fine-tunings (which need no pre-training),
-    the conversions and the pre-trained fine-tunings.
+    the conversions and the pre-trained fine-tunings; fine-tunings by seed,
+    then by fraction (largest first), then by chain.
 
     Args:
         settings (ExperimentSettings): What to run.
         progress (callable, optional): Receives one progress line per step.
         emit (callable, optional): Receives each fine-tuning record (in
-            chain, fraction, init order).
+            chain, fraction, seed, init order).
 
     Returns:
         dict: The results (schema :data:`RESULTS_SCHEMA`): ``settings``,
@@ -352,14 +387,19 @@ def run_experiment(settings: ExperimentSettings,
     pool = StepPool(runner, settings.jobs)
     try:
         pre = {plan.spec.name: pool.submit(plan.pretrain) for plan in plans}
-        fine = {(plan.spec.name, percent, init): pool.submit(step)
-                for percent in sorted(settings.fractions, reverse=True) for plan in plans
-                for p, init, step in plan.finetunes if p == percent and init == 'scratch'}
+        order = [(seed, percent) for seed in settings.finetune_seeds
+                 for percent in sorted(settings.fractions, reverse=True)]
+        fine = {(plan.spec.name, percent, init, seed): pool.submit(step)
+                for seed, percent in order for plan in plans
+                for p, init, s, step in plan.finetunes
+                if (p, s) == (percent, seed) and init == 'scratch'}
         conv = {plan.spec.name: pool.submit(plan.convert, [pre[plan.spec.name]])
                 for plan in plans}
-        fine.update({(plan.spec.name, percent, init): pool.submit(step, [conv[plan.spec.name]])
-                     for percent in sorted(settings.fractions, reverse=True) for plan in plans
-                     for p, init, step in plan.finetunes if p == percent and init != 'scratch'})
+        fine.update({(plan.spec.name, percent, init, seed):
+                     pool.submit(step, [conv[plan.spec.name]])
+                     for seed, percent in order for plan in plans
+                     for p, init, s, step in plan.finetunes
+                     if (p, s) == (percent, seed) and init != 'scratch'})
         chains, runs = {}, []
         for plan in plans:
             name = plan.spec.name
@@ -367,13 +407,14 @@ def run_experiment(settings: ExperimentSettings,
             chains[name] = dict(
                 spec=plan.spec.summary(),
                 pretrain=dict(wall_s=pre_out['wall_s'], epochs=settings.pretrain_epochs,
+                              seed=settings.seed,
                               checkpoint=str(plan.pretrain.outputs[0]),
                               **loss_curve(latest_scalars(plan.pretrain.log.parent))),
                 convert=dict(wall_s=conv_out['wall_s'], checkpoint=str(plan.converted)))
             step_walls += [pre_out['wall_s'], conv_out['wall_s']]
-            for percent, init, step in plan.finetunes:
-                record = finetune_record(plan, percent, init, step,
-                                         fine[(name, percent, init)].result(), settings)
+            for percent, init, seed, step in plan.finetunes:
+                record = finetune_record(plan, percent, init, seed, step,
+                                         fine[(name, percent, init, seed)].result(), settings)
                 runs.append(record)
                 step_walls.append(record['wall_s'])
                 if emit:
@@ -385,12 +426,120 @@ def run_experiment(settings: ExperimentSettings,
     plain = dataclasses.asdict(settings)
     plain.update(world_dir=str(settings.world_dir), work_dir=str(settings.work_dir),
                  info_dir=str(settings.info_dir), fractions=list(settings.fractions),
-                 chains=list(settings.chains))
+                 chains=list(settings.chains), finetune_seeds=list(settings.finetune_seeds))
     return dict(schema=RESULTS_SCHEMA, created=datetime.datetime.now(
         datetime.timezone.utc).isoformat(timespec='seconds'), settings=plain,
         world=world_summary(settings), chains=chains, runs=runs,
         wall_s=time.monotonic() - begin, steps_wall_s=sum(step_walls),
         versions=package_versions(), git=git_state(), cpu_count=os.cpu_count())
+
+
+# ------------------------------------------------------------ dry run
+
+
+def expected_frames(settings: ExperimentSettings) -> Dict[Optional[int], int]:
+    """Training frames of the whole train split (key None) and of each fraction.
+
+    Read from the info files when they exist, else predicted from the world
+    settings as ``create_synthetic_nuscenes.py`` and ``create_data.py``
+    would make them (v1.0-mini: about 20 % of the scenes are val; a fraction
+    keeps ``max(1, round(percent % of the train scenes or frames))``).
+
+    Returns:
+        dict: ``{None: train frames, percent: frames, ...}``.
+    """
+    from render_pretrain.nuscenes_infos.subsets import subset_size
+    from render_pretrain.synthetic.nuscenes_tables import scene_names
+    from nuscenes.utils import splits
+    out = {}
+    for percent in (None, ) + tuple(settings.fractions):
+        path = settings.train_ann(percent)
+        if path.is_file():
+            out[percent] = len(pickle.loads(path.read_bytes())['data_list'])
+    if len(out) == 1 + len(settings.fractions):
+        return out
+    names = scene_names('v1.0-mini', settings.scenes)
+    train_scenes = sum(1 for name in names if name in splits.mini_train)
+    total = train_scenes * settings.keyframes
+    out = {None: total}
+    for percent in settings.fractions:
+        if settings.subset_by == 'scene':
+            out[percent] = subset_size(percent, train_scenes) * settings.keyframes
+        else:
+            out[percent] = subset_size(percent, total)
+    return out
+
+
+def plan_experiment(settings: ExperimentSettings) -> List[dict]:
+    """The steps a run would execute, with their size, without running any.
+
+    Writes the run configs (as a run would; they are re-written identically
+    by it) but runs nothing. Training iterations are ``epochs x
+    ceil(frames / batch)`` (mmengine's ``DefaultSampler`` keeps the last
+    partial batch), with the batch size of the step's config.
+
+    Args:
+        settings (ExperimentSettings): What a run would run.
+
+    Returns:
+        list[dict]: One row per step: ``name``, ``kind`` (world, infos,
+        pretrain, convert, finetune), ``frames``, ``epochs``, ``batch``,
+        ``iterations`` (None for steps that do not train), ``seed`` and
+        ``done`` (finished before with the same command and inputs: a run
+        would skip it).
+    """
+    from tools.transfer.steps import step_fingerprint
+    find_mmdet3d_checkout(settings.chains)
+    frames = expected_frames(settings)
+    markers = settings.work_dir / 'steps'
+
+    def done(step):
+        marker = markers / f'{step.name}.json'
+        return (not settings.force and marker.is_file()
+                and all(path.exists() for path in step.outputs)
+                and json.loads(marker.read_text()).get('fingerprint') == step_fingerprint(step))
+
+    def batch_of(step):
+        loader = load_config(step.argv[2]).train_dataloader
+        if 'dataset' in loader.dataset:
+            raise TransferExperimentError(
+                f'{step.argv[2]}: train dataset wrapped in {loader.dataset.get("type")}: its '
+                'length is not the frame count; the plan cannot size it')
+        return int(loader.batch_size)
+
+    def row(step, kind, count=None, epochs=None, seed=None, batch=None):
+        iterations = None if count is None else epochs * math.ceil(count / batch)
+        return dict(name=step.name, kind=kind, frames=count, epochs=epochs, batch=batch,
+                    iterations=iterations, seed=seed, done=done(step))
+
+    rows = [row(step, step.name) for step in world_steps(settings, settings.work_dir)]
+    for name in settings.chains:
+        plan = plan_chain(CHAINS[name], settings)
+        rows.append(row(plan.pretrain, 'pretrain', frames[None], settings.pretrain_epochs,
+                        settings.seed, batch_of(plan.pretrain)))
+        rows.append(row(plan.convert, 'convert'))
+        batch = batch_of(plan.finetunes[0][-1])  # one downstream config for every fine-tuning
+        rows += [row(step, 'finetune', frames[percent], settings.finetune_epochs, seed, batch)
+                 for percent, init, seed, step in plan.finetunes]
+    return rows
+
+
+def format_plan(rows: Sequence[dict]) -> str:
+    """The plan as text: one line per step, then the totals of the steps to run."""
+    lines = []
+    for r in rows:
+        state = 'done (skipped)' if r['done'] else 'to run'
+        size = (f'{r["iterations"]:6d} iterations = {r["epochs"]} epochs x '
+                f'ceil({r["frames"]} frames / batch {r["batch"]})'
+                if r['iterations'] is not None else '')
+        lines.append(f'{r["name"]:<60s} {state:<15s} {size}'.rstrip())
+    todo = [r for r in rows if not r['done']]
+    total = sum(r['iterations'] or 0 for r in todo)
+    by_kind = {kind: sum(r['iterations'] or 0 for r in todo if r['kind'] == kind)
+               for kind in ('pretrain', 'finetune')}
+    lines.append(f'{len(todo)} of {len(rows)} steps to run; {total} training iterations '
+                 f'({by_kind["pretrain"]} pre-training, {by_kind["finetune"]} fine-tuning)')
+    return '\n'.join(lines) + '\n'
 
 
 def check_results(results: dict) -> None:

@@ -1,17 +1,25 @@
 """README table of the transfer experiment, rendered from its JSON results.
 
-The table pairs each chain's scratch and pre-trained fine-tuning runs of the
-same label fraction (same seed and schedule) and shows the difference, with
-the paper's numbers beside them (``ChainSpec.paper_reference``, stored in the
-results). A header line states the seed, the schedule, the world size and
-the wall time. :func:`replace_readme_block` puts the table between the
+Each row is one (chain, label fraction) cell: the scratch and pre-trained
+metrics as mean +- sample std over the fine-tuning seeds, and the paired
+difference pre-trained - scratch (the runs of one seed share the seed) with
+its 95 % t interval over the seeds (:mod:`tools.transfer.stats`); a
+difference whose interval excludes 0 is **bold**. The paper's numbers stand
+beside them (``ChainSpec.paper_reference``, stored in the results). A header
+line states the seeds, the schedule, the world size and the wall time.
+:func:`replace_readme_block` puts the table between the
 ``<!-- transfer-table:start -->`` / ``<!-- transfer-table:end -->`` markers.
 :func:`append_history` keeps every rendered run, one JSON line each with its
-commit, so numbers replaced in the README stay on record.
+commit, world, schedules, wall time, per-seed values and statistics, so
+numbers replaced in the README stay on record.
 """
 import json
 from pathlib import Path
 from typing import Dict, List, Tuple
+
+from tools.transfer.stats import NO_INTERVAL, mean_std, paired_difference
+
+HISTORY_SCHEMA = 'render-pretrain/transfer-history/v2'
 
 START_MARKER = '<!-- transfer-table:start -->'
 END_MARKER = '<!-- transfer-table:end -->'
@@ -36,37 +44,100 @@ def _epochs(count: int) -> str:
     return f'{count} epoch' + ('' if count == 1 else 's')
 
 
-def pair_runs(results: dict) -> List[Tuple[str, int, Dict[str, dict]]]:
-    """(chain, fraction, {init: run}) in chain order, then fraction order.
+def pair_runs(results: dict) -> List[Tuple[str, int, Dict[int, Dict[str, dict]]]]:
+    """(chain, fraction, {seed: {init: run}}) in chain order, then fraction order.
 
     Raises:
-        TransferTableError: If a chain/fraction lacks its scratch or
-            pre-trained run.
+        TransferTableError: If a seed of a chain/fraction lacks its scratch
+            or pre-trained run, or has one twice.
     """
-    groups: Dict[Tuple[str, int], Dict[str, dict]] = {}
+    groups: Dict[Tuple[str, int], Dict[int, Dict[str, dict]]] = {}
     for run in results['runs']:
-        groups.setdefault((run['chain'], int(run['fraction'])), {})[run['init']] = run
+        chain, fraction, seed = run['chain'], int(run['fraction']), int(run['seed'])
+        by_init = groups.setdefault((chain, fraction), {}).setdefault(seed, {})
+        if run['init'] in by_init:
+            raise TransferTableError(
+                f'{chain} {fraction} % seed {seed}: two {run["init"]} runs')
+        by_init[run['init']] = run
     chain_order = list(results['chains'])
     out = []
-    for (chain, fraction), runs in sorted(
+    for (chain, fraction), seeds in sorted(
             groups.items(), key=lambda item: (chain_order.index(item[0][0]), item[0][1])):
-        missing = {'scratch', 'pretrained'} - set(runs)
-        if missing:
-            raise TransferTableError(f'{chain} {fraction} %: no {sorted(missing)} run')
-        out.append((chain, fraction, runs))
+        for seed, runs in sorted(seeds.items()):
+            missing = {'scratch', 'pretrained'} - set(runs)
+            if missing:
+                raise TransferTableError(
+                    f'{chain} {fraction} % seed {seed}: no {sorted(missing)} run')
+        out.append((chain, fraction, dict(sorted(seeds.items()))))
     return out
 
 
+def cell_statistics(results: dict) -> List[dict]:
+    """Per (chain, fraction): values per seed, mean +- std, paired difference.
+
+    Args:
+        results (dict): Output of ``run_experiment`` (or its JSON).
+
+    Returns:
+        list[dict]: In table order, each ``chain``, ``fraction``, ``seeds``
+        and ``metrics``: per metric name ``scratch`` / ``pretrained``
+        (``values`` per seed, ``mean``, ``std``) and ``diff``
+        (:func:`tools.transfer.stats.paired_difference`).
+    """
+    out = []
+    for chain, fraction, seeds in pair_runs(results):
+        names = results['chains'][chain]['spec']['metric_keys']
+        metrics = {}
+        for name in names:
+            values = {init: [seeds[seed][init]['metrics'][name] for seed in seeds]
+                      for init in ('scratch', 'pretrained')}
+            metrics[name] = dict(
+                {init: dict(mean_std(vals), values=vals) for init, vals in values.items()},
+                diff=paired_difference(values['scratch'], values['pretrained']))
+        out.append(dict(chain=chain, fraction=fraction, seeds=list(seeds), metrics=metrics))
+    return out
+
+
+def _mean_std(summary: dict) -> str:
+    """``12.96 ± 1.20`` (in %), or the value alone for one seed."""
+    if summary['std'] is None:
+        return _fmt(summary['mean'])
+    return f'{_fmt(summary["mean"])} ± {_fmt(summary["std"])}'
+
+
+def _difference(diff: dict) -> str:
+    """``+11.50 [+5.21, +17.79]`` in points, bold when the interval excludes 0."""
+    if diff['low'] is None:
+        return f'{_signed(diff["mean"])} [{NO_INTERVAL}]'
+    text = f'{_signed(diff["mean"])} [{_signed(diff["low"])}, {_signed(diff["high"])}]'
+    return f'**{text}**' if diff['excludes_zero'] else text
+
+
+def run_seeds(results: dict) -> List[int]:
+    """Fine-tuning seeds of the results (from the runs: older results lack the setting)."""
+    return sorted({int(run['seed']) for run in results['runs']})
+
+
 def describe_setup(results: dict) -> str:
-    """One line: seed, schedule, world size, wall time, commit."""
+    """One line: seeds, schedule, world size, wall time, commit."""
     settings, world = results['settings'], results['world']
+    seeds = run_seeds(results)
+    if len(seeds) == 1:
+        stats = 'one seed: no interval'
+    else:
+        stats = (f'mean ± sample std over the {len(seeds)} seeds; difference = pre-trained - '
+                 f'scratch paired by seed, [95 % t interval over the seeds], **bold** when it '
+                 f'excludes 0')
     fractions = ', '.join(
         f'{pct} % = {info["frames"]} frames' for pct, info in world['fractions'].items())
     resolution = world.get('resolution')
     size = 'x'.join(str(v) for v in resolution) if resolution else settings.get('resolution')
     commit = (results.get('git') or {}).get('commit') or 'unknown'
     dirty = ' (+ local changes)' if (results.get('git') or {}).get('dirty') else ''
-    return (f'Seed {settings["seed"]}; pre-training {_epochs(settings["pretrain_epochs"])} on '
+    return (f'Fine-tuning seed{"s" if len(seeds) > 1 else ""} '
+            f'{", ".join(str(seed) for seed in seeds)} (init of the new layers and data '
+            f'order; {stats}); pre-training once per chain (seed {settings["seed"]}), '
+            f'{_epochs(settings["pretrain_epochs"])} on '
             f'all {world["train_frames"]} train frames (no labels), fine-tuning '
             f'{_epochs(settings["finetune_epochs"])} (config schedule stretched), same for '
             f'scratch and pre-trained; metrics in % on the val frames (mAP / NDS: NuScenesMetric, '
@@ -82,7 +153,11 @@ def describe_setup(results: dict) -> str:
 
 
 def render_table(results: dict) -> str:
-    """Markdown: setup line, table (metrics in %, deltas in points), references.
+    """Markdown: setup line, table (metrics in %, differences in points), references.
+
+    A row: scratch and pre-trained ``mean ± std`` over the seeds, the paired
+    difference ``mean [low, high]`` (95 % t interval), bold when the
+    interval excludes 0; one seed: the values and ``[n/a (1 seed)]``.
 
     Args:
         results (dict): Output of ``run_experiment`` (or its JSON).
@@ -91,18 +166,16 @@ def render_table(results: dict) -> str:
         str: The markdown block (no markers).
     """
     lines = [describe_setup(results), '',
-             '| chain | labels % | scratch | pre-trained | delta (points) | paper (reference) |',
+             '| chain | labels % | scratch | pre-trained | pre-trained - scratch (points, '
+             '[95 % CI]) | paper (reference) |',
              '| --- | --- | --- | --- | --- | --- |']
-    for chain, fraction, runs in pair_runs(results):
+    for cell in cell_statistics(results):
+        chain, fraction, stats = cell['chain'], cell['fraction'], cell['metrics']
         spec = results['chains'][chain]['spec']
         names = spec['table_metrics']
-        cells = []
-        for init in ('scratch', 'pretrained'):
-            metrics = runs[init]['metrics']
-            cells.append(' / '.join(f'{name} {_fmt(metrics[name])}' for name in names))
-        gains = {name: runs['pretrained']['metrics'][name] - runs['scratch']['metrics'][name]
-                 for name in names}
-        delta = ' / '.join(f'{name} {_signed(gains[name])}' for name in names)
+        cells = [' / '.join(f'{name} {_mean_std(stats[name][init])}' for name in names)
+                 for init in ('scratch', 'pretrained')]
+        delta = ' / '.join(f'{name} {_difference(stats[name]["diff"])}' for name in names)
         paper = spec['paper_reference'].get(str(fraction), 'n/a')
         lines.append(f'| {chain} | {fraction} | {cells[0]} | {cells[1]} | {delta} | {paper} |')
     lines.append('')
@@ -140,17 +213,31 @@ def summarize_run(results: dict) -> dict:
         results (dict): Output of ``run_experiment`` (or its JSON).
 
     Returns:
-        dict: ``created``, ``git`` (commit, dirty), ``settings`` (seed,
-        epochs, world size, jobs), ``wall_s``, per chain its specification
-        and pre-training loss / wall time, and one ``cells`` entry per
-        (chain, fraction) with the scratch and pre-trained metrics.
+        dict: ``schema`` (:data:`HISTORY_SCHEMA`), ``created``, ``git``
+        (commit, dirty), ``settings`` (seeds, epochs, world size, jobs),
+        ``world`` (scenes, key frames, resolution, train / val frames, frames
+        of each fraction, subset mode), ``schedules`` (epochs and the
+        iterations of each pre-training and of each fraction's fine-tuning),
+        ``wall_s`` (last invocation) and ``steps_wall_s`` (all steps), per
+        chain its specification and pre-training loss / wall time, and one
+        ``cells`` entry per (chain, fraction): ``seeds``, the scratch and
+        pre-trained metrics per seed (lists in seed order), and ``stats``
+        (:func:`cell_statistics`: mean, std, paired difference with its
+        interval).
     """
-    settings = results['settings']
-    keep = ('seed', 'scenes', 'keyframes', 'resolution', 'pretrain_epochs', 'finetune_epochs',
-            'fractions', 'subset_by', 'jobs', 'threads')
-    cells = [dict(chain=chain, fraction=fraction,
-                  scratch=runs['scratch']['metrics'], pretrained=runs['pretrained']['metrics'])
-             for chain, fraction, runs in pair_runs(results)]
+    settings, world = results['settings'], results['world']
+    keep = ('seed', 'seeds', 'finetune_seeds', 'scenes', 'keyframes', 'resolution',
+            'pretrain_epochs', 'finetune_epochs', 'fractions', 'subset_by', 'jobs', 'threads')
+    cells = []
+    for cell in cell_statistics(results):
+        values = {init: {name: stats[init]['values'] for name, stats in cell['metrics'].items()}
+                  for init in ('scratch', 'pretrained')}
+        summary = {name: dict(scratch={k: stats['scratch'][k] for k in ('mean', 'std')},
+                              pretrained={k: stats['pretrained'][k] for k in ('mean', 'std')},
+                              diff=stats['diff'])
+                   for name, stats in cell['metrics'].items()}
+        cells.append(dict(chain=cell['chain'], fraction=cell['fraction'], seeds=cell['seeds'],
+                          stats=summary, **values))
     chains = {name: dict(pretrain_config=info['spec']['pretrain_config'],
                          downstream_config=info['spec']['downstream_config'],
                          modules=list(info['spec']['modules']),
@@ -158,11 +245,26 @@ def summarize_run(results: dict) -> dict:
                                         info['pretrain']['loss_last']],
                          pretrain_wall_s=info['pretrain']['wall_s'])
               for name, info in results['chains'].items()}
-    return dict(created=results.get('created'), git=results.get('git'),
+    iterations = {}
+    for run in results['runs']:
+        if 'iterations' in run:
+            key = f'{run["chain"]}/{run["fraction"]}pct'
+            iterations[key] = run['iterations']
+    schedules = dict(
+        pretrain_epochs=settings.get('pretrain_epochs'),
+        finetune_epochs=settings.get('finetune_epochs'),
+        pretrain_iterations={name: info['pretrain'].get('iterations')
+                             for name, info in results['chains'].items()},
+        finetune_iterations=iterations)
+    world_keep = ('scenes', 'keyframes', 'resolution', 'train_frames', 'val_frames', 'subset_by')
+    fractions = {pct: dict(frames=info['frames'])
+                 for pct, info in world.get('fractions', {}).items()}
+    return dict(schema=HISTORY_SCHEMA, created=results.get('created'), git=results.get('git'),
                 settings={key: settings[key] for key in keep if key in settings},
-                world=dict(train_frames=results['world']['train_frames'],
-                           val_frames=results['world']['val_frames']),
-                wall_s=results['wall_s'], chains=chains, cells=cells)
+                world=dict({key: world[key] for key in world_keep if key in world},
+                           fractions=fractions),
+                schedules=schedules, wall_s=results['wall_s'],
+                steps_wall_s=results.get('steps_wall_s'), chains=chains, cells=cells)
 
 
 def append_history(history: Path, results: dict) -> bool:
