@@ -123,3 +123,16 @@ def test_tiny_config_loss_on_synthetic_infos(synthetic_infos):
     assert set(losses) == {'loss_rgb', 'loss_pv_depth', 'loss_bev_depth'}
     assert all(torch.isfinite(v) and float(v) > 0 for v in losses.values())
     sum(losses.values()).backward()
+
+
+def test_hook_warns_when_the_visualizer_writes_outside_the_run_folder(tmp_path, capsys):
+    """mmengine reuses a visualizer by name in one process: the hook says so at the start."""
+    visualizer = Visualizer(name='nsmae_test_vis_stale', save_dir=str(tmp_path / 'run0'),
+                            vis_backends=[dict(type='LocalVisBackend')])
+    hook = NSMAERenderVisualizationHook()
+    for log_dir, warned in ((tmp_path / 'run0', False), (tmp_path / 'run1', True)):
+        runner = type('RunnerView', (), dict(log_dir=str(log_dir), visualizer=visualizer))()
+        capsys.readouterr()
+        hook.before_run(runner)
+        out = capsys.readouterr()
+        assert ('outside this run' in out.out + out.err) == warned
