@@ -13,10 +13,9 @@ import logging
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from render_pretrain.progress import ProgressBar  # noqa: E402
 from render_pretrain.synthetic import WorldConfig, count_frames, generate_world  # noqa: E402
 
 
@@ -54,7 +53,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
     options = dict(version=args.version, num_scenes=args.scenes,
                    keyframes_per_scene=args.keyframes, image_size=args.resolution,
                    camera_sweeps=args.camera_sweeps, lidar_sweeps=args.lidar_sweeps,
@@ -62,10 +61,10 @@ def main(argv=None):
                    jpeg_quality=args.jpeg_quality)
     config = WorldConfig(**options)
     config.validate()
-    with tqdm(total=count_frames(config), unit='frame', desc='synthetic nuScenes') as bar:
+    with ProgressBar(count_frames(config), 'synthetic world', 'frame') as bar:
         root = generate_world(args.out_dir, progress=bar.update, num_threads=args.threads,
                               workers=args.workers, **options)
-    logging.getLogger(__name__).warning('synthetic world written to %s', root)
+    logging.getLogger(__name__).info('synthetic world written to %s', root)
 
 
 if __name__ == '__main__':

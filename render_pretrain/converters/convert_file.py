@@ -1,7 +1,7 @@
 """File-level conversion: read a checkpoint, convert, stamp, write atomically."""
 import os
 from pathlib import Path
-from typing import Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Mapping, Optional, Sequence, Tuple, Union
 
 from .checkpoint_io import file_sha256, read_checkpoint, write_checkpoint_atomic
 from .engine import ConversionResult, convert_state_dict
@@ -20,7 +20,9 @@ def convert_checkpoint_file(src: Union[str, Path], dst: Union[str, Path], src_la
                             src_spconv_layout: Optional[str] = None,
                             dst_spconv_layout: Optional[str] = None,
                             overwrite: bool = False,
-                            allow_unmapped: bool = False) -> ConversionResult:
+                            allow_unmapped: bool = False,
+                            progress: Optional[Callable[[int, int], None]] = None
+                            ) -> ConversionResult:
     """Convert the checkpoint ``src`` and write ``dst``.
 
     The output is ``{'state_dict': ..., 'meta': ...}`` (see
@@ -50,6 +52,7 @@ def convert_checkpoint_file(src: Union[str, Path], dst: Union[str, Path], src_la
         dst_spconv_layout (str, optional): Output sparse layout.
         overwrite (bool): Replace an existing ``dst``.
         allow_unmapped (bool): See :func:`convert_state_dict`.
+        progress (callable, optional): See :func:`convert_state_dict`.
 
     Returns:
         ConversionResult: Converted state dict and report.
@@ -72,7 +75,7 @@ def convert_checkpoint_file(src: Union[str, Path], dst: Union[str, Path], src_la
         manifest_name=manifest_name,
         strict=strict, src_spconv_layout=src_spconv_layout, src_meta=meta,
         dst_spconv_layout=dst_spconv_layout, source_name=str(src),
-        allow_unmapped=allow_unmapped)
+        allow_unmapped=allow_unmapped, progress=progress)
     layout = result.report.dst_spconv_layout or table.dst_spconv_layout
     checkpoint = dict(
         state_dict=mark_sparse_modules(result.state_dict, result.sparse_weight_keys, layout),

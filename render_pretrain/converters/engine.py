@@ -21,7 +21,7 @@ Nothing here reads or writes files; see :mod:`.convert_file`.
 """
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from torch import Tensor
 
@@ -74,7 +74,9 @@ def convert_state_dict(state_dict: Mapping[str, Tensor],
                        src_meta: Optional[Mapping] = None,
                        dst_spconv_layout: Optional[str] = None,
                        source_name: str = 'checkpoint',
-                       allow_unmapped: bool = False) -> ConversionResult:
+                       allow_unmapped: bool = False,
+                       progress: Optional[Callable[[int, int], None]] = None
+                       ) -> ConversionResult:
     """Convert a state dict from ``table.src_layout`` to ``table.dst_layout``.
 
     Args:
@@ -98,6 +100,9 @@ def convert_state_dict(state_dict: Mapping[str, Tensor],
         source_name (str): Name of the source, for messages.
         allow_unmapped (bool): Write even when more than
             :data:`MAX_UNMAPPED_FRACTION` of the source tensors are unmapped.
+        progress (callable, optional): Called as ``progress(done, total)``
+            after each source tensor of the requested modules is renamed /
+            converted (``total``: those tensors).
 
     Returns:
         ConversionResult: Converted state dict and report.
@@ -187,6 +192,7 @@ def convert_state_dict(state_dict: Mapping[str, Tensor],
     # 5. rename, convert, verify.
     output: 'OrderedDict[str, Tensor]' = OrderedDict()
     sparse_out: List[str] = []
+    total, done = sum(len(keys) for keys in owned.values()), 0
     for name, rule in requested.items():
         mrep = module_reports[name]
         produced = set()
@@ -209,6 +215,9 @@ def convert_state_dict(state_dict: Mapping[str, Tensor],
                 output[dst_key] = tensor
                 if key in sparse_keys:
                     sparse_out.append(dst_key)
+            done += 1
+            if progress is not None:
+                progress(done, total)
         if manifest is not None and owned[name]:
             grid = {rule.dst_prefix + g for g in rule.grid_constants}
             mrep.missing = [k for k in manifest if k.startswith(rule.dst_prefix)

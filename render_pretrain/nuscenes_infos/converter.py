@@ -27,8 +27,7 @@ import pickle
 from pathlib import Path
 from typing import Dict, Sequence
 
-from tqdm import tqdm
-
+from ..progress import track
 from .categories import NUSCENES_CLASSES
 from .infos import build_sample_info, lidar_key_frame_poses
 from .file_checks import InvalidSampleError
@@ -129,7 +128,7 @@ def create_nuscenes_infos(root_path: Path, out_dir: Path,
     invalid: Dict[str, str] = {}
     skip_counts: Dict[str, int] = {}
     any_map = False
-    for sample in tqdm(nusc.sample, desc='nuScenes infos', disable=not progress):
+    for sample in track(nusc.sample, 'nuScenes infos', 'sample', disable=not progress):
         scene = get_record(nusc, 'scene', sample['scene_token'],
                            f"sample {sample['token']} scene_token")
         split = ('train' if scene['name'] in train_names

@@ -350,13 +350,38 @@ def _render_scene_job(job, progress: Optional[Callable[[int], None]] = None) -> 
     try:
         if num_threads is not None:
             torch.set_num_threads(int(num_threads))
-        logger.info('synthetic world: rendering scene %s (%d/%d)', name, index + 1,
-                    config.num_scenes)
+        logger.debug('synthetic world: rendering scene %s (%d/%d)', name, index + 1,
+                     config.num_scenes)
         with torch.no_grad():
             writer.write(index, name, location, layout, tokens('log', index), progress)
     finally:
         torch.set_num_threads(previous_threads)
     return fragment
+
+
+def _render_scene_job_counted(job_and_queue) -> dict:
+    """``_render_scene_job`` in a worker, putting 1 on the queue per frame (if any)."""
+    job, frames = job_and_queue
+    return _render_scene_job(job, frames.put if frames is not None else None)
+
+
+def _drain(frames, progress: Callable[[int], None], timeout: Optional[float]) -> None:
+    """Pass the frame counts queued by the workers to ``progress``.
+
+    Waits up to ``timeout`` seconds for the first count (None: takes only
+    what is queued), then takes what else is queued without waiting.
+    """
+    import queue
+    done = 0
+    try:
+        if timeout is not None:
+            done += frames.get(timeout=timeout)
+        while True:
+            done += frames.get_nowait()
+    except queue.Empty:
+        pass
+    if done:
+        progress(done)
 
 
 def count_frames(config: WorldConfig) -> int:
@@ -388,7 +413,9 @@ def generate_world(out_dir, version: str = 'v1.0-mini', num_scenes: int = 10,
         lidar_azimuth_steps (int): LiDAR columns per revolution.
         jpeg_quality (int): JPEG quality.
         progress (callable, optional): called with the number of capture
-            instants done (see :func:`count_frames` for the total).
+            instants done (see :func:`count_frames` for the total), after
+            every frame (with ``workers`` > 1: as the workers' frames are
+            counted, at least every 0.2 s).
         num_threads (int, optional): torch intra-op threads while rendering
             (restored afterwards); None keeps the current setting. The
             default 1 suits shared CPUs: the ray caster runs many
@@ -419,14 +446,20 @@ def generate_world(out_dir, version: str = 'v1.0-mini', num_scenes: int = 10,
     for index, (_, location, layout) in enumerate(layouts):
         by_location.setdefault(location, []).append((tokens('log', index), layout))
     jobs = [(config, str(root), index, num_threads) for index in range(len(layouts))]
-    frames_per_scene = count_frames(config) // config.num_scenes
     if workers > 1 and len(jobs) > 1:
         context = multiprocessing.get_context('spawn')
-        with context.Pool(min(workers, len(jobs))) as pool:
-            for fragment in pool.imap(_render_scene_job, jobs):
-                _extend_tables(tables, fragment)
-                if progress is not None:
-                    progress(frames_per_scene)
+        with context.Manager() as manager, context.Pool(min(workers, len(jobs))) as pool:
+            # the workers count their frames into a queue; this process passes
+            # them on, so the progress is per frame with workers too
+            frames = manager.Queue() if progress is not None else None
+            pending = pool.map_async(_render_scene_job_counted, [(job, frames) for job in jobs])
+            while frames is not None and not pending.ready():
+                _drain(frames, progress, timeout=0.2)
+            fragments = pending.get()  # in scene order; raises a worker's error
+            if frames is not None:
+                _drain(frames, progress, timeout=None)
+        for fragment in fragments:
+            _extend_tables(tables, fragment)
     else:
         for job in jobs:
             _extend_tables(tables, _render_scene_job(job, progress))

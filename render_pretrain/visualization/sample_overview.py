@@ -4,11 +4,12 @@ The overview puts the cameras on a 2-row grid (front row FRONT_LEFT, FRONT,
 FRONT_RIGHT; back row BACK_LEFT, BACK, BACK_RIGHT, others appended), with
 every LiDAR point projected (``cam2img @ lidar2cam``) and coloured by depth
 (turbo colour map, 0 m blue to ``max_depth`` red) and the edges of every 3D
-box drawn, plus a bird's-eye panel (LiDAR frame, +y up, +x right, ±50 m)
-with the points coloured by height, the box footprints and, when given, the
-BEV map labels. Everything is rasterised with numpy on one canvas, without
-loops over points, boxes or cameras; PIL only decodes and resizes images
-and writes the PNG.
+box drawn in its class colour (front face white), plus a bird's-eye panel
+(LiDAR frame, +y up, +x right, ±50 m) with the points coloured by height,
+the box footprints, when given the BEV map labels, and a legend of the box
+classes. Everything is rasterised with numpy on one canvas, without loops
+over points, boxes or cameras; PIL only decodes and resizes images, writes
+the text and the PNG.
 """
 import logging
 import pickle
@@ -30,11 +31,47 @@ _BOX_CORNER_SIGNS = np.array([[1, 1, -1], [1, -1, -1], [-1, -1, -1], [-1, 1, -1]
                              dtype=np.float64) / 2
 _BOX_EDGES = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [4, 5], [5, 6], [6, 7],
                        [7, 4], [0, 4], [1, 5], [2, 6], [3, 7]])
-_BOX_COLOUR = np.array([255, 40, 40], dtype=np.uint8)
-_FRONT_EDGE_COLOUR = np.array([255, 255, 0], dtype=np.uint8)
+_BOX_COLOUR = np.array([255, 40, 40], dtype=np.uint8)  # boxes without a class
+_FRONT_EDGE_COLOUR = np.array([255, 255, 255], dtype=np.uint8)
+#: Box colour of class label k: ``CLASS_COLOURS[k % 10]`` (matplotlib's tab10).
+CLASS_COLOURS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40],
+                          [148, 103, 189], [140, 86, 75], [227, 119, 194], [127, 127, 127],
+                          [188, 189, 34], [23, 190, 207]], dtype=np.uint8)
+_LEGEND_SWATCH = 10  # pixels
 _MAP_COLOURS = np.array([[90, 90, 90], [200, 120, 200], [60, 140, 60],
                          [220, 60, 60], [70, 110, 170], [240, 240, 240]],
                         dtype=np.uint8)
+
+
+def box_class_colours(labels: Optional[np.ndarray], num_boxes: int) -> np.ndarray:
+    """(M, 3) uint8 box colours: ``CLASS_COLOURS[label % 10]``, red without a label (< 0)."""
+    if labels is None:
+        return np.broadcast_to(_BOX_COLOUR, (num_boxes, 3)).copy()
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    if len(labels) != num_boxes:
+        raise ValueError(f'{len(labels)} labels for {num_boxes} boxes')
+    return np.where((labels >= 0)[:, None], CLASS_COLOURS[labels % len(CLASS_COLOURS)],
+                    _BOX_COLOUR)
+
+
+def legend_entries(labels: Optional[np.ndarray],
+                   class_names: Optional[Sequence[str]]) -> list:
+    """(name, (3,) uint8 colour) of each class present in ``labels``, by label.
+
+    Names come from ``class_names[label]`` (``class <label>`` without them);
+    boxes without a class (label < 0) are listed as ``no class`` in red.
+    """
+    if labels is None or len(labels) == 0:
+        return []
+    entries = []
+    for label in sorted(set(int(x) for x in np.asarray(labels).reshape(-1))):
+        if label < 0:
+            entries.append(('no class', _BOX_COLOUR))
+            continue
+        name = (class_names[label] if class_names is not None and label < len(class_names)
+                else f'class {label}')
+        entries.append((name, CLASS_COLOURS[label % len(CLASS_COLOURS)]))
+    return entries
 
 
 def lidar_box_corners(boxes: np.ndarray) -> np.ndarray:
@@ -91,7 +128,9 @@ def compose_sample_overview(images: Sequence[np.ndarray], cameras: Sequence[str]
                             map_seg: Optional[np.ndarray] = None,
                             panel_width: int = 400, max_depth: float = 60.0,
                             bev_range: float = 50.0,
-                            edge_samples: int = 256) -> np.ndarray:
+                            edge_samples: int = 256,
+                            labels: Optional[np.ndarray] = None,
+                            class_names: Optional[Sequence[str]] = None) -> np.ndarray:
     """Rasterise the overview of one sample.
 
     Args:
@@ -109,6 +148,14 @@ def compose_sample_overview(images: Sequence[np.ndarray], cameras: Sequence[str]
         max_depth (float): depth (metres) mapped to the end of the colour map.
         bev_range (float): half side of the BEV panel in metres.
         edge_samples (int): samples drawn along each box edge.
+        labels (np.ndarray, optional): (M,) class label of each box; box k
+            is drawn in ``CLASS_COLOURS[labels[k] % 10]`` (front face edges
+            white) and the BEV panel gets a legend of the classes present
+            (:func:`legend_entries`; swatches 10 px, 14 px apart, from 16 px
+            below the panel's top, 4 px from its left). Without labels (or label < 0) boxes are
+            red.
+        class_names (Sequence[str], optional): names of the labels, for the
+            legend.
 
     Returns:
         np.ndarray: (H, W, 3) uint8 overview image.
@@ -149,7 +196,8 @@ def compose_sample_overview(images: Sequence[np.ndarray], cameras: Sequence[str]
     ends = corners[:, _BOX_EDGES]  # (M, 12, 2, 3)
     t = np.linspace(0.0, 1.0, edge_samples)[None, None, :, None]
     samples = ends[:, :, None, 0] * (1 - t) + ends[:, :, None, 1] * t  # (M, 12, S, 3)
-    colour = np.broadcast_to(_BOX_COLOUR, samples.shape[:3] + (3,)).copy()
+    box_colours = box_class_colours(labels, len(boxes))  # (M, 3)
+    colour = np.broadcast_to(box_colours[:, None, None], samples.shape[:3] + (3,)).copy()
     colour[:, [0, 8, 9]] = _FRONT_EDGE_COLOUR  # front face edges
     uv_b, _, ok_b = project(samples.reshape(-1, 3))
     col_b = np.broadcast_to(colour.reshape(-1, 3)[None], ok_b.shape + (3,))
@@ -175,7 +223,8 @@ def compose_sample_overview(images: Sequence[np.ndarray], cameras: Sequence[str]
     _splat(bev, to_bev(xyz[:, :2]), heights, 0)
     footprint = samples[:, :4].reshape(-1, 3)  # bottom-face edges
     _splat(bev, to_bev(footprint[:, :2]),
-           np.broadcast_to(_BOX_COLOUR, footprint.shape).copy(), 0)
+           np.broadcast_to(box_colours[:, None, None], samples[:, :4].shape).reshape(-1, 3)
+           .copy(), 0)
     _splat(bev, to_bev(np.zeros((1, 2))), np.array([[255, 255, 255]], np.uint8), 2)
 
     image = Image.fromarray(canvas)
@@ -183,6 +232,16 @@ def compose_sample_overview(images: Sequence[np.ndarray], cameras: Sequence[str]
     for name, (u, v) in zip(cameras, origins.tolist()):
         draw.text((u + 4, v + 2), name, fill=(255, 255, 255))
     draw.text((grid_w + 4, 2), 'BEV (LiDAR frame, +y up)', fill=(255, 255, 255))
+    # legend: one swatch + name per class, top-down below the title, in as many
+    # columns (half the panel wide) as the panel height needs
+    step = _LEGEND_SWATCH + 4
+    per_column = max(1, (grid_h - 16) // step)
+    for i, (name, rgb) in enumerate(legend_entries(labels, class_names)):
+        left = grid_w + 4 + (i // per_column) * (bev_px // 2)
+        top = 16 + (i % per_column) * step
+        draw.rectangle([left, top, left + _LEGEND_SWATCH - 1, top + _LEGEND_SWATCH - 1],
+                       fill=tuple(int(c) for c in rgb))
+        draw.text((left + _LEGEND_SWATCH + 4, top - 1), name, fill=(255, 255, 255))
     logger.debug('overview of %d cameras, %d points, %d boxes', n_cam, len(xyz), len(boxes))
     return np.asarray(image)
 
@@ -236,7 +295,8 @@ def load_sample_overview(info_path: Path, data_root: Path, index: int = 0,
         np.ndarray: (H, W, 3) uint8 overview.
     """
     with open(info_path, 'rb') as f:
-        data_list = pickle.load(f)['data_list']
+        content = pickle.load(f)
+    data_list = content['data_list']
     if not 0 <= index < len(data_list):
         raise IndexError(f'{info_path} has {len(data_list)} samples, '
                          f'index {index} is out of range')
@@ -249,9 +309,15 @@ def load_sample_overview(info_path: Path, data_root: Path, index: int = 0,
                          f'not a multiple of {num_feats}')
     cameras = list(info['images'])
     images = [np.asarray(Image.open(paths['images'][c]).convert('RGB')) for c in cameras]
-    boxes = np.array([inst['bbox_3d'] for inst in info.get('instances', [])
-                      if inst.get('num_lidar_pts', 0) >= min_lidar_points],
-                     dtype=np.float64).reshape(-1, 7)
+    categories = content.get('metainfo', {}).get('categories', {})
+    class_names = [None] * (max(categories.values(), default=-1) + 1)
+    for name, label in categories.items():
+        if label >= 0:
+            class_names[label] = name
+    kept = [inst for inst in info.get('instances', [])
+            if inst.get('num_lidar_pts', 0) >= min_lidar_points]
+    boxes = np.array([inst['bbox_3d'] for inst in kept], dtype=np.float64).reshape(-1, 7)
+    labels = np.array([inst.get('bbox_label_3d', -1) for inst in kept], dtype=np.int64)
     map_seg = None
     if paths['map_seg'] is not None:
         with np.load(paths['map_seg']) as data:
@@ -260,7 +326,8 @@ def load_sample_overview(info_path: Path, data_root: Path, index: int = 0,
         images, cameras,
         np.array([info['images'][c]['lidar2cam'] for c in cameras], dtype=np.float64),
         np.array([info['images'][c]['cam2img'] for c in cameras], dtype=np.float64),
-        raw.reshape(-1, num_feats), boxes, map_seg, panel_width)
+        raw.reshape(-1, num_feats), boxes, map_seg, panel_width, labels=labels,
+        class_names=class_names)
 
 
 def save_overview_png(image: np.ndarray, path: Path, colours: int = 0) -> Path:

@@ -1,5 +1,7 @@
 """The MIM4D detector on synthetic-world batches: losses, gradients, over-fitting, hook."""
 import copy
+import math
+import time
 from pathlib import Path
 
 import mmcv
@@ -220,26 +222,53 @@ def test_overfitting_one_sample_lowers_both_losses(tiny_cfg, synthetic_infos, si
 
 
 @pytest.mark.runner
-def test_predict_and_visualization_hook_write_pngs(tiny_cfg, synthetic_infos, tmp_path,
-                                                   single_thread):
+def test_visualization_hook_writes_one_figure_per_sample_in_the_run_folder(
+        tiny_cfg, synthetic_infos, tmp_path, single_thread):
+    """Runner runs: one figure per sample per interval, in the run's timestamped folder only."""
     cfg = copy.deepcopy(tiny_cfg)
     dataset_cfg = dataset_config(cfg, synthetic_infos, ['CAM_FRONT', 'CAM_BACK'])
     cfg.train_dataloader.dataset = dataset_cfg
     cfg.work_dir = str(tmp_path)
-    cfg.train_cfg = dict(by_epoch=False, max_iters=1)
+    cfg.train_cfg = dict(by_epoch=False, max_iters=2)
     cfg.param_scheduler = []
     cfg.default_hooks.checkpoint = None
     cfg.log_processor = dict(by_epoch=False)
     cfg.custom_hooks = [dict(type='MIM4DRenderVisualizationHook', interval=1, max_samples=1)]
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None  # training only
     cfg.randomness = dict(seed=0)
-    runner = Runner.from_cfg(cfg)
+    # mmengine shares a visualizer by name within a process: each run its own name
+    cfg.visualizer.name = 'mim4d_vis_run0'
+    runner = Runner.from_cfg(copy.deepcopy(cfg))
     runner.train()
-    files = sorted(Path(tmp_path, 'mim4d_vis').glob('*.png'))
-    assert [f.name for f in files] == ['train_0000001_0_depth.png', 'train_0000001_0_rgb.png']
-    rgb = mmcv.imread(str(files[1]))
-    # rendered above ground truth, 2 cameras side by side, vis_stride 4, then
-    # enlarged x4 (nearest) to the hook's min_height of 128 pixels
-    assert rgb.shape == (4 * 2 * 64 // 4, 4 * 2 * 176 // 4, 3)
-    assert (rgb[::4, ::4] == rgb[3::4, 3::4]).all()
-    assert rgb[64:].std() > 0  # the ground-truth half holds the image
+    first_run = Path(runner.log_dir)
+    assert first_run.parent == tmp_path and first_run.name == runner.timestamp
+    pngs = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob('*.png'))
+    assert pngs == [f'{runner.timestamp}/vis_data/vis_image/mim4d_train_sample0_{i}.png'
+                    for i in (1, 2)]
+    image = mmcv.imread(str(tmp_path / pngs[0]))
+    assert image.shape[0] > 200 and image.std() > 10
+    before = {p: (tmp_path / p).read_bytes() for p in pngs}
+    # the figure of a sample: camera names, iteration and the sample's PSNR in the caption
+    from projects.MIM4D.mim4d.visualization_hook import MIM4DRenderVisualizationHook
+    runner.model.eval()
+    with torch.no_grad():
+        sample = runner.model.test_step(next(iter(runner.train_dataloader)))[0]
+    figure = MIM4DRenderVisualizationHook().figure_of(sample, 'train', 0, 2)
+    outputs = sample.render_outputs
+    rgb, target = outputs.rgb.double(), outputs.rgb_target.double()
+    psnr = 10 * math.log10(1.0 / float(((rgb - target) ** 2).mean()))
+    caption = figure._suptitle.get_text()
+    assert caption.startswith('MIM4D train sample 0 | iter 2 | ')
+    assert f'PSNR {psnr:.2f} dB' in caption
+    rows = [ax for ax in figure.axes if ax.get_label() != '<colorbar>']
+    assert [t.get_text() for t in rows[0].get_xticklabels()] == ['CAM_FRONT', 'CAM_BACK']
+    # a rerun makes a new folder and overwrites nothing
+    time.sleep(max(0.0, 1.05 - (time.time() % 1.0)))  # the timestamp has 1 s resolution
+    cfg.train_cfg = dict(by_epoch=False, max_iters=1)
+    cfg.visualizer.name = 'mim4d_vis_run1'
+    rerun = Runner.from_cfg(copy.deepcopy(cfg))
+    rerun.train()
+    assert rerun.timestamp != runner.timestamp
+    assert all((tmp_path / p).read_bytes() == data for p, data in before.items())
+    assert sorted(p.name for p in (tmp_path / rerun.timestamp).rglob('*.png')) == [
+        'mim4d_train_sample0_1.png']

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from render_pretrain.synthetic import generate_world, load_world_config
+from render_pretrain.synthetic import (WorldConfig, count_frames, generate_world,
+                                       load_world_config)
 
 SMALL = dict(version='v1.0-mini', num_scenes=2, keyframes_per_scene=2, image_size=(48, 24),
              camera_sweeps=1, lidar_sweeps=1, lidar_azimuth_steps=64)
@@ -18,7 +19,10 @@ def _digest(root):
 @pytest.mark.slow
 def test_same_seed_is_byte_identical(tmp_path):
     a = _digest(generate_world(tmp_path / 'a', seed=7, **SMALL))
-    b = _digest(generate_world(tmp_path / 'b', seed=7, workers=2, **SMALL))
+    frames = []  # progress with worker processes: every frame counted once
+    b = _digest(generate_world(tmp_path / 'b', seed=7, workers=2, progress=frames.append,
+                               **SMALL))
+    assert sum(frames) == count_frames(WorldConfig(**SMALL))
     c = _digest(generate_world(tmp_path / 'c', seed=8, **SMALL))
     assert len(a) > 40 and a == b
     assert any(p.endswith('.jpg') for p in a) and any(p.endswith('.pcd.bin') for p in a)

@@ -85,6 +85,23 @@ def list_layouts() -> str:
     return '\n'.join(lines)
 
 
+class TensorProgress:
+    """The conversion's ``progress(done, total)``: one :class:`ProgressBar` over the tensors."""
+
+    def __init__(self, file=None) -> None:
+        self.bar, self.file = None, file
+
+    def __call__(self, done: int, total: int) -> None:
+        from render_pretrain.progress import ProgressBar
+        if self.bar is None:
+            self.bar = ProgressBar(total, 'convert', 'tensor', file=self.file)
+        self.bar.update(done - self.bar.count)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def manifest_from_config(config: str) -> dict:
     """State-dict key -> shape of the model a config builds (persistent keys only)."""
     from mmdet3d.registry import MODELS
@@ -103,6 +120,7 @@ def main(argv=None) -> int:
         sys.stdout.write(list_layouts() + '\n')
         return 0
     modules = args.modules.split(',') if args.modules else None
+    bar = TensorProgress()
     try:
         target = args.target_manifest
         if args.target_config:
@@ -112,10 +130,12 @@ def main(argv=None) -> int:
             target_manifest=target, manifest_name=args.target_config,
             src_spconv_layout=args.src_spconv_layout,
             dst_spconv_layout=args.dst_spconv_layout, overwrite=args.overwrite,
-            allow_unmapped=args.allow_unmapped)
+            allow_unmapped=args.allow_unmapped, progress=bar)
     except ConversionError as err:
+        bar.close()
         sys.stderr.write(f'error: {err}\nno output written to {args.dst}\n')
         return 1
+    bar.close()
     sys.stdout.write(result.report.format() + '\n')
     logger.info('wrote %s (%d tensors)', args.dst, len(result.state_dict))
     return 0

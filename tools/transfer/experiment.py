@@ -366,7 +366,9 @@ def run_experiment(settings: ExperimentSettings,
 
     Args:
         settings (ExperimentSettings): What to run.
-        progress (callable, optional): Receives one progress line per step.
+        progress (callable, optional): Receives one progress line per step
+            event; after the world steps, each line holds the overall count
+            and ETA (:class:`StepRunner`).
         emit (callable, optional): Receives each fine-tuning record (in
             chain, fraction, seed, init order).
 
@@ -379,11 +381,14 @@ def run_experiment(settings: ExperimentSettings,
     """
     begin = time.monotonic()
     settings.work_dir.mkdir(parents=True, exist_ok=True)
-    runner = StepRunner(settings.work_dir, REPO_ROOT, settings.force, progress, settings.threads)
+    runner = StepRunner(settings.work_dir, REPO_ROOT, settings.force, progress, settings.threads,
+                        jobs=settings.jobs)
     # before any config is read: the world steps read the chains' configs (gt databases)
     find_mmdet3d_checkout(settings.chains)
     step_walls = [runner.run(step)['wall_s'] for step in world_steps(settings, settings.work_dir)]
     plans = [plan_chain(CHAINS[name], settings) for name in settings.chains]
+    # overall count and ETA in every later progress line (the world steps ran already)
+    runner.total = len(step_walls) + sum(2 + len(plan.finetunes) for plan in plans)
     pool = StepPool(runner, settings.jobs)
     try:
         pre = {plan.spec.name: pool.submit(plan.pretrain) for plan in plans}

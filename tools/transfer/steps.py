@@ -13,10 +13,13 @@ import json
 import logging
 import os
 import subprocess
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
+
+from render_pretrain.progress import eta_seconds, format_duration
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +79,13 @@ def step_fingerprint(step: Step) -> str:
 class StepRunner:
     """Runs steps as subprocesses, skipping finished ones, reporting progress.
 
+    Each progress line starts with the time since the start and, once
+    :attr:`total` is set (the experiment sets it to its number of steps),
+    the overall count and the estimated time left, e.g.
+    ``[  12.5 min] [3/10 done, ETA 40.0 min] pretrain-nsmae: finished in 300 s``
+    (:func:`render_pretrain.progress.eta_seconds`: the mean wall time of the
+    steps run in this invocation times the steps left, over ``jobs``).
+
     Args:
         work_dir (Path): Holds ``steps/<name>.json`` markers.
         cwd (Path): Working directory of the commands; also put first on
@@ -85,12 +95,20 @@ class StepRunner:
             (the CLI prints it); default: the module logger.
         threads (int, optional): ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS``
             of the subprocesses (default: inherited).
+        total (int, optional): Steps of the whole job (for the count and
+            ETA; settable later as :attr:`total`).
+        jobs (int): Steps run at the same time (for the ETA).
     """
 
     def __init__(self, work_dir: Path, cwd: Path, force: bool = False,
                  progress: Optional[Callable[[str], None]] = None,
-                 threads: Optional[int] = None):
+                 threads: Optional[int] = None, total: Optional[int] = None,
+                 jobs: int = 1):
         self.marker_dir = Path(work_dir) / 'steps'
+        self.total, self.jobs = total, jobs
+        self.finished = 0  # steps done (run or skipped)
+        self.walls: List[float] = []  # wall times of the steps run now
+        self._lock = threading.Lock()
         self.cwd = Path(cwd)
         self.force = force
         self.threads = threads
@@ -100,9 +118,22 @@ class StepRunner:
     def _marker(self, step: Step) -> Path:
         return self.marker_dir / f'{step.name}.json'
 
+    def overall(self) -> str:
+        """``'[k/N done, ETA t] '`` (empty without :attr:`total`)."""
+        if not self.total:
+            return ''
+        eta = eta_seconds(self.walls, self.total - self.finished, self.jobs)
+        return f'[{self.finished}/{self.total} done, ETA {format_duration(eta)}] '
+
     def _say(self, message: str) -> None:
         elapsed = time.monotonic() - self.start
-        self.progress(f'[{elapsed / 60:6.1f} min] {message}')
+        self.progress(f'[{elapsed / 60:6.1f} min] {self.overall()}{message}')
+
+    def _finish(self, wall: Optional[float]) -> None:
+        with self._lock:
+            self.finished += 1
+            if wall is not None:
+                self.walls.append(wall)
 
     def run(self, step: Step) -> dict:
         """Run ``step`` unless it is finished.
@@ -122,6 +153,7 @@ class StepRunner:
         if done and not self.force:
             record = json.loads(marker.read_text())
             record['skipped'] = True
+            self._finish(None)
             self._say(f'{step.name}: done before ({record["wall_s"]:.0f} s), skipped')
             return record
         self._say(f'{step.name}: running (log {step.log})')
@@ -150,6 +182,7 @@ class StepRunner:
                       fingerprint=fingerprint)
         self.marker_dir.mkdir(parents=True, exist_ok=True)
         marker.write_text(json.dumps(record, indent=1))
+        self._finish(wall)
         self._say(f'{step.name}: finished in {wall:.0f} s')
         return dict(record, skipped=False)
 

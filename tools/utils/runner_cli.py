@@ -6,12 +6,13 @@ The tools accept our config files and ones referenced by package, e.g.
 ``render_pretrain::NSMAE/nsmae_second_1xb1-2e_synthetic-pretrain.py`` (this
 package's ``.mim/configs``: links to ``configs/*`` and ``projects/*/configs``).
 """
+import ast
 import importlib.util
 import logging
 import os
 import os.path as osp
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 from render_pretrain import compat  # noqa: F401  (applies the environment shims)
 from mmengine.config import Config
@@ -96,12 +97,81 @@ def use_mmdet3d_checkout() -> Optional[str]:
     return root
 
 
+def _literal(node: ast.AST, text: str) -> Any:
+    """The value of a literal expression node: constants, lists, tuples, dicts, ``dict(k=v)``."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) and \
+            isinstance(node.operand, ast.Constant) and isinstance(node.operand.value,
+                                                                  (int, float)):
+        value = node.operand.value
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.List):
+        return [_literal(item, text) for item in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(_literal(item, text) for item in node.elts)
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {_literal(k, text): _literal(v, text) for k, v in zip(node.keys, node.values)}
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == 'dict'
+            and not node.args and all(kw.arg is not None for kw in node.keywords)):
+        return {kw.arg: _literal(kw.value, text) for kw in node.keywords}
+    raise ValueError(f'not a literal ({type(node).__name__}) in {text!r}')
+
+
+def parse_literal_option(value: Any, key: str = '') -> Any:
+    """Turn the strings ``DictAction`` leaves for ``dict(...)`` / ``{...}`` into dicts.
+
+    mmengine's ``DictAction`` parses ``--cfg-options k=[a,b]`` into a list but
+    keeps every item it cannot parse as a number, bool or None as a string,
+    so ``visualizer.vis_backends=[dict(type='LocalVisBackend')]`` becomes
+    ``["dict(type='LocalVisBackend')"]`` and the Runner fails to build it.
+    Strings that start with ``dict(`` or ``{`` are parsed here as Python
+    literals with :mod:`ast` (constants, lists, tuples, dicts and
+    ``dict(key=value)`` calls only; nothing is evaluated); lists, tuples and
+    dicts are walked recursively; other values are returned unchanged.
+
+    Args:
+        value: One ``--cfg-options`` value as ``DictAction`` left it.
+        key (str): Its key, named in errors.
+
+    Returns:
+        The value with such strings replaced by dicts.
+
+    Raises:
+        ValueError: If such a string is not a literal (e.g. calls another
+            function), naming the key.
+    """
+    if isinstance(value, list):
+        return [parse_literal_option(item, key) for item in value]
+    if isinstance(value, tuple):
+        return tuple(parse_literal_option(item, key) for item in value)
+    if isinstance(value, dict):
+        return {k: parse_literal_option(v, key) for k, v in value.items()}
+    if isinstance(value, str) and value.strip().startswith(('dict(', '{')):
+        text = value.strip()
+        try:
+            return _literal(ast.parse(text, mode='eval').body, text)
+        except (SyntaxError, ValueError) as err:
+            raise ValueError(f'--cfg-options {key}: cannot read {text!r} as a literal dict '
+                             f'(constants, lists, dict(...) only): {err}') from err
+    return value
+
+
+def parse_literal_options(cfg_options: Optional[dict]) -> Optional[dict]:
+    """:func:`parse_literal_option` applied to every ``--cfg-options`` value."""
+    if not cfg_options:
+        return cfg_options
+    return {key: parse_literal_option(value, key) for key, value in cfg_options.items()}
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Load a config from a file or a ``pkg::`` reference and merge overrides.
 
     Args:
         path (str): Config file or ``package::relative/path.py``.
-        cfg_options (dict, optional): ``--cfg-options`` key/values.
+        cfg_options (dict, optional): ``--cfg-options`` key/values (strings
+            ``DictAction`` left for ``dict(...)`` become dicts:
+            :func:`parse_literal_options`).
 
     Returns:
         Config: The loaded config; a subset config's ``ObjectSample`` reads
@@ -125,7 +195,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
             f'{MMDET3D_ROOT_ENV}=/path/to/mmdetection3d (default: ../mmdetection3d beside this '
             f'repository). {err}') from err
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        cfg.merge_from_dict(parse_literal_options(cfg_options))
     from .gt_database import apply_subset_gt_database
     apply_subset_gt_database(cfg)  # subset runs: ObjectSample reads the subset's database
     return cfg
