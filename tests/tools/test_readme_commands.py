@@ -98,11 +98,14 @@ def test_mim4d_tensorboard_command_gives_a_list_of_backend_dicts(tmp_path):
     assert cfg.visualizer.vis_backends == [dict(type='LocalVisBackend'),
                                            dict(type='TensorboardVisBackend')]
     # the visualizer builds and both backends write (TensorBoard is installed)
+    from mmengine.registry import DefaultScope
     from mmdet3d.registry import VISUALIZERS
     from mmdet3d.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    visualizer = VISUALIZERS.build(dict(cfg.visualizer, name='readme_tensorboard',
-                                        save_dir=str(tmp_path)))
+    # as the Runner does: build in mmdet3d's scope (another test may have left another scope)
+    with DefaultScope.overwrite_default_scope('mmdet3d'):
+        visualizer = VISUALIZERS.build(dict(cfg.visualizer, name='readme_tensorboard',
+                                            save_dir=str(tmp_path)))
     visualizer.add_image('figure', np.full((8, 8, 3), 200, np.uint8), step=1)
     visualizer.close()
     assert (tmp_path / 'vis_data' / 'vis_image' / 'figure_1.png').is_file()
