@@ -7,7 +7,9 @@ its output in ``<work_dir>/.../step.log``; a finished step (marker
 ``<work_dir>/steps/<name>.json`` plus its outputs) is skipped on a re-run
 unless ``force``, so an interrupted run continues where it stopped. The
 chains are :data:`tools.transfer.chains.CHAINS`; each fine-tuning run is
-evaluated at its end (``NuScenesMetric`` mAP / NDS, or BEV mIoU).
+evaluated at its end (``NuScenesMetric`` mAP / NDS, or BEV mIoU); each
+pre-training is validated before its first step and after its last epoch
+(held-out render PSNR / depth error, ``RenderQualityMetric``).
 
 Sizing: steps run ``jobs`` at a time, one intra-op thread each (``threads``):
 two OpenMP threads per process on cores shared with other processes spin
@@ -33,7 +35,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from tools.transfer.chains import CHAINS, ChainSpec, find_mmdet3d_checkout  # noqa: F401
 from tools.transfer.configs import db_info_of, write_run_config
-from tools.transfer.metrics import checkpoint_loaded, latest_scalars, loss_curve, parse_metrics
+from tools.transfer.metrics import (checkpoint_loaded, latest_scalars, loss_curve, parse_metrics,
+                                    render_quality)
 from tools.transfer.steps import Step, StepPool, StepRunner, TransferExperimentError
 from tools.utils.runner_cli import load_config
 
@@ -217,7 +220,7 @@ def plan_chain(spec: ChainSpec, settings: ExperimentSettings) -> ChainPlan:
     pre_dir = chain_dir / f'pretrain-{pre_tag}'
     pre_cfg = write_run_config(spec.pretrain_config, pre_dir / 'config.py', settings.world_dir,
                                settings.train_ann(), settings.val_ann, settings.pretrain_epochs,
-                               settings.seed, evaluate=False)
+                               settings.seed, validate_first=True)
     pretrain = _train_step(settings, f'{spec.name}-pretrain-{pre_tag}', pre_cfg, pre_dir,
                            settings.pretrain_epochs, [settings.train_ann()])
     down_cfg = spec.downstream_config
@@ -364,11 +367,13 @@ def run_experiment(settings: ExperimentSettings,
         for plan in plans:
             name = plan.spec.name
             pre_out, conv_out = pre[name].result(), conv[name].result()
+            pre_scalars = latest_scalars(plan.pretrain.log.parent)
             chains[name] = dict(
                 spec=plan.spec.summary(),
                 pretrain=dict(wall_s=pre_out['wall_s'], epochs=settings.pretrain_epochs,
                               checkpoint=str(plan.pretrain.outputs[0]),
-                              **loss_curve(latest_scalars(plan.pretrain.log.parent))),
+                              render_quality=render_quality(pre_scalars),
+                              **loss_curve(pre_scalars)),
                 convert=dict(wall_s=conv_out['wall_s'], checkpoint=str(plan.converted)))
             step_walls += [pre_out['wall_s'], conv_out['wall_s']]
             for percent, init, step in plan.finetunes:
