@@ -93,6 +93,11 @@ def test_every_run_has_finite_metrics(experiment):
             if name != 'psnr':
                 assert start >= 0 and end >= 0
         assert results['chains'][chain]['spec']['metric_keys'] == CHAINS[chain].metric_keys
+    # the two MIM4D chains share one pre-training run (same config)
+    mim4d = [results['chains'][c]['pretrain'] for c in ('mim4d-bevdet', 'mim4d-bevseg')]
+    assert mim4d[0]['checkpoint'] == mim4d[1]['checkpoint'] and mim4d[0] == mim4d[1]
+    assert sum('-pretrain-' in line and 'finished' in line for line in experiment['lines']) == \
+        len({CHAINS[c].pretrain_config for c in RUN_CHAINS})
     assert results['schema'] == RESULTS_SCHEMA and results['versions']['mmdet3d'] == '1.4.0'
     assert len(results['git']['commit']) == 40
 
@@ -210,6 +215,21 @@ def test_table_of_results_without_render_quality_is_unchanged():
     results = hand_results()
     del results['chains']['nsmae-centerpoint']['pretrain']['render_quality']
     assert 'pre-training loss 1.5 -> 0.25 in 10.0 min. Paper: NS-MAE' in render_table(results)
+
+
+def test_chains_with_one_pretraining_config_share_its_run(tmp_path):
+    from tools.transfer.experiment import plan_chain, pretrain_owner
+    assert CHAINS['mim4d-bevseg'].pretrain_config == CHAINS['mim4d-bevdet'].pretrain_config
+    assert pretrain_owner(CHAINS['mim4d-bevseg']) == 'mim4d-bevdet'
+    assert [pretrain_owner(spec) for name, spec in CHAINS.items() if name != 'mim4d-bevseg'] \
+        == [name for name in CHAINS if name != 'mim4d-bevseg']
+    settings = ExperimentSettings(world_dir=tmp_path / 'world', work_dir=tmp_path / 'work',
+                                  chains=('mim4d-bevseg', ), fractions=(100, ))
+    plan = plan_chain(CHAINS['mim4d-bevseg'], settings)
+    assert plan.pretrain.name == 'mim4d-bevdet-pretrain-pt4e-seed0'
+    assert plan.pretrain.outputs[0] == (tmp_path / 'work/mim4d-bevdet/pretrain-pt4e-seed0'
+                                        / 'epoch_4.pth')
+    assert plan.converted.parent == tmp_path / 'work' / 'mim4d-bevseg'
 
 
 def test_table_needs_both_inits():

@@ -207,21 +207,35 @@ class ChainPlan:
     finetunes: List[Tuple[int, str, Step]]
 
 
+def pretrain_owner(spec: ChainSpec) -> str:
+    """The chain whose folder and step name hold ``spec``'s pre-training.
+
+    Chains with the same pre-training config (``mim4d-bevdet`` and
+    ``mim4d-bevseg``) share one pre-training run: that of the first such
+    chain in :data:`CHAINS` (whichever chains are selected, so a later run
+    of other chains finds it), else ``spec`` itself.
+    """
+    return next((name for name, other in CHAINS.items()
+                 if other.pretrain_config == spec.pretrain_config), spec.name)
+
+
 def plan_chain(spec: ChainSpec, settings: ExperimentSettings) -> ChainPlan:
     """Write the configs of one chain and return its steps.
 
     Run folders carry the schedule and seed in their names
     (``<chain>/pretrain-pt4e-seed0``, ``<chain>/10pct-pretrained-ft12e-pt4e-seed0``),
-    so results of other settings are never mistaken for these.
+    so results of other settings are never mistaken for these. The
+    pre-training is in the folder of :func:`pretrain_owner`.
     """
     chain_dir = settings.work_dir / spec.name
     seed_tag = f'seed{settings.seed}'
     pre_tag = f'pt{settings.pretrain_epochs}e-{seed_tag}'
-    pre_dir = chain_dir / f'pretrain-{pre_tag}'
+    owner = pretrain_owner(spec)
+    pre_dir = settings.work_dir / owner / f'pretrain-{pre_tag}'
     pre_cfg = write_run_config(spec.pretrain_config, pre_dir / 'config.py', settings.world_dir,
                                settings.train_ann(), settings.val_ann, settings.pretrain_epochs,
                                settings.seed, validate_first=True)
-    pretrain = _train_step(settings, f'{spec.name}-pretrain-{pre_tag}', pre_cfg, pre_dir,
+    pretrain = _train_step(settings, f'{owner}-pretrain-{pre_tag}', pre_cfg, pre_dir,
                            settings.pretrain_epochs, [settings.train_ann()])
     down_cfg = spec.downstream_config
     converted = chain_dir / f'converted-{pre_tag}.pth'
@@ -354,7 +368,11 @@ def run_experiment(settings: ExperimentSettings,
     plans = [plan_chain(CHAINS[name], settings) for name in settings.chains]
     pool = StepPool(runner, settings.jobs)
     try:
-        pre = {plan.spec.name: pool.submit(plan.pretrain) for plan in plans}
+        shared = {}  # one pre-training run per config (pretrain_owner)
+        for plan in plans:
+            if plan.pretrain.name not in shared:
+                shared[plan.pretrain.name] = pool.submit(plan.pretrain)
+        pre = {plan.spec.name: shared[plan.pretrain.name] for plan in plans}
         fine = {(plan.spec.name, percent, init): pool.submit(step)
                 for percent in sorted(settings.fractions, reverse=True) for plan in plans
                 for p, init, step in plan.finetunes if p == percent and init == 'scratch'}
@@ -372,10 +390,12 @@ def run_experiment(settings: ExperimentSettings,
                 spec=plan.spec.summary(),
                 pretrain=dict(wall_s=pre_out['wall_s'], epochs=settings.pretrain_epochs,
                               checkpoint=str(plan.pretrain.outputs[0]),
+                              step=plan.pretrain.name,
                               render_quality=render_quality(pre_scalars),
                               **loss_curve(pre_scalars)),
                 convert=dict(wall_s=conv_out['wall_s'], checkpoint=str(plan.converted)))
-            step_walls += [pre_out['wall_s'], conv_out['wall_s']]
+            step_walls += [pre_out['wall_s']] if shared.pop(plan.pretrain.name, None) else []
+            step_walls.append(conv_out['wall_s'])
             for percent, init, step in plan.finetunes:
                 record = finetune_record(plan, percent, init, step,
                                          fine[(name, percent, init)].result(), settings)
