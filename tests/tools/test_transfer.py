@@ -1,10 +1,13 @@
 """Transfer experiment (issue #7): the small chain end to end, and the README table.
 
 The end-to-end test runs every chain (NS-MAE -> CenterPoint, MIM4D ->
-BEVDet, NS-MAE -> BEV map segmentation) on the session synthetic world (3
-scenes x 4 key frames, 176x64) through the project's CLIs as subprocesses:
-1 pre-training epoch, strict conversion, 1 fine-tuning epoch on the 10 %
-fraction (1 of the 2 train scenes) from scratch and from the converted
+BEVDet, NS-MAE C+L and C -> BEV map segmentation, MIM4D -> camera BEV map
+segmentation, sharing MIM4D's pre-training; NS-MAE -> stock BEVFusion with an
+mmdetection3d checkout) on the session synthetic world (3 scenes x 4 key
+frames, 176x64) through the project's CLIs as subprocesses: 1 pre-training
+epoch (validated before and after: render PSNR / depth error), strict
+conversion, 1 fine-tuning epoch on the 10 % fraction (1 of the 2 train
+scenes) from scratch and from the converted
 weights, evaluation with NuScenesMetric (detection) or BEVMapSegMetric
 (segmentation) on the 4 val frames.
 """
