@@ -10,7 +10,7 @@
 # stride 16, 16 depth bins of 3 m from 1 m, 64x176 images), so a MIM4D
 # checkpoint converted with --dst-layout bevdet loads strictly into its
 # img_backbone / img_neck / img_view_transformer.depthnet; then BEVDet's LSS
-# pooling onto 0.8 m pillars over +-24 m (60 x 60), BEVDet's BEV encoder (as the
+# pooling onto 0.75 m pillars over +-24 m (64 x 64), BEVDet's BEV encoder (as the
 # tiny BEVDet detector, 16 -> 32 channels) and the BEVFusion map head resampling
 # the (B, C, Y, X) map onto the labels' 0.5 m cells (96 x 96).
 # Not the paper's MIM4D segmentation model (the MIM4D paper's +8.7 IoU is not
@@ -22,8 +22,8 @@ custom_imports = dict(
 
 input_size = (64, 176)
 grid_config = dict(
-    x=[-24.0, 24.0, 0.8],
-    y=[-24.0, 24.0, 0.8],
+    x=[-24.0, 24.0, 0.75],  # 64 cells: the BEV encoder needs a multiple of 8
+    y=[-24.0, 24.0, 0.75],
     z=[-5.0, 3.0, 8.0],
     depth=[1.0, 49.0, 3.0],  # MIM4D tiny dbound: 16 bins, the depth net converts strictly
 )
