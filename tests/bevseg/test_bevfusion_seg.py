@@ -85,3 +85,23 @@ def test_encode_bev_is_nsmae_encoding_without_masks(synthetic_infos):
     assert plain.shape == (2, 32, 20, 20)
     torch.testing.assert_close(plain, masked_path)
     assert not torch.allclose(plain, no_depth)  # the LiDAR depth prior is used
+
+
+@pytest.mark.parametrize('name', ['bevfusionseg_cam_r18-lss_second_secfpn_1xb1-2e_synthetic-seg.py',
+                                  'bevdetseg_r18-lss_1xb1-2e_synthetic-seg.py'])
+def test_tiny_camera_configs_train_and_predict_on_the_label_grid(name, synthetic_infos):
+    """The camera-only tiny configs of the transfer chains (NS-MAE C, MIM4D)."""
+    cfg = point_at_synthetic_world(seg_config(name), synthetic_infos)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    data = model.data_preprocessor(pseudo_collate([dataset[0]]), training=True)
+    assert 'points' not in data['inputs']  # camera only
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert set(losses) == {f'loss_{cls}' for cls in BEV_MAP_CLASSES}
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        out = model.predict(data['inputs'], data['data_samples'])
+    # +-24 m at 0.5 m: the label grid, the label cropped to it
+    assert out[0].pred_map_seg.shape == out[0].gt_map_seg.shape == (6, 96, 96)

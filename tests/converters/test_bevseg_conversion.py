@@ -82,6 +82,9 @@ PAIRS = {
     'tiny-cl': (TINY_NSMAE, TINY_SEG, 'bevseg', ENCODERS),
     'paper-cl': (NSMAE_CONFIGS / 'nsmae_swint-lss_second_8xb2-cyclic-50e_nus-pretrain.py',
                  PAPER_SEG, 'bevseg', ENCODERS),
+    'tiny-c': (NSMAE_CONFIGS / 'nsmae_r18-lss_1xb1-2e_synthetic-pretrain.py',
+               SEG_CONFIGS / 'bevfusionseg_cam_r18-lss_second_secfpn_1xb1-2e_synthetic-seg.py',
+               'bevseg-camera', ENCODERS[:3]),
     'paper-c': (NSMAE_CONFIGS / 'nsmae_swint-lss_8xb2-cyclic-50e_nus-pretrain.py',
                 SEG_CONFIGS / 'bevfusionseg_cam_swint-lss_second_secfpn_8xb4-cyclic-20e_nus-seg.py',
                 'bevseg-camera', ENCODERS[:3]),
@@ -122,3 +125,45 @@ def test_bevseg_pairs():
     assert get_table('nsmae', 'bevseg-camera').module_names == (
         'img_backbone', 'img_neck', 'view_transform')
     assert get_table('mit-bevfusion', 'bevseg').rule('seg_head').src_prefix == 'heads.map.'
+
+
+MIM4D_TINY = REPO_ROOT / ('projects/MIM4D/configs/'
+                          'mim4d_r18-lss_temporal-neus_1xb1-2e_synthetic-pretrain.py')
+BEVDET_SEG_TINY = SEG_CONFIGS / 'bevdetseg_r18-lss_1xb1-2e_synthetic-seg.py'
+
+
+def test_mim4d_loads_strictly_into_the_bevdet_seg_encoder(tmp_path):
+    """The mim4d-bevseg chain: MIM4D's image side -> BEVDetSeg (layout ``bevdet``).
+
+    Every tensor of MIM4D's backbone, neck and depth net moves, unchanged,
+    onto the same-named parameter of the camera segmentation model; the
+    pre-training-only parts (render head, temporal predictor, masker, volume
+    projection) are discarded; only the BEV encoder and the map head stay
+    to train from scratch.
+    """
+    mim4d = build(MIM4D_TINY).state_dict()
+    seg = build(BEVDET_SEG_TINY)
+    torch.save({'state_dict': mim4d, 'meta': {}}, tmp_path / 'mim4d.pth')
+    result = convert_checkpoint_file(tmp_path / 'mim4d.pth', tmp_path / 'seg.pth', 'mim4d',
+                                     'bevdet', strict=True,
+                                     target_manifest=shapes(seg.state_dict()))
+    report = result.report
+    assert report.gaps() == {} and report.unmapped == []
+    assert {m.name for m in report.modules if m.transferred} == {
+        'img_backbone', 'img_neck', 'img_view_transformer'}
+    assert {k.split('.')[0] for k in report.discarded} >= {'render_head', 'temporal_predictor'}
+    converted = read_converted(tmp_path / 'seg.pth')
+    incompatible = seg.load_state_dict(converted, strict=False)
+    assert incompatible.unexpected_keys == []
+    assert {k.split('.')[0] for k in incompatible.missing_keys} == {
+        'img_bev_encoder_backbone', 'img_bev_encoder_neck', 'seg_head'}
+    loaded = seg.state_dict()
+    moved = {k: k for k in mim4d if k.split('.')[0] in ('img_backbone', 'img_neck')}
+    moved.update({k: 'img_view_transformer.depthnet.' + k[len('view_transform.depthnet.'):]
+                  for k in mim4d if k.startswith('view_transform.depthnet.')})
+    assert len(moved) == len(converted)
+    assert sorted(moved.values()) == sorted(converted)
+    for src, dst in moved.items():
+        assert torch.equal(loaded[dst], mim4d[src]), (src, dst)
+    # the depth net: 16 depth bins + 16 context channels from the 64-channel neck
+    assert loaded['img_view_transformer.depthnet.weight'].shape == (32, 64, 1, 1)

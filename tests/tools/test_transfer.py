@@ -1,10 +1,13 @@
 """Transfer experiment (issue #7): the small chain end to end, and the README table.
 
 The end-to-end test runs every chain (NS-MAE -> CenterPoint, MIM4D ->
-BEVDet, NS-MAE -> BEV map segmentation) on the session synthetic world (3
-scenes x 4 key frames, 176x64) through the project's CLIs as subprocesses:
-1 pre-training epoch, strict conversion, 1 fine-tuning epoch on the 10 %
-fraction (1 of the 2 train scenes) from scratch and from the converted
+BEVDet, NS-MAE C+L and C -> BEV map segmentation, MIM4D -> camera BEV map
+segmentation, sharing MIM4D's pre-training; NS-MAE -> stock BEVFusion with an
+mmdetection3d checkout) on the session synthetic world (3 scenes x 4 key
+frames, 176x64) through the project's CLIs as subprocesses: 1 pre-training
+epoch (validated before and after: render PSNR / depth error), strict
+conversion, 1 fine-tuning epoch on the 10 % fraction (1 of the 2 train
+scenes) from scratch and from the converted
 weights, evaluation with NuScenesMetric (detection) or BEVMapSegMetric
 (segmentation) on the 4 val frames.
 """
@@ -56,6 +59,7 @@ def experiment(synthetic_infos, tmp_path_factory):
         fractions=(FRACTION, ), seed=3, seeds=1, chains=RUN_CHAINS)
     lines, emitted = [], []
     results = run_experiment(settings, progress=lines.append, emit=emitted.append)
+    print('transfer test steps:', *lines, sep='\n  ')  # wall time of each step (pytest -s)
     return dict(results=results, settings=settings, lines=lines, emitted=emitted)
 
 
@@ -73,7 +77,7 @@ def test_every_run_has_finite_metrics(experiment):
         for value in run['metrics'].values():
             assert math.isfinite(value) and 0.0 <= value <= 1.0, run
         # 4 train frames (1 scene): batch 2 for the detectors, 1 for segmentation
-        expected = 4 if run['chain'] == 'nsmae-bevseg' else 2
+        expected = 4 if run['chain'] in ('nsmae-bevseg', 'nsmae-cam-bevseg', 'mim4d-bevseg') else 2
         assert run['iterations'] == expected and math.isfinite(run['loss_last'])
         assert run['checkpoint_loaded'] is (True if run['init'] == 'pretrained' else None)
     world = results['world']
@@ -82,7 +86,24 @@ def test_every_run_has_finite_metrics(experiment):
     for chain in RUN_CHAINS:
         pre = results['chains'][chain]['pretrain']
         assert pre['iterations'] == 8 and math.isfinite(pre['loss_last'])
+        # held-out render quality before the first step and after the last epoch
+        quality = pre['render_quality']
+        assert (quality['start_epoch'], quality['end_epoch']) == (0, 1)
+        # LiDAR-only NS-MAE renders no images: its BEV height error only
+        rendered = ({'bev_height_abs_err'} if chain == 'nsmae-centerpoint'
+                    else {'psnr', 'depth_abs_err'})
+        assert rendered <= set(quality['start']) == set(quality['end'])
+        for name, start in quality['start'].items():
+            end = quality['end'][name]
+            assert math.isfinite(start) and math.isfinite(end) and start != end, (chain, name)
+            if name != 'psnr':
+                assert start >= 0 and end >= 0
         assert results['chains'][chain]['spec']['metric_keys'] == CHAINS[chain].metric_keys
+    # the two MIM4D chains share one pre-training run (same config)
+    mim4d = [results['chains'][c]['pretrain'] for c in ('mim4d-bevdet', 'mim4d-bevseg')]
+    assert mim4d[0]['checkpoint'] == mim4d[1]['checkpoint'] and mim4d[0] == mim4d[1]
+    assert sum('-pretrain-' in line and 'finished' in line for line in experiment['lines']) == \
+        len({CHAINS[c].pretrain_config for c in RUN_CHAINS})
     assert results['schema'] == RESULTS_SCHEMA and results['versions']['mmdet3d'] == '1.4.0'
     assert len(results['git']['commit']) == 40
 
@@ -162,7 +183,11 @@ def hand_results() -> dict:
         world=dict(scenes=10, keyframes=12, resolution=[176, 64], train_frames=96, val_frames=24,
                    subset_by='scene', fractions={'10': dict(frames=12), '100': dict(frames=96)}),
         chains={'nsmae-centerpoint': dict(
-            spec=spec, pretrain=dict(wall_s=600.0, loss_first=1.5, loss_last=0.25),
+            spec=spec, pretrain=dict(
+                wall_s=600.0, loss_first=1.5, loss_last=0.25,
+                render_quality=dict(start=dict(psnr=9.125, depth_abs_err=8.25),
+                                    end=dict(psnr=14.5, depth_abs_err=3.0),
+                                    start_epoch=0, end_epoch=4)),
             convert=dict(wall_s=5.0))},
         runs=[run('pretrained', 100, 0.10, 0.20), run('scratch', 100, 0.125, 0.25),
               run('scratch', 10, 0.0, 0.05), run('pretrained', 10, 0.02, 0.0625)],
@@ -190,8 +215,31 @@ def test_table_from_hand_written_results():
     assert ('wall time of the last invocation 25.0 min (finished steps of earlier invocations '
             'are reused; 2 steps at a time, 1 thread each, 2 CPU cores; steps total '
             '45.0 min); commit 0123456789.') in lines[0]
-    assert 'pre-training loss 1.5 -> 0.25 in 10.0 min' in table
+    assert ('pre-training loss 1.5 -> 0.25 in 10.0 min; held-out render PSNR 9.12 -> 14.5 dB, '
+            'depth error 8.25 -> 3 m (before training -> end).') in table
     assert 'NS-MAE (Xu et al. 2023)' in table
+
+
+def test_table_of_results_without_render_quality_is_unchanged():
+    """Results recorded before the render quality was (docs/results/*.json) render as before."""
+    results = hand_results()
+    del results['chains']['nsmae-centerpoint']['pretrain']['render_quality']
+    assert 'pre-training loss 1.5 -> 0.25 in 10.0 min. Paper: NS-MAE' in render_table(results)
+
+
+def test_chains_with_one_pretraining_config_share_its_run(tmp_path):
+    from tools.transfer.experiment import plan_chain, pretrain_owner
+    assert CHAINS['mim4d-bevseg'].pretrain_config == CHAINS['mim4d-bevdet'].pretrain_config
+    assert pretrain_owner(CHAINS['mim4d-bevseg']) == 'mim4d-bevdet'
+    assert [pretrain_owner(spec) for name, spec in CHAINS.items() if name != 'mim4d-bevseg'] \
+        == [name for name in CHAINS if name != 'mim4d-bevseg']
+    settings = ExperimentSettings(world_dir=tmp_path / 'world', work_dir=tmp_path / 'work',
+                                  chains=('mim4d-bevseg', ), fractions=(100, ))
+    plan = plan_chain(CHAINS['mim4d-bevseg'], settings)
+    assert plan.pretrain.name == 'mim4d-bevdet-pretrain-pt4e-seed0'
+    assert plan.pretrain.outputs[0] == (tmp_path / 'work/mim4d-bevdet/pretrain-pt4e-seed0'
+                                        / 'epoch_4.pth')
+    assert plan.converted.parent == tmp_path / 'work' / 'mim4d-bevseg'
 
 
 def test_table_needs_both_inits():
@@ -295,6 +343,45 @@ def test_metrics_parsed_from_scalars(tmp_path):
     assert parse_metrics(scalars, keys) == dict(mAP=0.25, NDS=0.5)
     with pytest.raises(TransferExperimentError, match='no evaluation row'):
         parse_metrics(scalars, dict(mIoU='BEVSeg metric/mIoU'))
+
+
+def test_render_quality_at_start_and_end_from_scalars(tmp_path):
+    """Rows as mmengine's LoggerHook writes them: training losses at their
+    iteration, validation metrics at their epoch (0: before training)."""
+    from tools.transfer.metrics import render_quality
+    scalars = tmp_path / 'scalars.json'
+    rows = [{'render/psnr': 6.5, 'render/depth_abs_err': 12.0, 'step': 0},
+            dict(loss=3.0, step=1), dict(loss=2.0, step=2),
+            {'render/psnr': 8.0, 'render/depth_abs_err': 10.0, 'step': 1},
+            dict(loss=1.0, step=3),
+            {'render/psnr': 11.25, 'render/depth_abs_err': 4.5, 'step': 2}]
+    scalars.write_text('\n'.join(json.dumps(row) for row in rows) + '\n')
+    assert render_quality(scalars) == dict(
+        start=dict(psnr=6.5, depth_abs_err=12.0), end=dict(psnr=11.25, depth_abs_err=4.5),
+        start_epoch=0, end_epoch=2)
+    # no validation before training: the first row is after epoch 1
+    scalars.write_text('\n'.join(json.dumps(row) for row in rows[1:]) + '\n')
+    with pytest.raises(TransferExperimentError, match='at step 1, not 0'):
+        render_quality(scalars)
+    scalars.write_text(json.dumps(rows[1]) + '\n' + json.dumps(rows[0]) + '\n')
+    with pytest.raises(TransferExperimentError, match='1 render-quality validation row'):
+        render_quality(scalars)
+
+
+def test_pretraining_config_validates_before_training(tmp_path):
+    from mmengine.config import Config
+    from tools.transfer.configs import write_run_config
+    spec = CHAINS['nsmae-cam-bevseg']
+    world, ann = tmp_path / 'world', tmp_path / 'train.pkl'
+    path = write_run_config(spec.pretrain_config, tmp_path / 'config.py', world, ann,
+                            tmp_path / 'val.pkl', 3, 0, validate_first=True)
+    cfg = Config.fromfile(str(path))
+    assert cfg.custom_hooks[-1] == dict(type='ValidateBeforeTrainHook')
+    assert cfg.val_evaluator.type == 'RenderQualityMetric'
+    assert cfg.val_dataloader.dataset.ann_file == str(tmp_path / 'val.pkl')
+    with pytest.raises(ValueError, match='validate_first needs evaluate=True'):
+        write_run_config(spec.pretrain_config, tmp_path / 'c2.py', world, ann,
+                         tmp_path / 'val.pkl', 3, 0, evaluate=False, validate_first=True)
 
 
 def test_schedule_is_stretched_to_the_epochs():

@@ -95,7 +95,7 @@ def point_at_data(cfg, data_root: Path, train_ann: Path, val_ann: Path) -> None:
 
 def write_run_config(src: str, dst: Path, data_root: Path, train_ann: Path, val_ann: Path,
                      epochs: int, seed: int, load_from: Optional[Path] = None,
-                     evaluate: bool = True) -> Path:
+                     evaluate: bool = True, validate_first: bool = False) -> Path:
     """Write ``src`` pointed at the world, with the schedule, seed and init.
 
     Visualisation hooks are dropped (pictures are not part of the result);
@@ -111,6 +111,9 @@ def write_run_config(src: str, dst: Path, data_root: Path, train_ann: Path, val_
         seed (int): ``randomness.seed``.
         load_from (Path, optional): Checkpoint to initialise from.
         evaluate (bool): Keep validation (else ``val_*`` are removed).
+        validate_first (bool): Also validate before the first training step
+            (``ValidateBeforeTrainHook``, logged at ``step`` 0), e.g. the
+            held-out render quality at the start of a pre-training.
 
     Returns:
         Path: ``dst``.
@@ -119,6 +122,10 @@ def write_run_config(src: str, dst: Path, data_root: Path, train_ann: Path, val_
     cfg = load_config(path)
     point_at_data(cfg, data_root, train_ann, val_ann)
     stretch_schedule(cfg, epochs)
+    if validate_first and not evaluate:
+        raise ValueError('write_run_config: validate_first needs evaluate=True')
+    if validate_first and not cfg.get('val_evaluator'):
+        raise ValueError(f'{path}: validate_first needs a val_evaluator')
     if not evaluate:
         cfg.val_cfg = None
         cfg.val_dataloader = None
@@ -128,6 +135,8 @@ def write_run_config(src: str, dst: Path, data_root: Path, train_ann: Path, val_
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.custom_hooks = [hook for hook in cfg.get('custom_hooks', [])
                         if not hook['type'].endswith('VisualizationHook')]
+    if validate_first:
+        cfg.custom_hooks.append(dict(type='ValidateBeforeTrainHook'))
     dst.parent.mkdir(parents=True, exist_ok=True)
     cfg.dump(str(dst))
     return dst

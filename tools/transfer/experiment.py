@@ -7,7 +7,9 @@ its output in ``<work_dir>/.../step.log``; a finished step (marker
 ``<work_dir>/steps/<name>.json`` plus its outputs) is skipped on a re-run
 unless ``force``, so an interrupted run continues where it stopped. The
 chains are :data:`tools.transfer.chains.CHAINS`; each fine-tuning run is
-evaluated at its end (``NuScenesMetric`` mAP / NDS, or BEV mIoU).
+evaluated at its end (``NuScenesMetric`` mAP / NDS, or BEV mIoU); each
+pre-training is validated before its first step and after its last epoch
+(held-out render PSNR / depth error, ``RenderQualityMetric``).
 
 Sizing: steps run ``jobs`` at a time, one intra-op thread each (``threads``):
 two OpenMP threads per process on cores shared with other processes spin
@@ -35,7 +37,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from tools.transfer.chains import CHAINS, ChainSpec, find_mmdet3d_checkout  # noqa: F401
 from tools.transfer.configs import db_info_of, write_run_config
-from tools.transfer.metrics import checkpoint_loaded, latest_scalars, loss_curve, parse_metrics
+from tools.transfer.metrics import (checkpoint_loaded, latest_scalars, loss_curve, parse_metrics,
+                                    render_quality)
 from tools.transfer.steps import Step, StepPool, StepRunner, TransferExperimentError
 from tools.utils.runner_cli import load_config
 
@@ -237,22 +240,36 @@ def finetune_tag(settings: ExperimentSettings, percent: int, init: str, seed: in
     return tag if seed == settings.seed else tag + f'-ftseed{seed}'
 
 
+def pretrain_owner(spec: ChainSpec) -> str:
+    """The chain whose folder and step name hold ``spec``'s pre-training.
+
+    Chains with the same pre-training config (``mim4d-bevdet`` and
+    ``mim4d-bevseg``) share one pre-training run: that of the first such
+    chain in :data:`CHAINS` (whichever chains are selected, so a later run
+    of other chains finds it), else ``spec`` itself.
+    """
+    return next((name for name, other in CHAINS.items()
+                 if other.pretrain_config == spec.pretrain_config), spec.name)
+
+
 def plan_chain(spec: ChainSpec, settings: ExperimentSettings) -> ChainPlan:
     """Write the configs of one chain and return its steps.
 
-    Pre-training runs once (seed ``settings.seed``); each fraction and init
-    is fine-tuned once per seed of ``settings.finetune_seeds``. Run folders
-    carry the schedule and seeds in their names (``<chain>/pretrain-pt4e-seed0``,
-    :func:`finetune_tag`), so results of other settings are never mistaken
-    for these.
+    Pre-training runs once (seed ``settings.seed``) in the folder of
+    :func:`pretrain_owner` (chains with the same pre-training config share
+    it); each fraction and init is fine-tuned once per seed of
+    ``settings.finetune_seeds``. Run folders carry the schedule and seeds in
+    their names (``<chain>/pretrain-pt4e-seed0``, :func:`finetune_tag`), so
+    results of other settings are never mistaken for these.
     """
     chain_dir = settings.work_dir / spec.name
     pre_tag = f'pt{settings.pretrain_epochs}e-seed{settings.seed}'
-    pre_dir = chain_dir / f'pretrain-{pre_tag}'
+    owner = pretrain_owner(spec)
+    pre_dir = settings.work_dir / owner / f'pretrain-{pre_tag}'
     pre_cfg = write_run_config(spec.pretrain_config, pre_dir / 'config.py', settings.world_dir,
                                settings.train_ann(), settings.val_ann, settings.pretrain_epochs,
-                               settings.seed, evaluate=False)
-    pretrain = _train_step(settings, f'{spec.name}-pretrain-{pre_tag}', pre_cfg, pre_dir,
+                               settings.seed, validate_first=True)
+    pretrain = _train_step(settings, f'{owner}-pretrain-{pre_tag}', pre_cfg, pre_dir,
                            settings.pretrain_epochs, [settings.train_ann()])
     down_cfg = spec.downstream_config
     converted = chain_dir / f'converted-{pre_tag}.pth'
@@ -388,10 +405,15 @@ def run_experiment(settings: ExperimentSettings,
     step_walls = [runner.run(step)['wall_s'] for step in world_steps(settings, settings.work_dir)]
     plans = [plan_chain(CHAINS[name], settings) for name in settings.chains]
     # overall count and ETA in every later progress line (the world steps ran already)
-    runner.total = len(step_walls) + sum(2 + len(plan.finetunes) for plan in plans)
+    runner.total = (len(step_walls) + len({plan.pretrain.name for plan in plans})
+                    + sum(1 + len(plan.finetunes) for plan in plans))
     pool = StepPool(runner, settings.jobs)
     try:
-        pre = {plan.spec.name: pool.submit(plan.pretrain) for plan in plans}
+        shared = {}  # one pre-training run per config (pretrain_owner)
+        for plan in plans:
+            if plan.pretrain.name not in shared:
+                shared[plan.pretrain.name] = pool.submit(plan.pretrain)
+        pre = {plan.spec.name: shared[plan.pretrain.name] for plan in plans}
         order = [(seed, percent) for seed in settings.finetune_seeds
                  for percent in sorted(settings.fractions, reverse=True)]
         fine = {(plan.spec.name, percent, init, seed): pool.submit(step)
@@ -409,14 +431,18 @@ def run_experiment(settings: ExperimentSettings,
         for plan in plans:
             name = plan.spec.name
             pre_out, conv_out = pre[name].result(), conv[name].result()
+            pre_scalars = latest_scalars(plan.pretrain.log.parent)
             chains[name] = dict(
                 spec=plan.spec.summary(),
                 pretrain=dict(wall_s=pre_out['wall_s'], epochs=settings.pretrain_epochs,
                               seed=settings.seed,
                               checkpoint=str(plan.pretrain.outputs[0]),
-                              **loss_curve(latest_scalars(plan.pretrain.log.parent))),
+                              step=plan.pretrain.name,
+                              render_quality=render_quality(pre_scalars),
+                              **loss_curve(pre_scalars)),
                 convert=dict(wall_s=conv_out['wall_s'], checkpoint=str(plan.converted)))
-            step_walls += [pre_out['wall_s'], conv_out['wall_s']]
+            step_walls += [pre_out['wall_s']] if shared.pop(plan.pretrain.name, None) else []
+            step_walls.append(conv_out['wall_s'])
             for percent, init, seed, step in plan.finetunes:
                 record = finetune_record(plan, percent, init, seed, step,
                                          fine[(name, percent, init, seed)].result(), settings)
@@ -518,10 +544,13 @@ def plan_experiment(settings: ExperimentSettings) -> List[dict]:
                     iterations=iterations, seed=seed, done=done(step))
 
     rows = [row(step, step.name) for step in world_steps(settings, settings.work_dir)]
+    pretrained = set()  # chains sharing a pre-training config share its run (pretrain_owner)
     for name in settings.chains:
         plan = plan_chain(CHAINS[name], settings)
-        rows.append(row(plan.pretrain, 'pretrain', frames[None], settings.pretrain_epochs,
-                        settings.seed, batch_of(plan.pretrain)))
+        if plan.pretrain.name not in pretrained:
+            pretrained.add(plan.pretrain.name)
+            rows.append(row(plan.pretrain, 'pretrain', frames[None], settings.pretrain_epochs,
+                            settings.seed, batch_of(plan.pretrain)))
         rows.append(row(plan.convert, 'convert'))
         batch = batch_of(plan.finetunes[0][-1])  # one downstream config for every fine-tuning
         rows += [row(step, 'finetune', frames[percent], settings.finetune_epochs, seed, batch)

@@ -77,6 +77,50 @@ def loss_curve(scalars: Path) -> dict:
                 iterations=int(losses[-1].get('step', len(losses))))
 
 
+RENDER_QUALITY_KEYS = ('psnr', 'depth_abs_err', 'bev_height_abs_err')
+
+
+def render_quality(scalars: Path) -> dict:
+    """Held-out render quality at the start and at the end of a pre-training.
+
+    The rows of ``RenderQualityMetric`` (``render/psnr`` in dB,
+    ``render/depth_abs_err`` and ``render/bev_height_abs_err`` in metres;
+    a model without a quantity logs no key for it): the first must be the
+    validation before any training step (``step`` 0, written by
+    ``ValidateBeforeTrainHook``), the last is the one after the final epoch.
+
+    Returns:
+        dict: ``start`` and ``end`` (metric -> value, the keys found in the
+        rows), ``start_epoch`` (0) and ``end_epoch``.
+
+    Raises:
+        TransferExperimentError: If there are fewer than two such rows, the
+            first is not at step 0, or the two rows hold different keys.
+    """
+    rows = [row for row in read_scalars(scalars)
+            if any(key == 'render/' + name for name in RENDER_QUALITY_KEYS for key in row)]
+    if len(rows) < 2:
+        raise TransferExperimentError(
+            f'{scalars}: {len(rows)} render-quality validation row(s) (render/psnr, '
+            'render/depth_abs_err), need one before training (ValidateBeforeTrainHook) and '
+            'one at the end')
+    first, last = rows[0], rows[-1]
+    if first.get('step') != 0:
+        raise TransferExperimentError(
+            f'{scalars}: the first render-quality row is at step {first.get("step")}, not 0: '
+            'no validation before training (ValidateBeforeTrainHook)')
+
+    def values(row):
+        return {name: float(row['render/' + name]) for name in RENDER_QUALITY_KEYS
+                if 'render/' + name in row}
+    start, end = values(first), values(last)
+    if set(start) != set(end):
+        raise TransferExperimentError(
+            f'{scalars}: render-quality keys differ between start {sorted(start)} and end '
+            f'{sorted(end)}')
+    return dict(start=start, end=end, start_epoch=0, end_epoch=int(last.get('step', -1)))
+
+
 def checkpoint_loaded(log: Path, checkpoint: Path) -> bool:
     """Whether the training log reports loading ``checkpoint`` (mmengine ``load_from``)."""
     return f'Load checkpoint from {checkpoint}' in Path(log).read_text(errors='replace')

@@ -152,6 +152,24 @@ def describe_setup(results: dict) -> str:
             f'{commit[:10]}{dirty}.')
 
 
+RENDER_QUALITY_UNITS = (('psnr', 'PSNR', 'dB'), ('depth_abs_err', 'depth error', 'm'),
+                        ('bev_height_abs_err', 'BEV height error', 'm'))
+
+
+def render_quality_note(pretrain: dict) -> str:
+    """``; held-out render PSNR 9.1 -> 14.2 dB, depth error 8.3 -> 3.1 m`` (start -> end).
+
+    Empty for results recorded before the render quality was (no
+    ``render_quality`` in the pre-training record).
+    """
+    quality = pretrain.get('render_quality')
+    if not quality:
+        return ''
+    parts = [f'{label} {quality["start"][key]:.3g} -> {quality["end"][key]:.3g} {unit}'
+             for key, label, unit in RENDER_QUALITY_UNITS if key in quality['start']]
+    return '; held-out render ' + ', '.join(parts) + ' (before training -> end)'
+
+
 def render_table(results: dict) -> str:
     """Markdown: setup line, table (metrics in %, differences in points), references.
 
@@ -184,8 +202,8 @@ def render_table(results: dict) -> str:
         lines.append(
             f'- {chain}: {info["spec"]["pretrain_config"]} -> {info["spec"]["downstream_config"]} '
             f'({",".join(info["spec"]["modules"])}); pre-training loss {pre["loss_first"]:.3g} -> '
-            f'{pre["loss_last"]:.3g} in {pre["wall_s"] / 60:.1f} min. Paper: '
-            f'{info["spec"]["citation"]}.')
+            f'{pre["loss_last"]:.3g} in {pre["wall_s"] / 60:.1f} min{render_quality_note(pre)}. '
+            f'Paper: {info["spec"]["citation"]}.')
     return '\n'.join(lines) + '\n'
 
 
@@ -219,7 +237,7 @@ def summarize_run(results: dict) -> dict:
         of each fraction, subset mode), ``schedules`` (epochs and the
         iterations of each pre-training and of each fraction's fine-tuning),
         ``wall_s`` (last invocation) and ``steps_wall_s`` (all steps), per
-        chain its specification and pre-training loss / wall time, and one
+        chain its specification and pre-training loss / wall time / render quality, and one
         ``cells`` entry per (chain, fraction): ``seeds``, the scratch and
         pre-trained metrics per seed (lists in seed order), and ``stats``
         (:func:`cell_statistics`: mean, std, paired difference with its
@@ -243,7 +261,8 @@ def summarize_run(results: dict) -> dict:
                          modules=list(info['spec']['modules']),
                          pretrain_loss=[info['pretrain']['loss_first'],
                                         info['pretrain']['loss_last']],
-                         pretrain_wall_s=info['pretrain']['wall_s'])
+                         pretrain_wall_s=info['pretrain']['wall_s'],
+                         pretrain_render_quality=info['pretrain'].get('render_quality'))
               for name, info in results['chains'].items()}
     iterations = {}
     for run in results['runs']:

@@ -1,0 +1,97 @@
+"""BEV map segmentation on BEVDet's camera encoder (MIM4D's image side)."""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from mmdet3d.models import Base3DDetector
+from mmdet3d.registry import MODELS
+from mmdet3d.structures import Det3DDataSample
+from projects.BEVDetCompat.bevdet_compat.bevdet_compat import BEVDetCompat
+
+
+@MODELS.register_module()
+class BEVDetSeg(BEVDetCompat):
+    """Camera-only BEV map segmentation with BEVDet's encoder.
+
+    images -> ``img_backbone`` -> ``img_neck`` -> ``img_view_transformer``
+    (LSS lift + BEV pooling, ``BEVDetLSSViewTransformer``) ->
+    ``img_bev_encoder_backbone`` -> ``img_bev_encoder_neck`` -> ``seg_head``
+    (``BEVFusionSegHead``). The image side is :class:`BEVDetCompat`'s (same
+    forward, same attribute names), so MIM4D's pre-trained ``img_backbone``,
+    ``img_neck`` and depth net convert into it with the ``bevdet`` layout of
+    ``tools/model_converters/convert_checkpoint.py``. The BEV map leaves the
+    encoder as (B, C, N_y, N_x) (rows along y): the head's
+    ``grid_transform`` needs ``input_axes='yx'`` and the view transformer's
+    x / y grid as ``input_scope``.
+
+    Ground truth ``gt_map_seg`` ([C, X, Y] bool, ``LoadBEVMapLabel`` +
+    ``PackBEVSegInputs``); predictions ``pred_map_seg`` ([C, X, Y]
+    probabilities) for ``BEVMapSegMetric``, as :class:`BEVFusionSeg`.
+
+    Args:
+        img_backbone (dict): Image backbone, e.g. ``mmdet.ResNet``.
+        img_neck (dict): ``BEVDetCustomFPN``.
+        img_view_transformer (dict): ``BEVDetLSSViewTransformer``.
+        img_bev_encoder_backbone (dict): ``BEVDetCustomResNet``.
+        img_bev_encoder_neck (dict): ``BEVDetFPNLSS``.
+        seg_head (dict): ``BEVFusionSegHead`` (``input_axes='yx'``).
+        data_preprocessor (dict, optional): ``Det3DDataPreprocessor``.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 img_backbone: dict,
+                 img_neck: dict,
+                 img_view_transformer: dict,
+                 img_bev_encoder_backbone: dict,
+                 img_bev_encoder_neck: dict,
+                 seg_head: dict,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        # BEVDetCompat.__init__ builds a detection head: build the same encoder here
+        Base3DDetector.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        axes = seg_head.get('grid_transform', {}).get('input_axes', 'xy')
+        if axes != 'yx':
+            raise ValueError("BEVDetSeg: the BEVDet encoder's BEV map is (B, C, N_y, N_x); "
+                             f"set seg_head.grid_transform.input_axes='yx' (got {axes!r})")
+        self.img_backbone = MODELS.build(img_backbone)
+        self.img_neck = MODELS.build(img_neck)
+        self.img_view_transformer = MODELS.build(img_view_transformer)
+        self.img_bev_encoder_backbone = MODELS.build(img_bev_encoder_backbone)
+        self.img_bev_encoder_neck = MODELS.build(img_bev_encoder_neck)
+        self.seg_head = MODELS.build(seg_head)
+
+    def bev_map(self, batch_inputs: dict,
+                batch_data_samples: Sequence[Det3DDataSample]) -> Tensor:
+        """The encoder's BEV map (B, C, N_y, N_x), lidar frame."""
+        bev_feats, _ = self.extract_feat(batch_inputs, batch_data_samples)
+        return bev_feats[0]
+
+    def loss(self, batch_inputs: dict,
+             batch_data_samples: List[Det3DDataSample], **kwargs) -> Dict[str, Tensor]:
+        """Per-class segmentation losses ``loss_{class}``."""
+        logits = self.seg_head(self.bev_map(batch_inputs, batch_data_samples))
+        labels = []
+        for index, sample in enumerate(batch_data_samples):
+            if 'gt_map_seg' not in sample:
+                raise KeyError(f'BEVDetSeg: data sample {index} has no gt_map_seg; add '
+                               'LoadBEVMapLabel and pack with PackBEVSegInputs')
+            labels.append(sample.gt_map_seg)
+        return self.seg_head.loss_by_logits(logits, torch.stack(labels).to(logits.device))
+
+    def predict(self, batch_inputs: dict,
+                batch_data_samples: List[Det3DDataSample], **kwargs) -> List[Det3DDataSample]:
+        """Attach ``pred_map_seg`` [C, X, Y] probabilities to every sample."""
+        probs = self.seg_head.predict(self.bev_map(batch_inputs, batch_data_samples))
+        for index, sample in enumerate(batch_data_samples):
+            sample.pred_map_seg = probs[index].detach()
+        return list(batch_data_samples)
+
+    def _forward(self, batch_inputs: dict,
+                 batch_data_samples: Optional[List[Det3DDataSample]] = None,
+                 **kwargs) -> Tensor:
+        """Raw logits [B, C, X, Y]."""
+        if batch_data_samples is None:
+            raise ValueError('BEVDetSeg._forward needs data samples (camera matrices)')
+        return self.seg_head(self.bev_map(batch_inputs, batch_data_samples))
