@@ -114,6 +114,15 @@ def test_sparse_conv_flops_count_the_active_pairs(sizing, layer):
     counter.remove()
     assert counter.flops == {'conv': 2 * cin * cout * pairs}
     assert counter.bound_layers == 0
+    # count_flops: the same layer once (spconv's CPU torch.mm calls not counted twice)
+    model.data_preprocessor = _Identity()
+    model.loss = lambda inputs, samples: model.conv(inputs['x'])
+    flops = sizing.count_flops(model, dict(inputs=dict(x=spconv.SparseConvTensor(
+        torch.randn(len(coords), cin), indices, shape.tolist(), 1)), data_samples=[]))
+    assert flops['total'] == flops['sparse'] == 2 * cin * cout * pairs
+    assert flops['per_module'] == {'conv': 2 * cin * cout * pairs} and flops['dense'] == 0
+    # spconv's native CPU algorithm: one torch.mm per kernel offset over its pairs
+    assert flops['spconv_dense_seen'] == 2 * cin * cout * pairs
     assert pairs < 27 * len(coords)  # the K x N bound would be wrong here
 
 
@@ -188,6 +197,10 @@ def test_overhead_record_is_consistent_with_its_timings(sizing, report):
     assert peaks['big'] > peaks['small']  # 8 vs 2 output channels
     worse = max(record['time_ratio'], record['mem_ratio'])
     assert record['target_met'] == (worse <= 1.1)
+    assert record['mem_ratio_over_encoder'] == pytest.approx(
+        peaks['big'] / record['encoder_peak_alloc_bytes'])
+    assert record['time_ratio_over_encoder'] == pytest.approx(
+        median['pre'] / median['enc'], rel=1e-3)
     modules = record['module_forward_s']['big']
     assert set(modules) == {'conv', 'head', '(rest)'}
     assert sum(modules.values()) == pytest.approx(walls['pre'][-1], abs=1e-3)
@@ -215,7 +228,8 @@ def test_model_table_from_json_lines(sizing, tmp_path):
                  figures=[dict(name='worse ratio', value=1.5, unit='x')],
                  target=dict(figure='worse ratio', op='<=', limit=1.1), target_met=False,
                  model='NS-MAE C+L', reference='stock BEVFusion C+L', time_ratio=1.5,
-                 mem_ratio=0.9, limit=1.1,
+                 mem_ratio=0.9, limit=1.1, time_ratio_over_encoder=2.0,
+                 mem_ratio_over_encoder=1.5,
                  module_forward_s={'NS-MAE C+L': {'img_backbone': 12.25, 'pv_render_head': 3.0,
                                                   '(rest)': 20.0}},
                  flops_per_module={'NS-MAE C+L': {'img_backbone': 2.6e11}})
@@ -231,7 +245,8 @@ def test_model_table_from_json_lines(sizing, tmp_path):
                      '50e_nus-pretrain.py)', '40.50', '1234.0', '3072', '7.00 (8 x 2/GPU)',
                      'not released (no nuScenes run yet)']
     assert 'upstream: mmdet3d v1.4.0 model zoo' in rows[2] and '(8 x 4/GPU)' in rows[2]
-    assert rows[4].split('|')[3:7] == [' 1.50x ', ' 0.90x ', ' <= 1.1x ', ' **missed** ']
+    assert rows[4].split('|')[3:8] == [' 1.50x ', ' 0.90x ', ' <= 1.1x ', ' **missed** ',
+                                       ' 2.00x, 1.50x ']
     assert '- NS-MAE C+L: img_backbone 12.2 s (260 G), pv_render_head 3.0 s, (rest) 20.0 s' \
         in table.splitlines()
     readme = tmp_path / 'README.md'
@@ -254,3 +269,42 @@ def test_readme_model_table_is_the_rendering_of_its_json_lines(sizing):
         'README model table drifted: run tools/benchmarks/model_sizing.py --readme README.md'
     assert 'not released (no nuScenes run yet)' in block
     assert math.isfinite(len(block))
+
+
+@pytest.mark.slow
+def test_tiny_configs_end_to_end(sizing, report):
+    """The tiny NS-MAE, MIM4D and BEVDet configs through the whole benchmark (~1 min)."""
+    records = sizing.run(sizing.TINY_MODELS, sizing.TINY_RATIOS, iters=1, warmup=0,
+                         azimuth_steps=128)
+    by_model = {r['model']: r for r in records if r['benchmark'] == 'model_sizing'}
+    assert set(by_model) == set(sizing.TINY_MODELS)
+    for record in records:
+        report.check_record(record, record['benchmark'])
+    for name, record in by_model.items():
+        cfg = sizing.load_model_config(sizing.TINY_MODELS[name][0])
+        from mmdet3d.registry import MODELS
+        model = MODELS.build(cfg.model)
+        # parameters counted independently: the state dict minus its buffers
+        buffers = {k for k, _ in model.named_buffers()}
+        assert record['params'] == sum(v.numel() for k, v in model.state_dict().items()
+                                       if k not in buffers)
+        # every FLOP is attributed to one top-level module
+        assert sum(record['flops_per_module'].values()) == record['flops'] > 0
+        assert record['spconv_bound_layers'] == 0
+        frozen = record['params'] - record['trainable_params']
+        est = (record['paper_batch_per_gpu'] * record['mem_per_sample_bytes']
+               + 16 * record['trainable_params'] + 4 * frozen)
+        assert record['est_gpu_mem_bytes'] == est
+        assert record['mem_per_sample_bytes'] == record['peak_alloc_bytes'] - \
+            record['grad_bytes'] > 0
+    nsmae = by_model['NS-MAE C+L']
+    assert nsmae['flops_sparse'] > 0 and nsmae['points'] > 0
+    # spconv's own CPU matrix products, seen by FlopCounterMode, equal the pair count
+    assert nsmae['flops_spconv_seen_by_flop_counter'] == nsmae['flops_sparse']
+    assert by_model['MIM4D']['views'] == 6 * 3 and by_model['BEVDet-R18']['points'] == 0
+    (ratio, ) = [r for r in records if r['benchmark'] == 'pretrain_overhead']
+    assert ratio['model'] == 'MIM4D' and ratio['reference'] == 'BEVDet-R18'
+    assert ratio['mem_ratio'] == pytest.approx(by_model['MIM4D']['peak_alloc_bytes']
+                                               / by_model['BEVDet-R18']['peak_alloc_bytes'])
+    assert ratio['time_ratio'] == pytest.approx(ratio['iter_s']['pre'][0]
+                                                / ratio['iter_s']['ref'][0], rel=1e-3)
