@@ -81,7 +81,7 @@ def test_conv_flops_match_the_closed_form(sizing):
     flops = sizing.count_flops(model, _batch(10, 12))
     conv = 2 * 3 * 4 * 3 * 3 * 8 * 10  # 2 Cin Cout k^2 H_out W_out
     head = 2 * 4 * 2  # one (1, 4) x (4, 2) matmul
-    assert flops['per_module'] == {'conv': conv, 'head': head}
+    assert flops['per_module'] == {'conv': conv, 'head': head, '(detector)': 0}
     assert flops['total'] == flops['dense'] == conv + head and flops['sparse'] == 0
 
 
@@ -120,7 +120,8 @@ def test_sparse_conv_flops_count_the_active_pairs(sizing, layer):
     flops = sizing.count_flops(model, dict(inputs=dict(x=spconv.SparseConvTensor(
         torch.randn(len(coords), cin), indices, shape.tolist(), 1)), data_samples=[]))
     assert flops['total'] == flops['sparse'] == 2 * cin * cout * pairs
-    assert flops['per_module'] == {'conv': 2 * cin * cout * pairs} and flops['dense'] == 0
+    assert flops['per_module'] == {'conv': 2 * cin * cout * pairs, '(detector)': 0}
+    assert flops['dense'] == 0
     # spconv's native CPU algorithm: one torch.mm per kernel offset over its pairs
     assert flops['spconv_dense_seen'] == 2 * cin * cout * pairs
     assert pairs < 27 * len(coords)  # the K x N bound would be wrong here
@@ -205,6 +206,7 @@ def test_overhead_record_is_consistent_with_its_timings(sizing, report):
     assert set(modules) == {'conv', 'head', '(rest)'}
     assert sum(modules.values()) == pytest.approx(walls['pre'][-1], abs=1e-3)
     assert record['flops_per_module']['big']['conv'] == 2 * 3 * 8 * 9 * 30 * 30
+    assert record['flops_per_module']['big']['(detector)'] == 0
 
 
 def _sizing_record(**kw):
