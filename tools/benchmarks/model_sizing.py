@@ -520,8 +520,12 @@ def memory_per_sample(model, optim_wrapper, batch) -> Tuple[int, int]:
 
 def encoder_step(model, batch) -> None:
     """Forward + backward of ``extract_feat`` alone (the summed features as loss)."""
+    import inspect
     data = _preprocess(model, batch)
-    feats = model.extract_feat(data['inputs'], data['data_samples'])
+    samples = data['data_samples']
+    if 'batch_input_metas' in inspect.signature(model.extract_feat).parameters:
+        samples = [sample.metainfo for sample in samples]  # upstream BEVFusion reads metas
+    feats = model.extract_feat(data['inputs'], samples)
     total = sum(t.float().sum() for t in _tensors(feats) if t.requires_grad)
     total.backward()
     model.zero_grad(set_to_none=True)
