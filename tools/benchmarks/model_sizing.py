@@ -805,8 +805,9 @@ def model_table(jsonl: Path) -> str:
             lines.append(f'| {rec["model"]} | {rec["reference"]} | {rec["time_ratio"]:.2f}x | '
                          f'{rec["mem_ratio"]:.2f}x | <= {rec["limit"]}x | '
                          f'{"met" if rec["target_met"] else "**missed**"} | {encoder} |')
-        lines += ['', 'Where the time goes (one hooked iteration each: forward seconds of the '
-                  'largest top-level modules, `(rest)` = backward, optimizer step and glue; '
+        lines += ['', 'Where the time goes (the last timed iteration of each: forward '
+                  'seconds of the largest top-level modules, `(rest)` = backward, '
+                  'optimizer step and glue; '
                   'forward GFLOPs per module in brackets):', '']
         for rec in overhead:
             for name in (rec['model'], rec['reference']):
