@@ -37,11 +37,15 @@ demo: install
 
 # The speed / memory benchmarks (about 15 minutes on 2 cores): their JSON lines,
 # with the machine and the commit, go to docs/results/benchmarks.jsonl, rendered as
-# docs/benchmarks.md. The transfer experiment (about an hour) has its own target.
+# docs/benchmarks.md. Then the GPU sizing of the paper configs (about 20 minutes):
+# docs/results/model_sizing.jsonl, rendered as README.md's model table. The
+# transfer experiment (about an hour) has its own target.
 bench: install
 	$(PY) tools/benchmarks/report.py run --out docs/results/benchmarks.jsonl
 	$(PY) tools/benchmarks/report.py render --jsonl docs/results/benchmarks.jsonl \
 	  --out docs/benchmarks.md
+	$(PY) tools/benchmarks/report.py run --sizing --out docs/results/model_sizing.jsonl
+	$(PY) tools/benchmarks/model_sizing.py --readme README.md --jsonl docs/results/model_sizing.jsonl
 
 # The transfer experiment (README "Transfer experiment"): every fine-tuning cell runs once
 # per seed; `make transfer SEEDS=1` is the quicker single-seed version (no intervals).

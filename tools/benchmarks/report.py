@@ -8,7 +8,8 @@ default thread count, versions), the commit (and whether tracked files had
 uncommitted changes), the UTC start and end time, the 1-minute load average
 at start and end, and per script its command, wall time, CPU time and the
 load average after it. Lines a script prints that are not JSON objects
-(logs) are passed on to stderr. ``make bench`` runs ``run`` and ``render``.
+(logs) are passed on to stderr. ``make bench`` runs ``run`` and ``render``, then
+``run --sizing`` (:data:`SIZING_SUITE`) into docs/results/model_sizing.jsonl.
 
 ``render`` turns such a file into Markdown: the run header, then one table
 per benchmark (in order of first appearance) with one row per record:
@@ -31,6 +32,7 @@ Record fields ``render`` reads (every benchmark script writes them):
 Usage:
     python tools/benchmarks/report.py run [--out docs/results/benchmarks.jsonl] [--only NAME ...]
         [--full-world]
+    python tools/benchmarks/report.py run --sizing --out docs/results/model_sizing.jsonl
     python tools/benchmarks/report.py render [--jsonl docs/results/benchmarks.jsonl]
         [--out docs/benchmarks.md]
 """
@@ -62,6 +64,12 @@ SUITE: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ('pretrain_iteration.py', ()),
     ('pretrain_iteration.py', ('--loss-curve', )),
     ('synthetic_world.py', ('--scenes', '1', '--keyframes', '4')),
+)
+#: The GPU-sizing benchmark (paper-scale models, ~20 minutes on 2 cores), run by
+#: ``run --sizing`` into its own file (docs/results/model_sizing.jsonl), whose
+#: records make README.md's model table (``model_sizing.py --readme``).
+SIZING_SUITE: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
+    ('model_sizing.py', ('--threads', '2')),
 )
 FULL_WORLD_ARGS = ('--full', '--workers', '2')
 #: Set for the scripts unless already set: busy-waiting OpenMP threads slow
@@ -395,12 +403,17 @@ def main(argv=None) -> None:
                      help='run only these scripts (file names without .py)')
     run.add_argument('--full-world', action='store_true',
                      help='synthetic_world.py times the 10 x 40 world itself (~8 min)')
+    run.add_argument('--sizing', action='store_true',
+                     help='run the GPU-sizing suite (model_sizing.py) instead')
     render = sub.add_parser('render', help='write the Markdown page from the JSON lines')
     render.add_argument('--jsonl', type=Path, default=DEFAULT_JSONL)
     render.add_argument('--out', type=Path, default=DEFAULT_MARKDOWN)
     args = parser.parse_args(argv)
     if args.mode == 'render':
         render_file(args.jsonl, args.out)
+        return
+    if args.sizing:
+        run_suite(SIZING_SUITE, args.out)
         return
     known = {Path(script).stem for script, _ in SUITE}
     unknown = set(args.only or ()) - known
