@@ -94,10 +94,13 @@ from tests.fixtures.infos import *  # noqa: E402,F401,F403
 
 @pytest.fixture(scope='session')
 def report():
-    """``tools/benchmarks/report.py`` (a script, not a package module), loaded by path."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_report', REPO_ROOT / 'tools' / 'benchmarks' / 'report.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``tools/benchmarks/report.py`` (a script; importable from the repository root)."""
+    import importlib
+    return importlib.import_module('tools.benchmarks.report')
+
+
+@pytest.fixture(scope='session')
+def sizing():
+    """``tools/benchmarks/model_sizing.py`` (a script; importable from the repository root)."""
+    import importlib
+    return importlib.import_module('tools.benchmarks.model_sizing')

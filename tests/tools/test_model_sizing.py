@@ -7,7 +7,6 @@ peak against a known allocation pattern, the synthetic rig against a
 point projected by hand; the ratio record against its own raw timings; the
 README's model table against the committed JSON lines.
 """
-import importlib.util
 import json
 import math
 import re
@@ -20,24 +19,6 @@ from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope='module')
-def sizing():
-    spec = importlib.util.spec_from_file_location(
-        'model_sizing', REPO / 'tools' / 'benchmarks' / 'model_sizing.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope='module')
-def report():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_report', REPO / 'tools' / 'benchmarks' / 'report.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class _Identity(torch.nn.Module):
