@@ -91,6 +91,9 @@ def test_runner_trains_tiny_config_on_real_frame(tmp_path, real_frame):
     ]
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2)
     cfg.model.seed = 0
+    # its own visualizer: mmengine hands a later runner of this process the instance
+    # named 'visualizer' that an earlier test's runner created (see the hook's warning)
+    cfg.visualizer.name = f'nsmae-{tmp_path.name}'
     runner = Runner.from_cfg(copy.deepcopy(cfg))
     runner.train()
     model = runner.model
