@@ -1,17 +1,17 @@
 """BEV map segmentation on BEVDet's camera encoder (MIM4D's image side)."""
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
-import torch
 from torch import Tensor
 
 from mmdet3d.models import Base3DDetector
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 from projects.BEVDetCompat.bevdet_compat.bevdet_compat import BEVDetCompat
+from .map_segmentation import MapSegmentationMixin
 
 
 @MODELS.register_module()
-class BEVDetSeg(BEVDetCompat):
+class BEVDetSeg(MapSegmentationMixin, BEVDetCompat):
     """Camera-only BEV map segmentation with BEVDet's encoder.
 
     images -> ``img_backbone`` -> ``img_neck`` -> ``img_view_transformer``
@@ -62,31 +62,11 @@ class BEVDetSeg(BEVDetCompat):
         self.img_bev_encoder_neck = MODELS.build(img_bev_encoder_neck)
         self.seg_head = MODELS.build(seg_head)
 
-    def bev_map(self, batch_inputs: dict,
+    def seg_bev(self, batch_inputs: dict,
                 batch_data_samples: Sequence[Det3DDataSample]) -> Tensor:
         """The encoder's BEV map (B, C, N_y, N_x), lidar frame."""
         bev_feats, _ = self.extract_feat(batch_inputs, batch_data_samples)
         return bev_feats[0]
-
-    def loss(self, batch_inputs: dict,
-             batch_data_samples: List[Det3DDataSample], **kwargs) -> Dict[str, Tensor]:
-        """Per-class segmentation losses ``loss_{class}``."""
-        logits = self.seg_head(self.bev_map(batch_inputs, batch_data_samples))
-        labels = []
-        for index, sample in enumerate(batch_data_samples):
-            if 'gt_map_seg' not in sample:
-                raise KeyError(f'BEVDetSeg: data sample {index} has no gt_map_seg; add '
-                               'LoadBEVMapLabel and pack with PackBEVSegInputs')
-            labels.append(sample.gt_map_seg)
-        return self.seg_head.loss_by_logits(logits, torch.stack(labels).to(logits.device))
-
-    def predict(self, batch_inputs: dict,
-                batch_data_samples: List[Det3DDataSample], **kwargs) -> List[Det3DDataSample]:
-        """Attach ``pred_map_seg`` [C, X, Y] probabilities to every sample."""
-        probs = self.seg_head.predict(self.bev_map(batch_inputs, batch_data_samples))
-        for index, sample in enumerate(batch_data_samples):
-            sample.pred_map_seg = probs[index].detach()
-        return list(batch_data_samples)
 
     def _forward(self, batch_inputs: dict,
                  batch_data_samples: Optional[List[Det3DDataSample]] = None,
@@ -94,4 +74,4 @@ class BEVDetSeg(BEVDetCompat):
         """Raw logits [B, C, X, Y]."""
         if batch_data_samples is None:
             raise ValueError('BEVDetSeg._forward needs data samples (camera matrices)')
-        return self.seg_head(self.bev_map(batch_inputs, batch_data_samples))
+        return self.seg_head(self.seg_bev(batch_inputs, batch_data_samples))

@@ -1,7 +1,6 @@
 """BEVFusion-style BEV map segmentation detector (camera, LiDAR or both)."""
-from typing import Dict, List, Optional, Sequence
+from typing import Optional, Sequence
 
-import torch
 from mmengine.model import BaseModule
 from torch import Tensor
 
@@ -9,10 +8,11 @@ from mmdet3d.models import Base3DDetector
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 from projects.BEVFusionCompat.bevfusion_compat.encoder import BEVFusionEncoderMixin
+from .map_segmentation import MapSegmentationMixin
 
 
 @MODELS.register_module()
-class BEVFusionSeg(BEVFusionEncoderMixin, Base3DDetector):
+class BEVFusionSeg(MapSegmentationMixin, BEVFusionEncoderMixin, Base3DDetector):
     """BEV map segmentation on BEVFusion's encoder and decoder.
 
     ``img_backbone`` -> ``img_neck`` -> ``view_transform`` (camera BEV) and
@@ -95,32 +95,10 @@ class BEVFusionSeg(BEVFusionEncoderMixin, Base3DDetector):
                 bev = bev[0]
         return bev
 
-    @staticmethod
-    def _stack_labels(batch_data_samples: Sequence[Det3DDataSample], ref: Tensor) -> Tensor:
-        """Ground-truth masks [B, C, X, Y] bool of a batch."""
-        labels = []
-        for index, sample in enumerate(batch_data_samples):
-            if 'gt_map_seg' not in sample:
-                raise KeyError(f'BEVFusionSeg: data sample {index} has no gt_map_seg; add '
-                               'LoadBEVMapLabel and pack with PackBEVSegInputs')
-            labels.append(sample.gt_map_seg)
-        return torch.stack(labels).to(ref.device)
-
-    def loss(self, batch_inputs: dict,
-             batch_data_samples: Sequence[Det3DDataSample]) -> Dict[str, Tensor]:
-        """Per-class segmentation losses ``loss_{class}``."""
-        bev = self.extract_feat(batch_inputs, batch_data_samples)
-        logits = self.seg_head(bev)
-        return self.seg_head.loss_by_logits(
-            logits, self._stack_labels(batch_data_samples, logits))
-
-    def predict(self, batch_inputs: dict,
-                batch_data_samples: Sequence[Det3DDataSample]) -> List[Det3DDataSample]:
-        """Attach ``pred_map_seg`` [C, X, Y] probabilities to every sample."""
-        probs = self.seg_head.predict(self.extract_feat(batch_inputs, batch_data_samples))
-        for index, sample in enumerate(batch_data_samples):
-            sample.pred_map_seg = probs[index].detach()
-        return list(batch_data_samples)
+    def seg_bev(self, batch_inputs: dict,
+                batch_data_samples: Sequence[Det3DDataSample]) -> Tensor:
+        """The BEV map the segmentation head reads: :meth:`extract_feat`."""
+        return self.extract_feat(batch_inputs, batch_data_samples)
 
     def _forward(self, batch_inputs: dict,
                  batch_data_samples: Sequence[Det3DDataSample]) -> Tensor:
