@@ -105,3 +105,22 @@ def test_tiny_camera_configs_train_and_predict_on_the_label_grid(name, synthetic
         out = model.predict(data['inputs'], data['data_samples'])
     # +-24 m at 0.5 m: the label grid, the label cropped to it
     assert out[0].pred_map_seg.shape == out[0].gt_map_seg.shape == (6, 96, 96)
+
+
+def test_encoder_configs_are_checked_by_name():
+    """The BEVFusion encoder configs are keywords: a misspelt one is named, not dropped."""
+    from projects.BEVFusionCompat.bevfusion_compat.encoder import BEVFusionEncoderMixin
+    model_cfg = seg_config().model
+    typo = dict(model_cfg, pts_voxel_encoders=model_cfg.pts_voxel_encoder)
+    with pytest.raises(TypeError, match=r"BEVFusionSeg: unknown BEVFusion encoder config\(s\) "
+                       r"\['pts_voxel_encoders'\]; the encoder configs are \['img_backbone', "):
+        MODELS.build(typo)
+    host = BEVFusionEncoderMixin()  # a camera-only host names only its three branches
+    host._build_bevfusion_encoders('Host', img_backbone=model_cfg.img_backbone,
+                                   img_neck=model_cfg.img_neck,
+                                   view_transform=model_cfg.view_transform)
+    assert host.with_camera and not host.with_lidar
+    assert (host.pts_voxel_encoder, host.pts_middle_encoder, host.fusion_layer) == (None,) * 3
+    assert type(host.view_transform).__name__ == model_cfg.view_transform.type
+    with pytest.raises(ValueError, match='the camera branch needs img_neck and view_transform'):
+        host._build_bevfusion_encoders('Host', img_backbone=model_cfg.img_backbone)
