@@ -124,3 +124,18 @@ def test_encoder_configs_are_checked_by_name():
     assert type(host.view_transform).__name__ == model_cfg.view_transform.type
     with pytest.raises(ValueError, match='the camera branch needs img_neck and view_transform'):
         host._build_bevfusion_encoders('Host', img_backbone=model_cfg.img_backbone)
+
+
+def test_bevdetseg_builds_bevdets_encoder_and_names_a_wrong_key():
+    """BEVDetSeg's encoder configs go to BEVDetCompat's builder: same modules, keys checked."""
+    model_cfg = seg_config('bevdetseg_r18-lss_1xb1-2e_synthetic-seg.py').model
+    model = MODELS.build(model_cfg)
+    assert [name for name, _ in model.named_children()] == [
+        'data_preprocessor', 'img_backbone', 'img_neck', 'img_view_transformer',
+        'img_bev_encoder_backbone', 'img_bev_encoder_neck', 'seg_head']
+    assert type(model.img_view_transformer).__name__ == 'BEVDetLSSViewTransformer'
+    typo = dict(model_cfg, img_view_transformers=model_cfg.pop('img_view_transformer'))
+    with pytest.raises(TypeError, match=r"BEVDetSeg: BEVDet encoder configs "
+                       r"\['img_view_transformer'\] missing, \['img_view_transformers'\] "
+                       r"unknown; the encoder configs are \['img_backbone', "):
+        MODELS.build(typo)
