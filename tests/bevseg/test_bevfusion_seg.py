@@ -14,6 +14,24 @@ from render_pretrain.paths import REPO_ROOT
 from tests.bevseg.conftest import point_at_synthetic_world, seg_config
 
 
+def _train_and_predict_first_sample(model, cfg):
+    """One loss (asserting the six finite, positive class losses) and one prediction.
+
+    Returns:
+        tuple: the preprocessed training batch of the first sample of
+        ``cfg``'s training set and ``model.predict``'s data samples.
+    """
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    data = model.data_preprocessor(pseudo_collate([dataset[0]]), training=True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert set(losses) == {f'loss_{name}' for name in BEV_MAP_CLASSES}
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        out = model.predict(data['inputs'], data['data_samples'])
+    return data, out
+
+
 @pytest.mark.runner
 def test_runner_trains_one_epoch_and_reports_miou(synthetic_infos, tmp_path):
     cfg = point_at_synthetic_world(seg_config(), synthetic_infos)
@@ -52,14 +70,7 @@ def test_single_modality_models(modality, synthetic_infos):
     model = MODELS.build(model_cfg)
     assert model.with_camera == (modality == 'camera')
     assert model.with_lidar == (modality == 'lidar')
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    data = model.data_preprocessor(pseudo_collate([dataset[0]]), training=True)
-    losses = model.loss(data['inputs'], data['data_samples'])
-    assert set(losses) == {f'loss_{name}' for name in BEV_MAP_CLASSES}
-    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
-    model.eval()
-    with torch.no_grad():
-        out = model.predict(data['inputs'], data['data_samples'])
+    data, out = _train_and_predict_first_sample(model, cfg)
     assert out[0].pred_map_seg.shape == (6, 96, 96)
     del data['data_samples'][0].gt_map_seg
     model.train()
@@ -94,15 +105,8 @@ def test_tiny_camera_configs_train_and_predict_on_the_label_grid(name, synthetic
     cfg = point_at_synthetic_world(seg_config(name), synthetic_infos)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    data = model.data_preprocessor(pseudo_collate([dataset[0]]), training=True)
+    data, out = _train_and_predict_first_sample(model, cfg)
     assert 'points' not in data['inputs']  # camera only
-    losses = model.loss(data['inputs'], data['data_samples'])
-    assert set(losses) == {f'loss_{cls}' for cls in BEV_MAP_CLASSES}
-    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
-    model.eval()
-    with torch.no_grad():
-        out = model.predict(data['inputs'], data['data_samples'])
     # +-24 m at 0.5 m: the label grid, the label cropped to it
     assert out[0].pred_map_seg.shape == out[0].gt_map_seg.shape == (6, 96, 96)
 
