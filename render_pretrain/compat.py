@@ -112,10 +112,11 @@ Opting out: ``RENDER_PRETRAIN_COMPAT_OPT_OUT`` set to a comma-separated list of
 shim names (e.g. ``mmengine_atomic_save``) leaves those shims unapplied
 (``APPLIED[name]`` is then False, ``STATES[name].status`` ``'opted out'``).
 """
+import contextlib
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
@@ -123,6 +124,38 @@ logger = logging.getLogger(__name__)
 
 #: Name of each shim -> whether it was applied in this process.
 APPLIED: Dict[str, bool] = {}
+
+
+def _optional_imports(*names: str) -> Optional[list]:
+    """Import what a shim or probe needs from an optional package.
+
+    Args:
+        *names (str): Dotted module names (``'spconv.pytorch.core'``) or
+            ``'module:attribute'`` (``'mmengine.dataset:BaseDataset'``).
+
+    Returns:
+        list or None: The modules / attributes in the order named; None when
+        one does not import (``ImportError``, e.g. its package is not
+        installed), in which case a shim has nothing to patch and a probe
+        finds no problem.
+    """
+    import importlib
+    found = []
+    for name in names:
+        module_name, _, attribute = name.partition(':')
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            return None
+        if attribute and not hasattr(module, attribute):
+            return None  # as ``from module import attribute`` would fail
+        found.append(getattr(module, attribute) if attribute else module)
+    return found
+
+
+#: The spconv modules holding a copy of ``get_current_stream``.
+SPCONV_STREAM_MODULES = tuple(f'spconv.pytorch.{name}'
+                              for name in ('cppcore', 'ops', 'hash', 'utils'))
 
 
 def _cpu_stream() -> int:
@@ -138,15 +171,11 @@ def patch_spconv_cpu_stream() -> bool:
     Returns:
         bool: True if spconv is installed and was patched.
     """
-    try:
-        from spconv.pytorch import cppcore
-    except ImportError:
+    modules = _optional_imports(*SPCONV_STREAM_MODULES)
+    if modules is None:
         return False
-    import importlib
-    original = _upstream(cppcore, 'get_current_stream')
-    modules = [importlib.import_module(f'spconv.pytorch.{name}')
-               for name in ('cppcore', 'ops', 'hash', 'utils')]
-    _install(_cpu_stream, original,
+    cppcore = modules[0]
+    _install(_cpu_stream, _upstream(cppcore, 'get_current_stream'),
              *[(module, 'get_current_stream') for module in modules
                if hasattr(module, 'get_current_stream')])
     return cppcore.get_current_stream is _cpu_stream
@@ -178,10 +207,10 @@ def patch_mmengine_torch_load() -> bool:
     Returns:
         bool: True if mmengine is installed (patched).
     """
-    try:
-        from mmengine.runner.checkpoint import CheckpointLoader
-    except ImportError:
+    modules = _optional_imports('mmengine.runner.checkpoint:CheckpointLoader')
+    if modules is None:
         return False
+    CheckpointLoader = modules[0]
     original = _upstream_local_loader()
 
     def local_loader(filename, map_location=None):
@@ -246,11 +275,10 @@ def patch_mmengine_atomic_save() -> bool:
     Returns:
         bool: True if mmengine is installed (patched).
     """
-    try:
-        from mmengine.runner import checkpoint as mm_checkpoint
-        from mmengine.runner import runner as mm_runner
-    except ImportError:
+    modules = _optional_imports('mmengine.runner.checkpoint', 'mmengine.runner.runner')
+    if modules is None:
         return False
+    mm_checkpoint, mm_runner = modules
     original = _upstream(mm_checkpoint, 'save_checkpoint')
     _install(save_checkpoint_atomic(original), original, (mm_checkpoint, 'save_checkpoint'),
              (mm_runner, 'save_checkpoint'))
@@ -304,10 +332,10 @@ def patch_mmengine_dataset_errors() -> bool:
     Returns:
         bool: True if mmengine is installed (patched).
     """
-    try:
-        from mmengine.dataset import BaseDataset
-    except ImportError:
+    modules = _optional_imports('mmengine.dataset:BaseDataset')
+    if modules is None:
         return False
+    BaseDataset = modules[0]
     original_load = _upstream(BaseDataset, 'load_data_list')
     original_getitem = _upstream(BaseDataset, '__getitem__')
 
@@ -367,10 +395,10 @@ def _scatter_nd(indices: torch.Tensor, updates: torch.Tensor, shape) -> torch.Te
 
 def patch_spconv_scatter_nd() -> bool:
     """Replace spconv's list-indexed ``scatter_nd`` (see module docstring)."""
-    try:
-        from spconv.pytorch import core
-    except ImportError:
+    modules = _optional_imports('spconv.pytorch.core')
+    if modules is None:
         return False
+    core = modules[0]
     original = _upstream(core, 'scatter_nd')
 
     def scatter_nd(indices, updates, shape):
@@ -387,13 +415,13 @@ def patch_mmengine_cpu_distributed() -> bool:
         bool: True if mmengine is installed (patched). Whether the shim is
         needed (CUDA unavailable) is decided by :data:`SHIMS`.
     """
-    try:
-        from mmengine.dist import utils as dist_utils
-        from mmengine.model import wrappers
-    except ImportError:
+    modules = _optional_imports('mmengine.dist.utils', 'mmengine.model.wrappers:'
+                                'MMDistributedDataParallel')
+    if modules is None:
         return False
+    dist_utils, ddp = modules
     original_init = _upstream(dist_utils, '_init_dist_pytorch')
-    original_ddp_init = _upstream(wrappers.MMDistributedDataParallel, '__init__')
+    original_ddp_init = _upstream(ddp, '__init__')
 
     def init_dist_pytorch_cpu(backend, init_backend='torch', **kwargs):
         import os
@@ -414,7 +442,7 @@ def patch_mmengine_cpu_distributed() -> bool:
         original_ddp_init(self, module, detect_anomalous_params=detect_anomalous_params, **kwargs)
 
     _install(init_dist_pytorch_cpu, original_init, (dist_utils, '_init_dist_pytorch'))
-    _install(ddp_init_cpu, original_ddp_init, (wrappers.MMDistributedDataParallel, '__init__'))
+    _install(ddp_init_cpu, original_ddp_init, (ddp, '__init__'))
     return True
 
 
@@ -424,10 +452,10 @@ def patch_nuscenes_eval_no_predictions() -> bool:
     Returns:
         bool: True if nuscenes-devkit is installed (patched).
     """
-    try:
-        from nuscenes.eval.common import loaders
-    except ImportError:
+    modules = _optional_imports('nuscenes.eval.common.loaders')
+    if modules is None:
         return False
+    loaders = modules[0]
     original = _upstream(loaders, '_get_box_class_field')
 
     def get_box_class_field(eval_boxes):
@@ -522,31 +550,38 @@ def _probe_numpy_long():
 def _probe_spconv_cpu_stream():
     if _cuda_available():
         return False, 'CUDA is available: spconv gets a real CUDA stream'
-    try:
-        from spconv.pytorch import cppcore
-    except ImportError:
+    modules = _optional_imports('spconv.pytorch.cppcore')
+    if modules is None:
         return False, 'spconv is not installed'
     try:
-        _upstream(cppcore, 'get_current_stream')()
+        _upstream(modules[0], 'get_current_stream')()
     except Exception as err:  # AssertionError 'Torch not compiled with CUDA enabled'
         return True, (f"spconv's get_current_stream raises {type(err).__name__} "
                       'on this CPU-only torch')
     return False, "spconv's get_current_stream works without CUDA"
 
 
-def _probe_mmengine_torch_load():
+@contextlib.contextmanager
+def _temporary_file(name: str, data: bytes) -> Iterator[str]:
+    """Path of a file ``name`` holding ``data`` in a new temporary folder (removed after)."""
     import os
-    import pickle
     import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, name)
+        with open(path, 'wb') as f:
+            f.write(data)
+        yield path
+
+
+def _probe_mmengine_torch_load():
+    import pickle
 
     import numpy as np
-    try:
-        from mmengine.logging import HistoryBuffer
-        _upstream_local_loader()
-    except ImportError:
+    modules = _optional_imports('mmengine.logging:HistoryBuffer', 'mmengine.runner.checkpoint')
+    if modules is None:
         return False, 'mmengine is not installed'
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, 'probe.pth')
+    HistoryBuffer = modules[0]
+    with _temporary_file('probe.pth', b'') as path:
         loss = HistoryBuffer()
         loss.update(1.5)
         torch.save({'meta': {'seed': np.int64(3)},
@@ -560,16 +595,11 @@ def _probe_mmengine_torch_load():
 
 
 def _probe_mmengine_atomic_save():
-    import os
-    import tempfile
-    try:
-        from mmengine.fileio.backends import LocalBackend
-    except ImportError:
+    modules = _optional_imports('mmengine.fileio.backends:LocalBackend')
+    if modules is None:
         return False, 'mmengine is not installed'
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, 'epoch_1.pth')
-        with open(path, 'wb') as f:
-            f.write(b'old checkpoint')
+    LocalBackend = modules[0]
+    with _temporary_file('epoch_1.pth', b'old checkpoint') as path:
         try:
             LocalBackend().put(None, path)  # a write that fails half-way
         except TypeError:
@@ -583,17 +613,12 @@ def _probe_mmengine_atomic_save():
 
 
 def _probe_mmengine_dataset_errors():
-    import os
-    import tempfile
     from types import SimpleNamespace
-    try:
-        from mmengine.dataset import BaseDataset
-    except ImportError:
+    modules = _optional_imports('mmengine.dataset:BaseDataset')
+    if modules is None:
         return False, 'mmengine is not installed'
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, 'damaged_infos.pkl')
-        with open(path, 'wb') as f:
-            f.write(b'\x80\x04 not a pickle')
+    BaseDataset = modules[0]
+    with _temporary_file('damaged_infos.pkl', b'\x80\x04 not a pickle') as path:
         try:
             _upstream(BaseDataset, 'load_data_list')(
                 SimpleNamespace(ann_file=path, backend_args=None))
@@ -606,10 +631,10 @@ def _probe_mmengine_dataset_errors():
 
 
 def _probe_spconv_scatter_nd():
-    try:
-        from spconv.pytorch import core
-    except ImportError:
+    modules = _optional_imports('spconv.pytorch.core')
+    if modules is None:
         return False, 'spconv is not installed'
+    core = modules[0]
     indices = torch.tensor([[0, 1], [1, 0]])
     updates = torch.tensor([[1.0], [2.0]])
     expected = torch.tensor([[[0.0], [1.0]], [[2.0], [0.0]]])
@@ -630,9 +655,7 @@ def _probe_spconv_scatter_nd():
 def _probe_mmengine_cpu_distributed():
     if _cuda_available():
         return False, 'CUDA is available: nccl and device_ids are right'
-    try:
-        from mmengine.dist import utils  # noqa: F401
-    except ImportError:
+    if _optional_imports('mmengine.dist.utils') is None:
         return False, 'mmengine is not installed'
     return True, 'CUDA is unavailable (torch.cuda.set_device and nccl fail)'
 
@@ -657,11 +680,11 @@ def _probe_bevfusion_cpu_ops():
 
 
 def _probe_nuscenes_eval():
-    try:
-        from nuscenes.eval.common import loaders
-        from nuscenes.eval.common.data_classes import EvalBoxes
-    except ImportError:
+    modules = _optional_imports('nuscenes.eval.common.loaders',
+                                'nuscenes.eval.common.data_classes:EvalBoxes')
+    if modules is None:
         return False, 'nuscenes-devkit is not installed'
+    loaders, EvalBoxes = modules
     empty = EvalBoxes()
     empty.add_boxes('sample', [])
     try:

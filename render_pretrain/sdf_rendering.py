@@ -32,6 +32,7 @@ ray's batch item (to pick its feature volume) closes over the packed
 ``batch_idx`` of the rays (see :class:`render_pretrain.sdf_field.SDFField`).
 All distances are metres along unit directions (ray distance, not z-depth).
 """
+from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
@@ -48,6 +49,7 @@ __all__ = [
     'section_midpoints',
     'render_neus',
     'eikonal_loss',
+    'NeuSSampling',
 ]
 
 SdfFn = Callable[[Tensor], Tensor]
@@ -55,6 +57,28 @@ FieldFn = Callable[[Tensor, Tensor], Tuple[Tensor, Tensor, Tensor]]
 
 #: Stabiliser of NeuS's alpha ratio (the upstream value).
 ALPHA_EPS = 1e-5
+
+
+@dataclass(frozen=True)
+class NeuSSampling:
+    """The samples per ray of :func:`render_neus`, MIM4D's released values.
+
+    Said once here: the defaults of :func:`render_neus`, :func:`upsample_neus`
+    and ``MIM4DNeuSRenderHead`` (whose config keys are these names) are these
+    class attributes.
+
+    Attributes:
+        num_uniform (int): Stratified samples per ray, N_u (72).
+        num_importance (int): Importance samples per ray, N_imp (24).
+        num_upsample_steps (int): NeuS up-sampling steps (1).
+        base_inv_s (float): Fixed inverse std ``s`` of the first up-sampling
+            step, per distance unit (64, as NeuS).
+    """
+
+    num_uniform: int = 72
+    num_importance: int = 24
+    num_upsample_steps: int = 1
+    base_inv_s: float = 64.0
 
 
 def _dot3(a: Tensor, b: Tensor) -> Tensor:
@@ -147,8 +171,8 @@ def upsample_neus(origins: Tensor,
                   t: Tensor,
                   sdf_fn: SdfFn,
                   num_importance: int,
-                  num_steps: int = 1,
-                  base_inv_s: float = 64.0) -> Tensor:
+                  num_steps: int = NeuSSampling.num_upsample_steps,
+                  base_inv_s: float = NeuSSampling.base_inv_s) -> Tensor:
     """Hierarchical NeuS up-sampling: add importance samples near the surface.
 
     Step i (of ``num_steps``) computes :func:`upsample_weights` with
@@ -211,10 +235,10 @@ def render_neus(origins: Tensor,
                 field_fn: FieldFn,
                 inv_s: Tensor,
                 sdf_fn: Optional[SdfFn] = None,
-                num_uniform: int = 72,
-                num_importance: int = 24,
-                num_upsample_steps: int = 1,
-                base_inv_s: float = 64.0,
+                num_uniform: int = NeuSSampling.num_uniform,
+                num_importance: int = NeuSSampling.num_importance,
+                num_upsample_steps: int = NeuSSampling.num_upsample_steps,
+                base_inv_s: float = NeuSSampling.base_inv_s,
                 cos_anneal_ratio: float = 1.0,
                 jitter: bool = False,
                 generator: Optional[torch.Generator] = None,

@@ -522,6 +522,35 @@ def test_opt_out_leaves_upstream_untouched(name, monkeypatch):
         assert _same(before, snapshot())
 
 
+#: Shims of optional packages: shim name -> (top-level module, package named in the reason).
+OPTIONAL_PACKAGES = {
+    'spconv_cpu_stream': ('spconv', 'spconv'),
+    'mmengine_torch_load': ('mmengine', 'mmengine'),
+    'mmengine_atomic_save': ('mmengine', 'mmengine'),
+    'mmengine_dataset_errors_name_files': ('mmengine', 'mmengine'),
+    'spconv_scatter_nd_tuple_index': ('spconv', 'spconv'),
+    'mmengine_cpu_distributed': ('mmengine', 'mmengine'),
+    'nuscenes_eval_no_predictions': ('nuscenes', 'nuscenes-devkit'),
+}
+
+
+@pytest.mark.parametrize('name', list(OPTIONAL_PACKAGES))
+def test_shim_of_a_missing_package_is_not_needed_and_patches_nothing(name, monkeypatch):
+    """Without its package a shim's probe says so and its patch returns False, changing nothing."""
+    module, package = OPTIONAL_PACKAGES[name]
+    snapshot = _upstream_state(name, monkeypatch)
+    before = snapshot()
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    for key in [key for key in sys.modules if key.split('.')[0] == module]:
+        monkeypatch.setitem(sys.modules, key, None)  # import raises ModuleNotFoundError
+    shim = compat.SHIMS_BY_NAME[name]
+    assert shim.probe() == (False, f'{package} is not installed')
+    assert shim.apply() is False
+    assert compat.apply_shim(shim) == compat.ShimState('not needed',
+                                                       f'{package} is not installed')
+    assert _same(before, snapshot())
+
+
 def test_a_failing_probe_applies_the_shim_and_says_so(monkeypatch):
     import dataclasses
     import tempfile

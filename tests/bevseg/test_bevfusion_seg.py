@@ -14,6 +14,24 @@ from render_pretrain.paths import REPO_ROOT
 from tests.bevseg.conftest import point_at_synthetic_world, seg_config
 
 
+def _train_and_predict_first_sample(model, cfg):
+    """One loss (asserting the six finite, positive class losses) and one prediction.
+
+    Returns:
+        tuple: the preprocessed training batch of the first sample of
+        ``cfg``'s training set and ``model.predict``'s data samples.
+    """
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    data = model.data_preprocessor(pseudo_collate([dataset[0]]), training=True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert set(losses) == {f'loss_{name}' for name in BEV_MAP_CLASSES}
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        out = model.predict(data['inputs'], data['data_samples'])
+    return data, out
+
+
 @pytest.mark.runner
 def test_runner_trains_one_epoch_and_reports_miou(synthetic_infos, tmp_path):
     cfg = point_at_synthetic_world(seg_config(), synthetic_infos)
@@ -52,14 +70,7 @@ def test_single_modality_models(modality, synthetic_infos):
     model = MODELS.build(model_cfg)
     assert model.with_camera == (modality == 'camera')
     assert model.with_lidar == (modality == 'lidar')
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    data = model.data_preprocessor(pseudo_collate([dataset[0]]), training=True)
-    losses = model.loss(data['inputs'], data['data_samples'])
-    assert set(losses) == {f'loss_{name}' for name in BEV_MAP_CLASSES}
-    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
-    model.eval()
-    with torch.no_grad():
-        out = model.predict(data['inputs'], data['data_samples'])
+    data, out = _train_and_predict_first_sample(model, cfg)
     assert out[0].pred_map_seg.shape == (6, 96, 96)
     del data['data_samples'][0].gt_map_seg
     model.train()
@@ -94,14 +105,41 @@ def test_tiny_camera_configs_train_and_predict_on_the_label_grid(name, synthetic
     cfg = point_at_synthetic_world(seg_config(name), synthetic_infos)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    data = model.data_preprocessor(pseudo_collate([dataset[0]]), training=True)
+    data, out = _train_and_predict_first_sample(model, cfg)
     assert 'points' not in data['inputs']  # camera only
-    losses = model.loss(data['inputs'], data['data_samples'])
-    assert set(losses) == {f'loss_{cls}' for cls in BEV_MAP_CLASSES}
-    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
-    model.eval()
-    with torch.no_grad():
-        out = model.predict(data['inputs'], data['data_samples'])
     # +-24 m at 0.5 m: the label grid, the label cropped to it
     assert out[0].pred_map_seg.shape == out[0].gt_map_seg.shape == (6, 96, 96)
+
+
+def test_encoder_configs_are_checked_by_name():
+    """The BEVFusion encoder configs are keywords: a misspelt one is named, not dropped."""
+    from projects.BEVFusionCompat.bevfusion_compat.encoder import BEVFusionEncoderMixin
+    model_cfg = seg_config().model
+    typo = dict(model_cfg, pts_voxel_encoders=model_cfg.pts_voxel_encoder)
+    with pytest.raises(TypeError, match=r"BEVFusionSeg: unknown BEVFusion encoder config\(s\) "
+                       r"\['pts_voxel_encoders'\]; the encoder configs are \['img_backbone', "):
+        MODELS.build(typo)
+    host = BEVFusionEncoderMixin()  # a camera-only host names only its three branches
+    host._build_bevfusion_encoders('Host', img_backbone=model_cfg.img_backbone,
+                                   img_neck=model_cfg.img_neck,
+                                   view_transform=model_cfg.view_transform)
+    assert host.with_camera and not host.with_lidar
+    assert (host.pts_voxel_encoder, host.pts_middle_encoder, host.fusion_layer) == (None,) * 3
+    assert type(host.view_transform).__name__ == model_cfg.view_transform.type
+    with pytest.raises(ValueError, match='the camera branch needs img_neck and view_transform'):
+        host._build_bevfusion_encoders('Host', img_backbone=model_cfg.img_backbone)
+
+
+def test_bevdetseg_builds_bevdets_encoder_and_names_a_wrong_key():
+    """BEVDetSeg's encoder configs go to BEVDetCompat's builder: same modules, keys checked."""
+    model_cfg = seg_config('bevdetseg_r18-lss_1xb1-2e_synthetic-seg.py').model
+    model = MODELS.build(model_cfg)
+    assert [name for name, _ in model.named_children()] == [
+        'data_preprocessor', 'img_backbone', 'img_neck', 'img_view_transformer',
+        'img_bev_encoder_backbone', 'img_bev_encoder_neck', 'seg_head']
+    assert type(model.img_view_transformer).__name__ == 'BEVDetLSSViewTransformer'
+    typo = dict(model_cfg, img_view_transformers=model_cfg.pop('img_view_transformer'))
+    with pytest.raises(TypeError, match=r"BEVDetSeg: BEVDet encoder configs "
+                       r"\['img_view_transformer'\] missing, \['img_view_transformers'\] "
+                       r"unknown; the encoder configs are \['img_backbone', "):
+        MODELS.build(typo)

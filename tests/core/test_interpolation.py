@@ -15,6 +15,22 @@ def _grid_sample(volume, points, align_corners):
     return out.view(bsz, volume.shape[1], num).transpose(1, 2)
 
 
+def _float64_leaves(seed, volume_shape, num_points, half_range, device='cpu'):
+    """Random float64 inputs that require grad, for gradient checks.
+
+    Returns:
+        tuple: volume ``volume_shape`` (standard normal), points
+        (volume_shape[0], num_points, 3) uniform in [-half_range, half_range)
+        (normalised units), both leaves on ``device``, and the generator
+        (seeded ``seed``) for further draws.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    volume = torch.randn(*volume_shape, generator=gen, dtype=torch.float64).to(device)
+    points = torch.rand(volume_shape[0], num_points, 3, generator=gen, dtype=torch.float64)
+    points = (points * (2 * half_range) - half_range).to(device)
+    return volume.requires_grad_(), points.requires_grad_(), gen
+
+
 @pytest.mark.parametrize('align_corners', [False, True])
 def test_matches_grid_sample_inside_and_outside(align_corners, device):
     gen = torch.Generator().manual_seed(0)
@@ -28,11 +44,7 @@ def test_matches_grid_sample_inside_and_outside(align_corners, device):
 
 
 def test_gradients_match_grid_sample(device):
-    gen = torch.Generator().manual_seed(1)
-    volume = torch.randn(1, 2, 3, 4, 5, generator=gen, dtype=torch.float64).to(device)
-    volume.requires_grad_()
-    points = (torch.rand(1, 50, 3, generator=gen, dtype=torch.float64) * 2.2 - 1.1).to(device)
-    points.requires_grad_()
+    volume, points, gen = _float64_leaves(1, (1, 2, 3, 4, 5), 50, 1.1, device)
     weights = torch.randn(1, 50, 2, generator=gen, dtype=torch.float64).to(device)
     ours = torch.autograd.grad((trilinear_interpolate(volume, points) * weights).sum(),
                                (volume, points))
@@ -62,12 +74,8 @@ def test_packed_equals_batched_and_follows_batch_index(device):
 
 
 def test_gradcheck_and_gradgradcheck_float64(device):
-    gen = torch.Generator().manual_seed(3)
-    volume = torch.randn(1, 2, 3, 3, 4, generator=gen, dtype=torch.float64).to(device)
-    volume.requires_grad_()
     # Keep points away from voxel-centre planes, where the derivative jumps.
-    points = (torch.rand(1, 6, 3, generator=gen, dtype=torch.float64) * 1.6 - 0.8).to(device)
-    points.requires_grad_()
+    volume, points, _ = _float64_leaves(3, (1, 2, 3, 3, 4), 6, 0.8, device)
 
     def func(vol, pts):
         return trilinear_interpolate(vol, pts, align_corners=True)
@@ -78,11 +86,7 @@ def test_gradcheck_and_gradgradcheck_float64(device):
 
 def test_second_derivative_of_points_gradient_reaches_volume(device):
     # The eikonal use case: d/dV of |d f / d p|^2 must be non-zero.
-    gen = torch.Generator().manual_seed(4)
-    volume = torch.randn(1, 1, 4, 4, 4, generator=gen, dtype=torch.float64).to(device)
-    volume.requires_grad_()
-    points = (torch.rand(1, 20, 3, generator=gen, dtype=torch.float64) * 1.6 - 0.8).to(device)
-    points.requires_grad_()
+    volume, points, _ = _float64_leaves(4, (1, 1, 4, 4, 4), 20, 0.8, device)
     sdf = trilinear_interpolate(volume, points).sum()
     (grad_pts,) = torch.autograd.grad(sdf, points, create_graph=True)
     (grad_vol,) = torch.autograd.grad(grad_pts.pow(2).sum(), volume)
@@ -92,9 +96,7 @@ def test_second_derivative_of_points_gradient_reaches_volume(device):
 def test_double_backward_matches_grid_sample():
     # torch >= 2.x differentiates grid_sample twice on CPU: an independent reference
     # (CPU only: the reference's double backward, not trilinear_interpolate, sets the device).
-    gen = torch.Generator().manual_seed(6)
-    volume = torch.randn(1, 2, 3, 4, 5, generator=gen, dtype=torch.float64, requires_grad=True)
-    points = (torch.rand(1, 30, 3, generator=gen, dtype=torch.float64) * 2.4 - 1.2).requires_grad_()
+    volume, points, _ = _float64_leaves(6, (1, 2, 3, 4, 5), 30, 1.2)
     results = []
     for func in (lambda v, p: trilinear_interpolate(v, p), lambda v, p: _grid_sample(v, p, False)):
         (grad_pts,) = torch.autograd.grad(func(volume, points).sum(), points, create_graph=True)

@@ -200,3 +200,17 @@ def test_rendered_depth_is_the_mean_of_the_weight_profile(normalize):
         expected = expected / (weights.sum(-1) + 1e-10)
         assert ((expected > t_mid.min(-1)) & (expected < t_mid.max(-1))).all()
     np.testing.assert_allclose(out['depth'].double().numpy(), expected, rtol=1e-5)
+
+
+def test_sampling_defaults_are_mim4ds_released_values_everywhere():
+    """Head and renderer default to 72 + 24 samples, one up-sampling step (METHODS.md), s = 64."""
+    import inspect
+
+    from render_pretrain.sdf_rendering import render_neus, upsample_neus
+    released = dict(num_uniform=72, num_importance=24, num_upsample_steps=1, base_inv_s=64.0)
+    head = MIM4DNeuSRenderHead(in_channels=4)
+    assert {key: getattr(head, key) for key in released} == released
+    params = inspect.signature(render_neus).parameters
+    assert {key: params[key].default for key in released} == released
+    params = inspect.signature(upsample_neus).parameters
+    assert (params['num_steps'].default, params['base_inv_s'].default) == (1, 64.0)

@@ -196,19 +196,11 @@ def hand_results() -> dict:
 
 
 def test_table_from_hand_written_results():
+    """The header and caption; the rows: test_table_rows_from_hand_written_results[one-seed]."""
     table = render_table(hand_results())
     lines = table.splitlines()
     assert lines[2] == ('| chain | labels % | scratch | pre-trained | pre-trained - scratch '
                         '(points, [95 % CI]) | paper (reference) |')
-    assert lines[4] == ('| nsmae-centerpoint | 10 | mAP 0.00 / NDS 5.00 | mAP 2.00 / '
-                        'NDS 6.25 | mAP +2.00 [n/a (1 seed)] / NDS +1.25 [n/a (1 seed)] | '
-                        'mAP 54.2 -> 55.9 |')
-    assert lines[5] == ('| nsmae-centerpoint | 100 | mAP 12.50 / NDS 25.00 | mAP 10.00 / '
-                        'NDS 20.00 | mAP -2.50 [n/a (1 seed)] / NDS -5.00 [n/a (1 seed)] | '
-                        'mAP 60.8 -> 63.0, NDS 64.1 -> 65.5 |')
-    assert lines[0].startswith('Fine-tuning seed 0 (init of the new layers and data order; '
-                               'one seed: no interval); pre-training once per chain (seed 0), '
-                               '4 epochs on all 96 train frames')
     assert 'fine-tuning 12 epochs' in lines[0]
     assert '10 scenes x 12 key frames at 176x64' in lines[0]
     assert 'labels by scene: 10 % = 12 frames, 100 % = 96 frames' in lines[0]
@@ -516,19 +508,30 @@ def hand_results_seeds() -> dict:
     return results
 
 
-def test_table_of_three_seeds_pairs_by_seed_and_marks_intervals():
-    lines = render_table(hand_results_seeds()).splitlines()
-    assert lines[4] == ('| nsmae-centerpoint | 10 | mAP 1.00 ± 1.00 / NDS 11.00 ± 1.00 | '
-                        'mAP 3.00 ± 2.00 / NDS 13.00 ± 0.95 | mAP +2.00 [-0.48, +4.48] / '
-                        'NDS **+2.00 [+1.75, +2.25]** | mAP 54.2 -> 55.9 |')
-    assert lines[5] == ('| nsmae-centerpoint | 100 | mAP 22.00 ± 2.00 / NDS 30.00 ± 0.00 | '
-                        'mAP 19.00 ± 2.11 / NDS 30.00 ± 0.00 | mAP **-3.00 [-3.50, -2.50]** / '
-                        'NDS +0.00 [+0.00, +0.00] | mAP 60.8 -> 63.0, NDS 64.1 -> 65.5 |')
-    assert lines[0].startswith('Fine-tuning seeds 0, 1, 2 (init of the new layers and data '
-                               'order; mean ± sample std over the 3 seeds; difference = '
-                               'pre-trained - scratch paired by seed, [95 % t interval over '
-                               'the seeds], **bold** when it excludes 0); pre-training once '
-                               'per chain (seed 0)')
+@pytest.mark.parametrize('results, row_10, row_100, caption', [
+    (hand_results,
+     '| nsmae-centerpoint | 10 | mAP 0.00 / NDS 5.00 | mAP 2.00 / NDS 6.25 | '
+     'mAP +2.00 [n/a (1 seed)] / NDS +1.25 [n/a (1 seed)] | mAP 54.2 -> 55.9 |',
+     '| nsmae-centerpoint | 100 | mAP 12.50 / NDS 25.00 | mAP 10.00 / NDS 20.00 | '
+     'mAP -2.50 [n/a (1 seed)] / NDS -5.00 [n/a (1 seed)] | mAP 60.8 -> 63.0, NDS 64.1 -> 65.5 |',
+     'Fine-tuning seed 0 (init of the new layers and data order; one seed: no interval); '
+     'pre-training once per chain (seed 0), 4 epochs on all 96 train frames'),
+    (hand_results_seeds,  # paired by seed, intervals that exclude 0 in bold
+     '| nsmae-centerpoint | 10 | mAP 1.00 ± 1.00 / NDS 11.00 ± 1.00 | '
+     'mAP 3.00 ± 2.00 / NDS 13.00 ± 0.95 | mAP +2.00 [-0.48, +4.48] / '
+     'NDS **+2.00 [+1.75, +2.25]** | mAP 54.2 -> 55.9 |',
+     '| nsmae-centerpoint | 100 | mAP 22.00 ± 2.00 / NDS 30.00 ± 0.00 | '
+     'mAP 19.00 ± 2.11 / NDS 30.00 ± 0.00 | mAP **-3.00 [-3.50, -2.50]** / '
+     'NDS +0.00 [+0.00, +0.00] | mAP 60.8 -> 63.0, NDS 64.1 -> 65.5 |',
+     'Fine-tuning seeds 0, 1, 2 (init of the new layers and data order; mean ± sample std over '
+     'the 3 seeds; difference = pre-trained - scratch paired by seed, [95 % t interval over '
+     'the seeds], **bold** when it excludes 0); pre-training once per chain (seed 0)'),
+], ids=['one-seed', 'three-seeds'])
+def test_table_rows_from_hand_written_results(results, row_10, row_100, caption):
+    lines = render_table(results()).splitlines()
+    assert lines[4] == row_10
+    assert lines[5] == row_100
+    assert lines[0].startswith(caption)
 
 
 def test_pairing_is_by_seed_not_by_order():

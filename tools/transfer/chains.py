@@ -5,7 +5,8 @@ Each chain pre-trains one self-supervised model on the whole training split
 ``tools/model_converters/convert_checkpoint.py --strict``, then fine-tunes
 that model on every label fraction from scratch and from the converted
 weights. Another downstream task is a new :class:`ChainSpec` with its own
-metric keys.
+metric keys (:func:`detection_chain` / :func:`segmentation_chain` fill in
+those of nuScenes detection and BEV map segmentation).
 """
 import dataclasses
 import logging
@@ -60,6 +61,18 @@ class ChainSpec:
 
 
 DETECTION_METRICS = {'mAP': NUSCENES_METRIC_PREFIX + 'mAP', 'NDS': NUSCENES_METRIC_PREFIX + 'NDS'}
+SEGMENTATION_METRICS = {'mIoU': 'bev_seg/mIoU'}
+
+#: What NS-MAE's camera + LiDAR encoder hands over (BEVFusion's module names).
+NSMAE_CAMERA_LIDAR_MODULES = ('img_backbone', 'img_neck', 'view_transform', 'pts_middle_encoder',
+                              'fusion_layer')
+#: Pre-training and conversion of both MIM4D chains (pre-trained once): the
+#: tiny MIM4D's image side, under BEVDet's module names.
+MIM4D_TO_BEVDET = dict(
+    pretrain_config='projects/MIM4D/configs/mim4d_r18-lss_temporal-neus_1xb1-2e_'
+    'synthetic-pretrain.py',
+    src_layout='mim4d', dst_layout='bevdet',
+    modules=('img_backbone', 'img_neck', 'img_view_transformer'))
 
 # NS-MAE's label-efficient BEVFusion C+L results on nuScenes val (METHODS.md),
 # the reference of both NS-MAE detection chains.
@@ -68,91 +81,77 @@ NSMAE_BEVFUSION_REFERENCE = {
     100: 'mAP 60.8 -> 63.0, NDS 64.1 -> 65.5',
 }
 
-CHAINS: Dict[str, ChainSpec] = {
-    'nsmae-centerpoint': ChainSpec(
+
+def full_labels_reference(numbers: str) -> Dict[int, str]:
+    """Reference of a paper that reports only the all-labels (100 %) result."""
+    return {10: 'n/a', 100: numbers}
+
+
+def detection_chain(**fields) -> ChainSpec:
+    """A chain scored by nuScenes detection (mAP and NDS in the table)."""
+    return ChainSpec(metric_keys=DETECTION_METRICS, table_metrics=('mAP', 'NDS'), **fields)
+
+
+def segmentation_chain(**fields) -> ChainSpec:
+    """A chain scored by BEV map segmentation (mIoU in the table)."""
+    return ChainSpec(metric_keys=SEGMENTATION_METRICS, table_metrics=('mIoU', ), **fields)
+
+
+CHAINS: Dict[str, ChainSpec] = {spec.name: spec for spec in (
+    detection_chain(
         name='nsmae-centerpoint',
         pretrain_config='projects/NSMAE/configs/nsmae_second_1xb1-2e_synthetic-pretrain.py',
         src_layout='nsmae', dst_layout='mmdet3d-centerpoint', modules=('pts_middle_encoder', ),
         downstream_config='configs/centerpoint/'
         'centerpoint_voxel02-tiny_second_secfpn_1xb2-2e_synthetic-3d.py',
-        metric_keys=DETECTION_METRICS, table_metrics=('mAP', 'NDS'),
         paper_reference=NSMAE_BEVFUSION_REFERENCE,
         citation='NS-MAE (Xu et al. 2023), BEVFusion C+L on nuScenes val; the paper reports '
         'no LiDAR-only CenterPoint transfer'),
-    'mim4d-bevdet': ChainSpec(
-        name='mim4d-bevdet',
-        pretrain_config='projects/MIM4D/configs/mim4d_r18-lss_temporal-neus_1xb1-2e_'
-        'synthetic-pretrain.py',
-        src_layout='mim4d', dst_layout='bevdet',
-        modules=('img_backbone', 'img_neck', 'img_view_transformer'),
+    detection_chain(
+        name='mim4d-bevdet', **MIM4D_TO_BEVDET,
         downstream_config='configs/bevdet/bevdet-r18_lss_centerhead_1xb2-2e_synthetic-3d.py',
-        metric_keys=DETECTION_METRICS, table_metrics=('mAP', 'NDS'),
-        paper_reference={
-            10: 'n/a',
-            100: 'mAP 41.4 (+3.5 over its baseline), NDS 47.0',
-        },
+        paper_reference=full_labels_reference('mAP 41.4 (+3.5 over its baseline), NDS 47.0'),
         citation='MIM4D (Zou et al. 2024), UVTR-C vs0.075 on nuScenes val; no BEVDet or '
         'label-efficient numbers in the paper'),
-    'nsmae-bevseg': ChainSpec(
+    segmentation_chain(
         name='nsmae-bevseg',
         pretrain_config='projects/NSMAE/configs/nsmae_r18-lss_second_1xb1-2e_synthetic-pretrain.py',
-        src_layout='nsmae', dst_layout='bevseg',
-        modules=('img_backbone', 'img_neck', 'view_transform', 'pts_middle_encoder',
-                 'fusion_layer'),
+        src_layout='nsmae', dst_layout='bevseg', modules=NSMAE_CAMERA_LIDAR_MODULES,
         downstream_config='projects/BEVSeg/configs/'
         'bevfusionseg_lidar-cam_r18-lss_second_secfpn_1xb1-2e_synthetic-seg.py',
-        metric_keys={'mIoU': 'bev_seg/mIoU'}, table_metrics=('mIoU', ),
-        paper_reference={
-            10: 'n/a',
-            100: 'mIoU 42.9 -> 46.6',
-        },
+        paper_reference=full_labels_reference('mIoU 42.9 -> 46.6'),
         citation='NS-MAE (Xu et al. 2023), BEVFusion C+L BEV map segmentation on nuScenes val; '
         'METHODS.md gives no label-efficient segmentation numbers'),
-    'nsmae-cam-bevseg': ChainSpec(
+    segmentation_chain(
         name='nsmae-cam-bevseg',
         pretrain_config='projects/NSMAE/configs/nsmae_r18-lss_1xb1-2e_synthetic-pretrain.py',
         src_layout='nsmae', dst_layout='bevseg-camera',
         modules=('img_backbone', 'img_neck', 'view_transform'),
         downstream_config='projects/BEVSeg/configs/'
         'bevfusionseg_cam_r18-lss_second_secfpn_1xb1-2e_synthetic-seg.py',
-        metric_keys={'mIoU': 'bev_seg/mIoU'}, table_metrics=('mIoU', ),
-        paper_reference={
-            10: 'n/a',
-            100: 'mIoU 40.1 -> 44.3',
-        },
+        paper_reference=full_labels_reference('mIoU 40.1 -> 44.3'),
         citation='NS-MAE (Xu et al. 2023), BEVFusion camera-only BEV map segmentation on '
         'nuScenes val; METHODS.md gives no label-efficient segmentation numbers'),
-    'mim4d-bevseg': ChainSpec(
-        name='mim4d-bevseg',
-        pretrain_config='projects/MIM4D/configs/mim4d_r18-lss_temporal-neus_1xb1-2e_'
-        'synthetic-pretrain.py',
-        src_layout='mim4d', dst_layout='bevdet',
-        modules=('img_backbone', 'img_neck', 'img_view_transformer'),
+    segmentation_chain(
+        name='mim4d-bevseg', **MIM4D_TO_BEVDET,
         downstream_config='projects/BEVSeg/configs/bevdetseg_r18-lss_1xb1-2e_synthetic-seg.py',
-        metric_keys={'mIoU': 'bev_seg/mIoU'}, table_metrics=('mIoU', ),
-        paper_reference={
-            10: 'n/a',
-            100: 'IoU +8.7',
-        },
+        paper_reference=full_labels_reference('IoU +8.7'),
         citation='MIM4D (Zou et al. 2024), BEV segmentation on nuScenes val (+8.7 IoU over '
         'its baseline; METHODS.md gives no absolute, per-class or label-efficient numbers and '
         "not the paper's segmentation model, which is not reproduced here); here BEVDetSeg: "
         "BEVDet's camera encoder (MIM4D's image side) with the BEVFusion map head"),
-    'nsmae-bevfusion': ChainSpec(
+    detection_chain(
         name='nsmae-bevfusion',
         pretrain_config='projects/NSMAE/configs/'
         'nsmae_swint-tiny-lss_second_1xb1-2e_synthetic-pretrain.py',
-        src_layout='nsmae', dst_layout='mmdet3d-bevfusion',
-        modules=('img_backbone', 'img_neck', 'view_transform', 'pts_middle_encoder',
-                 'fusion_layer'),
+        src_layout='nsmae', dst_layout='mmdet3d-bevfusion', modules=NSMAE_CAMERA_LIDAR_MODULES,
         downstream_config='configs/bevfusion/'
         'bevfusion_lidar-cam_voxel03-tiny_swint-tiny_second_secfpn_1xb2-2e_synthetic-3d.py',
-        metric_keys=DETECTION_METRICS, table_metrics=('mAP', 'NDS'),
         paper_reference=NSMAE_BEVFUSION_REFERENCE,
         citation='NS-MAE (Xu et al. 2023), BEVFusion C+L (256x704, 9 sweeps) on nuScenes val: '
         "the paper's headline transfer; here the stock mmdet3d BEVFusion, tiny",
         needs_mmdet3d_checkout=True),
-}
+)}
 
 
 def find_mmdet3d_checkout(chains: Sequence[str]) -> Optional[str]:

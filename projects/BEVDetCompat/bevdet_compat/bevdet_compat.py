@@ -76,6 +76,12 @@ def refuse_bev_augmentation(batch_data_samples: Sequence[Det3DDataSample]) -> No
                 'instead; see projects/BEVDetCompat/README.md')
 
 
+#: BEVDet's image encoder, in forward order: config names and attribute names
+#: (official BEVDet's, the checkpoint key prefixes).
+BEVDET_ENCODER_KEYS = ('img_backbone', 'img_neck', 'img_view_transformer',
+                       'img_bev_encoder_backbone', 'img_bev_encoder_neck')
+
+
 @MODELS.register_module()
 class BEVDetCompat(Base3DDetector):
     """BEVDet (Huang et al. 2021) assembled from registered mmdet3d 1.x parts.
@@ -112,17 +118,37 @@ class BEVDetCompat(Base3DDetector):
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.img_backbone = MODELS.build(img_backbone)
-        self.img_neck = MODELS.build(img_neck)
-        self.img_view_transformer = MODELS.build(img_view_transformer)
-        self.img_bev_encoder_backbone = MODELS.build(img_bev_encoder_backbone)
-        self.img_bev_encoder_neck = MODELS.build(img_bev_encoder_neck)
+        self._build_image_encoder(
+            'BEVDetCompat', img_backbone=img_backbone, img_neck=img_neck,
+            img_view_transformer=img_view_transformer,
+            img_bev_encoder_backbone=img_bev_encoder_backbone,
+            img_bev_encoder_neck=img_bev_encoder_neck)
         head_cfg = dict(pts_bbox_head)
         head_cfg.update(train_cfg=train_cfg.get('pts') if train_cfg else None,
                         test_cfg=test_cfg.get('pts') if test_cfg else None)
         self.pts_bbox_head = MODELS.build(head_cfg)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+
+    def _build_image_encoder(self, owner: str, **encoders: ConfigType) -> None:
+        """Build the image side under official BEVDet's attribute names.
+
+        Args:
+            owner (str): Class named in the errors (e.g. ``'BEVDetSeg'``).
+            **encoders (dict): One config per name of
+                :data:`BEVDET_ENCODER_KEYS`, all required.
+
+        Raises:
+            TypeError: A name missing (or None) or not in
+                :data:`BEVDET_ENCODER_KEYS`.
+        """
+        unknown = sorted(set(encoders) - set(BEVDET_ENCODER_KEYS))
+        missing = [key for key in BEVDET_ENCODER_KEYS if encoders.get(key) is None]
+        if unknown or missing:
+            raise TypeError(f'{owner}: BEVDet encoder configs {missing} missing, {unknown} '
+                            f'unknown; the encoder configs are {list(BEVDET_ENCODER_KEYS)}')
+        for key in BEVDET_ENCODER_KEYS:
+            setattr(self, key, MODELS.build(encoders[key]))
 
     def extract_img_feat(self, imgs: Tensor) -> Tensor:
         """Image backbone + neck on every view.

@@ -58,6 +58,12 @@ def _single_value_batch_norm_uses_running_stats(*modules: nn.Module) -> Iterator
             handle.remove()
 
 
+#: The encoder configs of mmdet3d's BEVFusion, which are also its attribute names
+#: (checkpoint key prefixes), in the order they are built.
+BEVFUSION_ENCODER_KEYS = ('img_backbone', 'img_neck', 'view_transform', 'pts_voxel_encoder',
+                          'pts_middle_encoder', 'fusion_layer')
+
+
 def build_optional(cfg: Optional[dict]):
     """Build a module from its config, or return None for a None config."""
     return MODELS.build(cfg) if cfg is not None else None
@@ -78,28 +84,38 @@ class BEVFusionEncoderMixin:
 
     lidar_frozen = False
 
-    def _build_bevfusion_encoders(self, owner: str, img_backbone, img_neck,
-                                  view_transform, pts_voxel_encoder,
-                                  pts_middle_encoder, fusion_layer) -> None:
-        """Check the branch configs and build them under the stock names."""
-        has_cam = img_backbone is not None
-        has_pts = pts_middle_encoder is not None
+    def _build_bevfusion_encoders(self, owner: str, **encoders: Optional[dict]) -> None:
+        """Check the branch configs and build them under the stock names.
+
+        Args:
+            owner (str): Class named in the errors (e.g. ``'NSMAE'``).
+            **encoders (dict, optional): Configs of the branches, keyed by
+                :data:`BEVFUSION_ENCODER_KEYS` (the attribute names of
+                mmdet3d's BEVFusion); a key left out or None is no module.
+
+        Raises:
+            TypeError: A key outside :data:`BEVFUSION_ENCODER_KEYS`.
+            ValueError: A branch is incomplete (e.g. a camera branch
+                without ``view_transform``) or there is no branch.
+        """
+        unknown = sorted(set(encoders) - set(BEVFUSION_ENCODER_KEYS))
+        if unknown:
+            raise TypeError(f'{owner}: unknown BEVFusion encoder config(s) {unknown}; the '
+                            f'encoder configs are {list(BEVFUSION_ENCODER_KEYS)}')
+        given = {key for key, cfg in encoders.items() if cfg is not None}
+        has_cam, has_pts = 'img_backbone' in given, 'pts_middle_encoder' in given
         if not (has_cam or has_pts):
             raise ValueError(f'{owner} needs img_backbone and/or '
                              'pts_middle_encoder')
-        if has_cam and (img_neck is None or view_transform is None):
+        if has_cam and not {'img_neck', 'view_transform'} <= given:
             raise ValueError('the camera branch needs img_neck and '
                              'view_transform')
-        if has_cam and has_pts and fusion_layer is None:
+        if has_cam and has_pts and 'fusion_layer' not in given:
             raise ValueError('camera + LiDAR needs a fusion_layer')
-        if has_pts and pts_voxel_encoder is None:
+        if has_pts and 'pts_voxel_encoder' not in given:
             raise ValueError('the LiDAR branch needs pts_voxel_encoder')
-        self.img_backbone = build_optional(img_backbone)
-        self.img_neck = build_optional(img_neck)
-        self.view_transform = build_optional(view_transform)
-        self.pts_voxel_encoder = build_optional(pts_voxel_encoder)
-        self.pts_middle_encoder = build_optional(pts_middle_encoder)
-        self.fusion_layer = build_optional(fusion_layer)
+        for key in BEVFUSION_ENCODER_KEYS:
+            setattr(self, key, build_optional(encoders.get(key)))
 
     @property
     def with_camera(self) -> bool:

@@ -30,36 +30,30 @@ class BEVDetSeg(MapSegmentationMixin, BEVDetCompat):
     probabilities) for ``BEVMapSegMetric``, as :class:`BEVFusionSeg`.
 
     Args:
-        img_backbone (dict): Image backbone, e.g. ``mmdet.ResNet``.
-        img_neck (dict): ``BEVDetCustomFPN``.
-        img_view_transformer (dict): ``BEVDetLSSViewTransformer``.
-        img_bev_encoder_backbone (dict): ``BEVDetCustomResNet``.
-        img_bev_encoder_neck (dict): ``BEVDetFPNLSS``.
         seg_head (dict): ``BEVFusionSegHead`` (``input_axes='yx'``).
         data_preprocessor (dict, optional): ``Det3DDataPreprocessor``.
         init_cfg (dict, optional): Initialisation config.
+        **encoders (dict): :class:`BEVDetCompat`'s encoder configs, all
+            required (``BEVDET_ENCODER_KEYS``): ``img_backbone`` (e.g.
+            ``mmdet.ResNet``), ``img_neck`` (``BEVDetCustomFPN``),
+            ``img_view_transformer`` (``BEVDetLSSViewTransformer``),
+            ``img_bev_encoder_backbone`` (``BEVDetCustomResNet``) and
+            ``img_bev_encoder_neck`` (``BEVDetFPNLSS``). A missing or
+            unknown key raises ``TypeError``.
     """
 
     def __init__(self,
-                 img_backbone: dict,
-                 img_neck: dict,
-                 img_view_transformer: dict,
-                 img_bev_encoder_backbone: dict,
-                 img_bev_encoder_neck: dict,
                  seg_head: dict,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 **encoders: dict) -> None:
         # BEVDetCompat.__init__ builds a detection head: build the same encoder here
         Base3DDetector.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         axes = seg_head.get('grid_transform', {}).get('input_axes', 'xy')
         if axes != 'yx':
             raise ValueError("BEVDetSeg: the BEVDet encoder's BEV map is (B, C, N_y, N_x); "
                              f"set seg_head.grid_transform.input_axes='yx' (got {axes!r})")
-        self.img_backbone = MODELS.build(img_backbone)
-        self.img_neck = MODELS.build(img_neck)
-        self.img_view_transformer = MODELS.build(img_view_transformer)
-        self.img_bev_encoder_backbone = MODELS.build(img_bev_encoder_backbone)
-        self.img_bev_encoder_neck = MODELS.build(img_bev_encoder_neck)
+        self._build_image_encoder('BEVDetSeg', **encoders)
         self.seg_head = MODELS.build(seg_head)
 
     def seg_bev(self, batch_inputs: dict,

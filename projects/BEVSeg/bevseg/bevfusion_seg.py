@@ -38,37 +38,35 @@ class BEVFusionSeg(MapSegmentationMixin, BEVFusionEncoderMixin, Base3DDetector):
     Args:
         data_preprocessor (dict): ``Det3DDataPreprocessor``; with a LiDAR
             branch ``voxel=True, voxel_type='hard'``.
-        img_backbone, img_neck, view_transform (dict, optional): Camera
-            branch (``BEVFusionCompatGeneralizedLSSFPN``, ``BEVFusionCompatDepthLSSTransform``).
-        pts_voxel_encoder, pts_middle_encoder (dict, optional): LiDAR branch.
-        fusion_layer (dict, optional): Fuser (camera BEV first).
         pts_backbone, pts_neck (dict, optional): BEV decoder.
         seg_head (dict): ``BEVFusionSegHead`` config.
         depth_input (str): LiDAR depth map fed to the view transform's
             ``dtransform``: ``'all'`` (every point) or ``'none'`` (zeros;
             camera-only models, as NS-MAE's camera-only pre-training).
         init_cfg (dict, optional): Initialisation config.
+        **encoders (dict, optional): The BEVFusion encoder configs, keyed as
+            in mmdet3d's BEVFusion (``BEVFUSION_ENCODER_KEYS``):
+            ``img_backbone``, ``img_neck``, ``view_transform`` (camera branch:
+            ``BEVFusionCompatGeneralizedLSSFPN``,
+            ``BEVFusionCompatDepthLSSTransform``), ``pts_voxel_encoder``,
+            ``pts_middle_encoder`` (LiDAR branch) and ``fusion_layer`` (fuser,
+            camera BEV first); a branch left out is absent. Another key
+            raises ``TypeError``.
     """
 
     def __init__(self,
                  data_preprocessor: dict,
                  seg_head: dict,
-                 img_backbone: Optional[dict] = None,
-                 img_neck: Optional[dict] = None,
-                 view_transform: Optional[dict] = None,
-                 pts_voxel_encoder: Optional[dict] = None,
-                 pts_middle_encoder: Optional[dict] = None,
-                 fusion_layer: Optional[dict] = None,
                  pts_backbone: Optional[dict] = None,
                  pts_neck: Optional[dict] = None,
                  depth_input: str = 'all',
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 **encoders: Optional[dict]) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if depth_input not in ('all', 'none'):
             raise ValueError(f"BEVFusionSeg: depth_input must be 'all' or 'none', got "
                              f'{depth_input!r}')
-        self._build_bevfusion_encoders('BEVFusionSeg', img_backbone, img_neck, view_transform,
-                                       pts_voxel_encoder, pts_middle_encoder, fusion_layer)
+        self._build_bevfusion_encoders('BEVFusionSeg', **encoders)
         if self.with_lidar and not getattr(self.data_preprocessor, 'voxel', False):
             raise ValueError('BEVFusionSeg with a LiDAR branch needs '
                              'data_preprocessor.voxel=True (hard voxelisation)')

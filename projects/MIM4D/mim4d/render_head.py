@@ -11,7 +11,7 @@ from render_pretrain.ray_generation import (CameraRays, generate_pixel_rays, opt
 from render_pretrain.ray_sampling import intersect_rays_aabb
 from render_pretrain.reconstruction_losses import masked_l1
 from render_pretrain.sdf_field import SDFField
-from render_pretrain.sdf_rendering import eikonal_loss, render_neus
+from render_pretrain.sdf_rendering import NeuSSampling, eikonal_loss, render_neus
 
 LOSS_KEYS = ('rgb', 'depth', 'eikonal')
 #: Stabiliser of the opacity-normalised depth (the released ``DepthRenderer``'s).
@@ -74,7 +74,9 @@ class MIM4DNeuSRenderHead(BaseModule):
         num_importance (int): Importance samples per ray (24).
         num_upsample_steps (int): NeuS up-sampling steps (1).
         base_inv_s (float): Inverse std of the first up-sampling step, per
-            render unit (64, as NeuS / the release).
+            render unit (64, as NeuS / the release). The four sampling
+            defaults are :class:`render_pretrain.sdf_rendering.NeuSSampling`'s,
+            as :func:`render_neus`'s.
         loss_weights (dict): ``rgb`` (10), ``depth`` (10, on render-unit
             distances), ``eikonal`` (0).
         normalize_depth (bool): Rendered depth ``sum(w t) / (sum(w) + 1e-10)``
@@ -95,10 +97,10 @@ class MIM4DNeuSRenderHead(BaseModule):
                  max_depth: float = 50.0,
                  horizon_fraction: float = 0.3,
                  near_plane: float = 1.0,
-                 num_uniform: int = 72,
-                 num_importance: int = 24,
-                 num_upsample_steps: int = 1,
-                 base_inv_s: float = 64.0,
+                 num_uniform: int = NeuSSampling.num_uniform,
+                 num_importance: int = NeuSSampling.num_importance,
+                 num_upsample_steps: int = NeuSSampling.num_upsample_steps,
+                 base_inv_s: float = NeuSSampling.base_inv_s,
                  loss_weights: Optional[dict] = None,
                  normalize_depth: bool = True,
                  init_cfg: Optional[dict] = None) -> None:

@@ -121,8 +121,9 @@ class NSMAE(BEVFusionEncoderMixin, Base3DDetector):
             raise ValueError('img_masker / pv_render_head need the camera '
                              'branch (img_backbone); set them to None')
         self._build_bevfusion_encoders(
-            'NSMAE', img_backbone, img_neck, view_transform, pts_voxel_encoder,
-            pts_middle_encoder, fusion_layer)
+            'NSMAE', img_backbone=img_backbone, img_neck=img_neck,
+            view_transform=view_transform, pts_voxel_encoder=pts_voxel_encoder,
+            pts_middle_encoder=pts_middle_encoder, fusion_layer=fusion_layer)
         self.img_masker = _build_optional(img_masker)
         self.pv_render_head = _build_optional(pv_render_head)
         self.bev_render_head = _build_optional(bev_render_head)
