@@ -5,7 +5,9 @@ probe finds that problem in this environment (see "Registry and decisions"
 below), and has a test in ``tests/test_compat.py`` that fails without it.
 Importing :mod:`render_pretrain.compat` (done by ``projects.NSMAE.nsmae`` /
 ``projects.MIM4D.mim4d`` and the other glue packages) applies them; the
-optional packages (spconv, mmengine) are patched only when installed.
+optional packages (spconv, mmengine) are patched only when installed: every
+``patch_*`` function returns True when it patched, False when its package is
+not installed.
 
 Shims:
 
@@ -116,7 +118,7 @@ import contextlib
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -166,11 +168,7 @@ def _cpu_stream() -> int:
 
 
 def patch_spconv_cpu_stream() -> bool:
-    """Make spconv's backward pass work without CUDA (see module docstring).
-
-    Returns:
-        bool: True if spconv is installed and was patched.
-    """
+    """Make spconv's backward pass work without CUDA (see module docstring)."""
     modules = _optional_imports(*SPCONV_STREAM_MODULES)
     if modules is None:
         return False
@@ -202,11 +200,7 @@ def load_from_local(filename: str, map_location=None):
 
 
 def patch_mmengine_torch_load() -> bool:
-    """Let mmengine load its own checkpoints under torch >= 2.6, safely.
-
-    Returns:
-        bool: True if mmengine is installed (patched).
-    """
+    """Let mmengine load its own checkpoints under torch >= 2.6, safely."""
     modules = _optional_imports('mmengine.runner.checkpoint:CheckpointLoader')
     if modules is None:
         return False
@@ -245,6 +239,28 @@ def _install(wrapper, original, *places) -> None:
         setattr(owner, name, wrapper)
 
 
+def _wrap(owner: str, name: str, make_wrapper, copies: Sequence[str] = ()) -> bool:
+    """Replace ``owner.name`` by ``make_wrapper(upstream original)``.
+
+    Args:
+        owner (str): What holds the function, as :func:`_optional_imports`
+            names it (``'spconv.pytorch.core'``, ``'mmengine.dataset:BaseDataset'``).
+        name (str): The function's attribute name.
+        make_wrapper (callable): ``original -> wrapper``.
+        copies (Sequence[str]): Modules that imported their own copy of the
+            function (``from owner import name``); replaced too.
+
+    Returns:
+        bool: True when patched, False when ``owner`` does not import.
+    """
+    modules = _optional_imports(owner, *copies)
+    if modules is None:
+        return False
+    original = _upstream(modules[0], name)
+    _install(make_wrapper(original), original, *[(module, name) for module in modules])
+    return True
+
+
 def save_checkpoint_atomic(original):
     """Wrap mmengine's ``save_checkpoint`` to write local files atomically.
 
@@ -270,19 +286,9 @@ def save_checkpoint_atomic(original):
 
 
 def patch_mmengine_atomic_save() -> bool:
-    """Make mmengine's checkpoint saving atomic for local files (see above).
-
-    Returns:
-        bool: True if mmengine is installed (patched).
-    """
-    modules = _optional_imports('mmengine.runner.checkpoint', 'mmengine.runner.runner')
-    if modules is None:
-        return False
-    mm_checkpoint, mm_runner = modules
-    original = _upstream(mm_checkpoint, 'save_checkpoint')
-    _install(save_checkpoint_atomic(original), original, (mm_checkpoint, 'save_checkpoint'),
-             (mm_runner, 'save_checkpoint'))
-    return True
+    """Make mmengine's checkpoint saving atomic for local files (see above)."""
+    return _wrap('mmengine.runner.checkpoint', 'save_checkpoint', save_checkpoint_atomic,
+                 copies=('mmengine.runner.runner', ))
 
 
 class DataFileError(RuntimeError):
@@ -327,51 +333,43 @@ def _file_problem(kind: str, path: str, num_features) -> str:
 
 
 def patch_mmengine_dataset_errors() -> bool:
-    """Name the data file behind a dataset loading error (see module docstring).
-
-    Returns:
-        bool: True if mmengine is installed (patched).
-    """
-    modules = _optional_imports('mmengine.dataset:BaseDataset')
-    if modules is None:
-        return False
-    BaseDataset = modules[0]
-    original_load = _upstream(BaseDataset, 'load_data_list')
-    original_getitem = _upstream(BaseDataset, '__getitem__')
-
-    def load_data_list(self):
-        try:
-            return original_load(self)
-        except DataFileError:
-            raise
-        except Exception as err:
-            raise DataFileError(f'annotation file {self.ann_file} cannot be read: '
-                                f'{type(err).__name__}: {err}') from err
-
-    def getitem(self, idx):
-        try:
-            return original_getitem(self, idx)
-        except DataFileError:
-            raise
-        except Exception as err:
+    """Name the data file behind a dataset loading error (see module docstring)."""
+    def wrap_load(original_load):
+        def load_data_list(self):
             try:
-                info = self.get_data_info(idx)
-            except Exception:
-                info = {}
-            files = _sample_files(info)
-            problems = [f'{path} {problem}' for kind, path, feats in files
-                        for problem in [_file_problem(kind, path, feats)] if problem]
-            where = ('; '.join(problems) if problems else
-                     f'its files ({len(files)}) look intact, e.g. '
-                     f'{[path for _, path, _ in files[:2]]}')
-            raise DataFileError(
-                f'{type(self).__name__} ({self.ann_file}) sample {idx} '
-                f'(token {info.get("token", "?")}) failed in loading or the pipeline: '
-                f'{type(err).__name__}: {err}; {where}') from err
+                return original_load(self)
+            except DataFileError:
+                raise
+            except Exception as err:
+                raise DataFileError(f'annotation file {self.ann_file} cannot be read: '
+                                    f'{type(err).__name__}: {err}') from err
+        return load_data_list
 
-    _install(load_data_list, original_load, (BaseDataset, 'load_data_list'))
-    _install(getitem, original_getitem, (BaseDataset, '__getitem__'))
-    return True
+    def wrap_getitem(original_getitem):
+        def getitem(self, idx):
+            try:
+                return original_getitem(self, idx)
+            except DataFileError:
+                raise
+            except Exception as err:
+                try:
+                    info = self.get_data_info(idx)
+                except Exception:
+                    info = {}
+                files = _sample_files(info)
+                problems = [f'{path} {problem}' for kind, path, feats in files
+                            for problem in [_file_problem(kind, path, feats)] if problem]
+                where = ('; '.join(problems) if problems else
+                         f'its files ({len(files)}) look intact, e.g. '
+                         f'{[path for _, path, _ in files[:2]]}')
+                raise DataFileError(
+                    f'{type(self).__name__} ({self.ann_file}) sample {idx} '
+                    f'(token {info.get("token", "?")}) failed in loading or the pipeline: '
+                    f'{type(err).__name__}: {err}; {where}') from err
+        return getitem
+
+    return (_wrap('mmengine.dataset:BaseDataset', 'load_data_list', wrap_load)
+            and _wrap('mmengine.dataset:BaseDataset', '__getitem__', wrap_getitem))
 
 
 def _scatter_nd(indices: torch.Tensor, updates: torch.Tensor, shape) -> torch.Tensor:
@@ -395,76 +393,57 @@ def _scatter_nd(indices: torch.Tensor, updates: torch.Tensor, shape) -> torch.Te
 
 def patch_spconv_scatter_nd() -> bool:
     """Replace spconv's list-indexed ``scatter_nd`` (see module docstring)."""
-    modules = _optional_imports('spconv.pytorch.core')
-    if modules is None:
-        return False
-    core = modules[0]
-    original = _upstream(core, 'scatter_nd')
+    def wrap(original):
+        def scatter_nd(indices, updates, shape):
+            return _scatter_nd(indices, updates, shape)
+        return scatter_nd
 
-    def scatter_nd(indices, updates, shape):
-        return _scatter_nd(indices, updates, shape)
-
-    _install(scatter_nd, original, (core, 'scatter_nd'))
-    return True
+    return _wrap('spconv.pytorch.core', 'scatter_nd', wrap)
 
 
 def patch_mmengine_cpu_distributed() -> bool:
     """Let mmengine's ``pytorch`` launcher run on a CPU-only torch (gloo).
 
-    Returns:
-        bool: True if mmengine is installed (patched). Whether the shim is
-        needed (CUDA unavailable) is decided by :data:`SHIMS`.
+    Whether the shim is needed (CUDA unavailable) is decided by :data:`SHIMS`.
     """
-    modules = _optional_imports('mmengine.dist.utils', 'mmengine.model.wrappers:'
-                                'MMDistributedDataParallel')
-    if modules is None:
-        return False
-    dist_utils, ddp = modules
-    original_init = _upstream(dist_utils, '_init_dist_pytorch')
-    original_ddp_init = _upstream(ddp, '__init__')
+    def wrap_init(original_init):
+        def init_dist_pytorch_cpu(backend, init_backend='torch', **kwargs):
+            import os
+            import torch.distributed as torch_dist
+            if init_backend != 'torch':
+                return original_init(backend, init_backend=init_backend, **kwargs)
+            if backend == 'nccl':
+                logger.info('CUDA unavailable: using the gloo backend instead of nccl')
+                backend = 'gloo'
+            torch_dist.init_process_group(
+                backend=backend, rank=int(os.environ['RANK']),
+                world_size=int(os.environ['WORLD_SIZE']), **kwargs)
+        return init_dist_pytorch_cpu
 
-    def init_dist_pytorch_cpu(backend, init_backend='torch', **kwargs):
-        import os
-        import torch.distributed as torch_dist
-        if init_backend != 'torch':
-            return original_init(backend, init_backend=init_backend, **kwargs)
-        if backend == 'nccl':
-            logger.info('CUDA unavailable: using the gloo backend instead of nccl')
-            backend = 'gloo'
-        torch_dist.init_process_group(
-            backend=backend, rank=int(os.environ['RANK']),
-            world_size=int(os.environ['WORLD_SIZE']), **kwargs)
+    def wrap_ddp_init(original_ddp_init):
+        def ddp_init_cpu(self, module, detect_anomalous_params=False, **kwargs):
+            if all(p.device.type == 'cpu' for p in module.parameters()):
+                kwargs['device_ids'] = None
+                kwargs.pop('output_device', None)
+            original_ddp_init(self, module, detect_anomalous_params=detect_anomalous_params,
+                              **kwargs)
+        return ddp_init_cpu
 
-    def ddp_init_cpu(self, module, detect_anomalous_params=False, **kwargs):
-        if all(p.device.type == 'cpu' for p in module.parameters()):
-            kwargs['device_ids'] = None
-            kwargs.pop('output_device', None)
-        original_ddp_init(self, module, detect_anomalous_params=detect_anomalous_params, **kwargs)
-
-    _install(init_dist_pytorch_cpu, original_init, (dist_utils, '_init_dist_pytorch'))
-    _install(ddp_init_cpu, original_ddp_init, (ddp, '__init__'))
-    return True
+    return (_wrap('mmengine.dist.utils', '_init_dist_pytorch', wrap_init)
+            and _wrap('mmengine.model.wrappers:MMDistributedDataParallel', '__init__',
+                      wrap_ddp_init))
 
 
 def patch_nuscenes_eval_no_predictions() -> bool:
-    """Let the devkit score an empty detection result set (see above).
+    """Let the devkit score an empty detection result set (see above)."""
+    def wrap(original):
+        def get_box_class_field(eval_boxes):
+            if eval_boxes.boxes and not any(len(boxes) for boxes in eval_boxes.boxes.values()):
+                return 'detection_name'
+            return original(eval_boxes)
+        return get_box_class_field
 
-    Returns:
-        bool: True if nuscenes-devkit is installed (patched).
-    """
-    modules = _optional_imports('nuscenes.eval.common.loaders')
-    if modules is None:
-        return False
-    loaders = modules[0]
-    original = _upstream(loaders, '_get_box_class_field')
-
-    def get_box_class_field(eval_boxes):
-        if eval_boxes.boxes and not any(len(boxes) for boxes in eval_boxes.boxes.values()):
-            return 'detection_name'
-        return original(eval_boxes)
-
-    _install(get_box_class_field, original, (loaders, '_get_box_class_field'))
-    return True
+    return _wrap('nuscenes.eval.common.loaders', '_get_box_class_field', wrap)
 
 
 def alias_numpy_long() -> bool:
@@ -534,6 +513,31 @@ def _module_source(name: str) -> str:
         return f.read()
 
 
+#: The distribution to name when a probe's package does not import.
+_DISTRIBUTIONS = {'nuscenes': 'nuscenes-devkit'}
+
+
+def _probe_with(*names: str):
+    """Decorate a probe that needs optional modules: they are its arguments.
+
+    The probe runs with the modules / attributes of :func:`_optional_imports`;
+    when one does not import, the problem cannot occur and the decorated
+    probe returns ``(False, '<package> is not installed')``.
+    """
+    import functools
+
+    def decorate(probe):
+        @functools.wraps(probe)
+        def run():
+            modules = _optional_imports(*names)
+            if modules is None:
+                package = names[0].split('.')[0]
+                return False, f'{_DISTRIBUTIONS.get(package, package)} is not installed'
+            return probe(*modules)
+        return run
+    return decorate
+
+
 def _probe_pkg_resources_warning():
     if 'pkg_resources is deprecated' in _module_source('pkg_resources'):
         return True, "setuptools' pkg_resources warns 'pkg_resources is deprecated' on import"
@@ -547,14 +551,12 @@ def _probe_numpy_long():
     return True, f'numpy {np.__version__} has no np.long (removed in 1.24, back in 2.0)'
 
 
-def _probe_spconv_cpu_stream():
+@_probe_with('spconv.pytorch.cppcore')
+def _probe_spconv_cpu_stream(cppcore):
     if _cuda_available():
         return False, 'CUDA is available: spconv gets a real CUDA stream'
-    modules = _optional_imports('spconv.pytorch.cppcore')
-    if modules is None:
-        return False, 'spconv is not installed'
     try:
-        _upstream(modules[0], 'get_current_stream')()
+        _upstream(cppcore, 'get_current_stream')()
     except Exception as err:  # AssertionError 'Torch not compiled with CUDA enabled'
         return True, (f"spconv's get_current_stream raises {type(err).__name__} "
                       'on this CPU-only torch')
@@ -573,14 +575,11 @@ def _temporary_file(name: str, data: bytes) -> Iterator[str]:
         yield path
 
 
-def _probe_mmengine_torch_load():
+@_probe_with('mmengine.logging:HistoryBuffer', 'mmengine.runner.checkpoint')
+def _probe_mmengine_torch_load(HistoryBuffer, _checkpoint_module):
     import pickle
 
     import numpy as np
-    modules = _optional_imports('mmengine.logging:HistoryBuffer', 'mmengine.runner.checkpoint')
-    if modules is None:
-        return False, 'mmengine is not installed'
-    HistoryBuffer = modules[0]
     with _temporary_file('probe.pth', b'') as path:
         loss = HistoryBuffer()
         loss.update(1.5)
@@ -594,11 +593,8 @@ def _probe_mmengine_torch_load():
     return False, "mmengine's load_from_local loads its own checkpoints on this torch"
 
 
-def _probe_mmengine_atomic_save():
-    modules = _optional_imports('mmengine.fileio.backends:LocalBackend')
-    if modules is None:
-        return False, 'mmengine is not installed'
-    LocalBackend = modules[0]
+@_probe_with('mmengine.fileio.backends:LocalBackend')
+def _probe_mmengine_atomic_save(LocalBackend):
     with _temporary_file('epoch_1.pth', b'old checkpoint') as path:
         try:
             LocalBackend().put(None, path)  # a write that fails half-way
@@ -612,12 +608,9 @@ def _probe_mmengine_atomic_save():
                   'the previous checkpoint')
 
 
-def _probe_mmengine_dataset_errors():
+@_probe_with('mmengine.dataset:BaseDataset')
+def _probe_mmengine_dataset_errors(BaseDataset):
     from types import SimpleNamespace
-    modules = _optional_imports('mmengine.dataset:BaseDataset')
-    if modules is None:
-        return False, 'mmengine is not installed'
-    BaseDataset = modules[0]
     with _temporary_file('damaged_infos.pkl', b'\x80\x04 not a pickle') as path:
         try:
             _upstream(BaseDataset, 'load_data_list')(
@@ -630,11 +623,8 @@ def _probe_mmengine_dataset_errors():
     return True, 'mmengine did not refuse a damaged annotation file'
 
 
-def _probe_spconv_scatter_nd():
-    modules = _optional_imports('spconv.pytorch.core')
-    if modules is None:
-        return False, 'spconv is not installed'
-    core = modules[0]
+@_probe_with('spconv.pytorch.core')
+def _probe_spconv_scatter_nd(core):
     indices = torch.tensor([[0, 1], [1, 0]])
     updates = torch.tensor([[1.0], [2.0]])
     expected = torch.tensor([[[0.0], [1.0]], [[2.0], [0.0]]])
@@ -679,12 +669,8 @@ def _probe_bevfusion_cpu_ops():
     return True, 'CUDA is unavailable and no compiled BEVFusion extension is on sys.path'
 
 
-def _probe_nuscenes_eval():
-    modules = _optional_imports('nuscenes.eval.common.loaders',
-                                'nuscenes.eval.common.data_classes:EvalBoxes')
-    if modules is None:
-        return False, 'nuscenes-devkit is not installed'
-    loaders, EvalBoxes = modules
+@_probe_with('nuscenes.eval.common.loaders', 'nuscenes.eval.common.data_classes:EvalBoxes')
+def _probe_nuscenes_eval(loaders, EvalBoxes):
     empty = EvalBoxes()
     empty.add_boxes('sample', [])
     try:
