@@ -629,29 +629,29 @@ def test_plan_lists_the_steps_with_their_iterations(tmp_path, capsys):
         f'{chain}-pretrain-pt4e-seed0': (96, 4 * 96),
         f'{chain}-convert-pt4e-seed0': (None, None),
         # seed 0: the names single-seed runs had (their finished steps are reused)
-        f'{chain}-10pct-scratch-ft6e-seed0': (12, 6 * 6),
-        f'{chain}-10pct-pretrained-ft6e-pt4e-seed0': (12, 6 * 6),
-        f'{chain}-10pct-scratch-ft6e-seed1': (12, 6 * 6),
-        f'{chain}-10pct-pretrained-ft6e-pt4e-seed0-ftseed1': (12, 6 * 6)}
+        f'{chain}-10pct-scratch-ft3e-seed0': (12, 3 * 6),
+        f'{chain}-10pct-pretrained-ft3e-pt4e-seed0': (12, 3 * 6),
+        f'{chain}-10pct-scratch-ft3e-seed1': (12, 3 * 6),
+        f'{chain}-10pct-pretrained-ft3e-pt4e-seed0-ftseed1': (12, 3 * 6)}
     assert not any(r['done'] for r in rows)
     # each fine-tuning config carries its seed; the pre-trained ones load the converted weights
     work = settings.work_dir / chain
-    for tag, seed, load in (('10pct-scratch-ft6e-seed1', 1, None),
-                            ('10pct-pretrained-ft6e-pt4e-seed0-ftseed1', 1,
+    for tag, seed, load in (('10pct-scratch-ft3e-seed1', 1, None),
+                            ('10pct-pretrained-ft3e-pt4e-seed0-ftseed1', 1,
                              work / 'converted-pt4e-seed0.pth'),
-                            ('10pct-pretrained-ft6e-pt4e-seed0', 0,
+                            ('10pct-pretrained-ft3e-pt4e-seed0', 0,
                              work / 'converted-pt4e-seed0.pth')):
         cfg = Config.fromfile(str(work / tag / 'config.py'))
         assert cfg.randomness.seed == seed and cfg.load_from == (str(load) if load else None)
     assert Config.fromfile(str(work / 'pretrain-pt4e-seed0' / 'config.py')).randomness.seed == 0
-    assert format_plan(rows).splitlines()[-1] == (  # 384 + 2 seeds x 2 inits x 36
-        '8 of 8 steps to run; 528 training iterations (384 pre-training, 144 fine-tuning)')
+    assert format_plan(rows).splitlines()[-1] == (  # 384 + 2 seeds x 2 inits x 18
+        '8 of 8 steps to run; 456 training iterations (384 pre-training, 72 fine-tuning)')
     # 100 % = 8 train scenes = 96 frames
     assert main(['--world-dir', str(settings.world_dir), '--work-dir', str(settings.work_dir),
                  '--chains', chain, '--seeds', '1', '--fractions', '100', '--plan']) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-1] == ('6 of 6 steps to run; 960 training iterations (384 pre-training, '
-                       '576 fine-tuning)')
-    assert any(line.startswith(f'{chain}-100pct-scratch-ft6e-seed0 ') and
-               '288 iterations = 6 epochs x ceil(96 frames / batch 2)' in line for line in out)
+    assert out[-1] == ('6 of 6 steps to run; 672 training iterations (384 pre-training, '
+                       '288 fine-tuning)')
+    assert any(line.startswith(f'{chain}-100pct-scratch-ft3e-seed0 ') and
+               '144 iterations = 3 epochs x ceil(96 frames / batch 2)' in line for line in out)
     assert not (settings.world_dir).exists()  # nothing was run

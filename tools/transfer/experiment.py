@@ -18,7 +18,7 @@ total cost (every chain, fraction, init and seed trains that many epochs;
 pre-training runs once per chain); :func:`plan_experiment` lists the steps
 and their iterations without running them (``--plan``); the step wall times
 of each run are in its results (``docs/results/transfer_history.jsonl``).
-The defaults (4 pre-training and 6 fine-tuning epochs, 3 seeds, six chains,
+The defaults (4 pre-training and 3 fine-tuning epochs, 3 seeds, six chains,
 10 scenes x 12 key frames) are sized for the 150-minute wall-time budget of
 one working session on 2 cores (#25); the README says what they reach.
 """
@@ -98,7 +98,7 @@ class ExperimentSettings:
     camera_sweeps: int = 2
     lidar_sweeps: int = 2
     pretrain_epochs: int = 4
-    finetune_epochs: int = 6
+    finetune_epochs: int = 3
     fractions: Tuple[int, ...] = (10, 100)
     subset_by: str = 'scene'
     chains: Tuple[str, ...] = tuple(CHAINS)
@@ -229,12 +229,12 @@ class ChainPlan:
 def finetune_tag(settings: ExperimentSettings, percent: int, init: str, seed: int) -> str:
     """Run folder / step name of one fine-tuning run (without the chain).
 
-    Scratch: ``10pct-scratch-ft6e-seed1``. Pre-trained: the pre-training's
+    Scratch: ``10pct-scratch-ft3e-seed1``. Pre-trained: the pre-training's
     tag (``pt4e-seed0``: its epochs and seed) and, when the fine-tuning seed
     differs from the pre-training's, ``-ftseed<seed>``:
-    ``10pct-pretrained-ft6e-pt4e-seed0`` (seed 0, the name single-seed runs
+    ``10pct-pretrained-ft3e-pt4e-seed0`` (seed 0, the name single-seed runs
     always had, so their finished steps are reused) and
-    ``10pct-pretrained-ft6e-pt4e-seed0-ftseed1``.
+    ``10pct-pretrained-ft3e-pt4e-seed0-ftseed1``.
     """
     tag = f'{percent}pct-{init}-ft{settings.finetune_epochs}e-'
     if init == 'scratch':
